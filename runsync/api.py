@@ -1,0 +1,240 @@
+"""The Python API: everything the CLI does, importable (`runsync.export`, `plan`, `apply`, `undo`, `frame`)."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runsync import __version__, codec
+from runsync.apply import DEFAULT_CONCURRENCY, ApplyOptions, ApplyReport, apply_plan
+from runsync.backend.wandb import DEFAULT_PER_PAGE, WandbBackend, parse_project_path
+from runsync.errors import ConfigError, RunsyncError, SheetError
+from runsync.export import ExportShape, Table, base_snapshot, build_table
+from runsync.journal import read_journal
+from runsync.model import ABSENT, ID, Plan, RunRecord, SheetData, SheetMeta
+from runsync.plan import build_plan
+from runsync.undo import plan_undo
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+JOURNAL_SUFFIX = ".runsync-journal.jsonl"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which runs an export takes; recorded in the file."""
+
+    filters: dict[str, Any] | None = None
+    order: str | None = None
+    limit: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"filters": self.filters or {}, "order": self.order, "limit": self.limit}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: str
+    runs: int
+    columns: list[str]
+
+
+def _fetch_table(project: str, selection: Selection, shape: ExportShape, backend: WandbBackend,
+                 on_total: Callable[[int], None] | None, on_run: Callable[[], None] | None) -> tuple[Table, SheetMeta]:
+    parse_project_path(project)
+    records = backend.iter_runs(
+        project, filters=selection.filters, order=selection.order, limit=selection.limit,
+        per_page=DEFAULT_PER_PAGE, with_summary=bool(shape.summary), on_total=on_total,
+    )
+    table = build_table(_counting(records, on_run), shape)
+    meta = SheetMeta(
+        project=project,
+        selection=selection.to_json(),
+        exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        runsync_version=__version__,
+        config_paths=table.config_paths,
+        base=base_snapshot(table),
+        tag_columns=table.tag_vocabulary,
+    )
+    return table, meta
+
+
+def _counting(records: Any, on_run: Callable[[], None] | None) -> Any:
+    for record in records:
+        if on_run:
+            on_run()
+        yield record
+
+
+def export(
+    project: str,
+    path: str | os.PathLike[str],
+    *,
+    selection: Selection = Selection(),
+    shape: ExportShape = ExportShape(),
+    backend: WandbBackend | None = None,
+    on_total: Callable[[int], None] | None = None,
+    on_run: Callable[[], None] | None = None,
+) -> ExportResult:
+    """Write the project's selected runs to an XLSX or CSV sheet, with its base snapshot."""
+    from runsync.sheets import write_sheet
+
+    target = str(path)
+    if not target.lower().endswith((".xlsx", ".csv")):
+        raise ConfigError(f"{target}: the output must end in .xlsx or .csv")
+    table, meta = _fetch_table(project, selection, shape, backend or WandbBackend(), on_total, on_run)
+    try:
+        write_sheet(target, table.columns, table.rows, meta)
+    except ValueError as exc:  # e.g. a cell over a spreadsheet program's size limit
+        raise RunsyncError(f"{target}: {exc}") from None
+    return ExportResult(target, len(table.rows), table.columns)
+
+
+def frame(
+    project: str,
+    *,
+    filters: dict[str, Any] | None = None,
+    order: str | None = None,
+    limit: int | None = None,
+    shape: ExportShape = ExportShape(),
+    backend: WandbBackend | None = None,
+) -> pd.DataFrame:
+    """The export as a pandas DataFrame (object columns, typed cells); the base rides in `df.attrs`."""
+    import pandas as pd
+
+    table, meta = _fetch_table(project, Selection(filters, order, limit), shape, backend or WandbBackend(), None, None)
+    rows = [{c: _frame_cell(row.get(c, ABSENT)) for c in table.columns} for row in table.rows]
+    df = pd.DataFrame(rows, columns=table.columns, dtype=object)
+    df.attrs["runsync"] = meta
+    return df
+
+
+def _frame_cell(value: Any) -> Any:
+    return None if value is ABSENT else value
+
+
+def _sheet_from_frame(df: pd.DataFrame, meta: SheetMeta | None) -> SheetData:
+    """An edited DataFrame as if it were a sheet: each cell as the text a CSV would hold."""
+    rows = []
+    for position, record in enumerate(df.to_dict(orient="records"), start=2):
+        rows.append((position, {str(c): _frame_to_raw(c, v) for c, v in record.items()}))
+    errors = []
+    if ID not in df.columns:
+        errors.append(codec_error("<DataFrame>", "no 'id' column"))
+    return SheetData("<DataFrame>", [str(c) for c in df.columns], rows, meta, [], errors)
+
+
+def codec_error(path: str, message: str) -> Any:
+    from runsync.errors import CellError
+
+    return CellError(path, None, None, ID, message)
+
+
+def _frame_to_raw(column: Any, value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if column == "tags" and isinstance(value, (list, tuple)):
+        return codec.format_tags(value)
+    return codec.to_csv_cell(value)
+
+
+def read(path: str | os.PathLike[str], *, base: str | os.PathLike[str] | None = None) -> SheetData:
+    """Read a sheet and its base snapshot (hidden sheet, sidecar, or `base`: a sidecar or the exported file)."""
+    from runsync.sheets import read_sheet
+
+    base_path = str(base) if base else None
+    if base_path and not base_path.lower().endswith(".json"):
+        sheet = read_sheet(str(path))
+        original = read_sheet(base_path)
+        if original.meta is None:
+            raise ConfigError(f"{base_path}: carries no runsync base snapshot")
+        sheet.meta = original.meta
+        return sheet
+    return read_sheet(str(path), base_path=base_path)
+
+
+def plan(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    base: str | os.PathLike[str] | None = None,
+    project: str | None = None,
+    force: bool = False,
+    backend: WandbBackend | None = None,
+) -> Plan:
+    """The 3-way plan for an edited sheet (path) or DataFrame from `frame()`; writes nothing."""
+    if isinstance(source, (str, os.PathLike)):
+        sheet = read(source, base=base)
+    else:
+        sheet = _sheet_from_frame(source, source.attrs.get("runsync"))
+    return plan_sheet(sheet, project=project, force=force, backend=backend)
+
+
+def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = False,
+               backend: WandbBackend | None = None) -> Plan:
+    if sheet.meta is None and project is None:
+        raise ConfigError(
+            f"{sheet.path}: no base snapshot (hidden _runsync sheet or .runsync.json sidecar)",
+            hint="pass --base with the exported file or its sidecar; or --project ENTITY/PROJECT for a 2-way diff",
+        )
+    if sheet.meta is not None and project is not None and project != sheet.meta.project:
+        raise ConfigError(f"{sheet.path}: exported from {sheet.meta.project}, not {project}")
+    target = project or sheet.meta.project  # type: ignore[union-attr]
+    parse_project_path(target)
+    if sheet.meta is None:
+        sheet.warnings.insert(0, f"{sheet.path}: no base snapshot: 2-way diff against W&B, conflicts cannot be detected")
+    ids = [str(cells[ID]).strip() for _, cells in sheet.rows if cells.get(ID) not in (None, "")]
+    live: dict[str, RunRecord] = (backend or WandbBackend()).fetch_by_ids(target, ids) if ids else {}
+    return build_plan(sheet, live, project=target, force=force)
+
+
+def default_journal(source: str) -> str:
+    return source + JOURNAL_SUFFIX
+
+
+def apply(
+    plan: Plan,
+    *,
+    journal: str | os.PathLike[str] | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    force: bool = False,
+    backend: WandbBackend | None = None,
+    on_run_done: Callable[[str], None] | None = None,
+) -> ApplyReport:
+    """Write a plan's changes to W&B; refuses a plan with errors, or conflicts unless `force`."""
+    if plan.errors:
+        raise SheetError(list(plan.errors))
+    if plan.conflicts and not force:
+        raise RunsyncError(f"{len(plan.conflicts)} conflict(s): nothing written", hint="--force lets the sheet win")
+    options = ApplyOptions(journal=str(journal or default_journal(plan.source)), concurrency=concurrency, force=force)
+    return apply_plan(plan, backend or WandbBackend(), options, on_run_done=on_run_done)
+
+
+def plan_undo_journal(journal: str | os.PathLike[str], *, force: bool = False,
+                      backend: WandbBackend | None = None) -> Plan:
+    contents = read_journal(journal)
+    if not contents.project:
+        raise RunsyncError(f"{journal}: the journal names no project")
+    ids = sorted({h.run_id for h in contents.fields})
+    live = (backend or WandbBackend()).fetch_by_ids(contents.project, ids) if ids else {}
+    return plan_undo(str(journal), live, force=force)
+
+
+def undo(
+    journal: str | os.PathLike[str],
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    backend: WandbBackend | None = None,
+) -> tuple[Plan, ApplyReport | None]:
+    """Restore the values an import replaced; refuses fields changed since, unless `force`."""
+    backend = backend or WandbBackend()
+    undo_plan = plan_undo_journal(journal, force=force, backend=backend)
+    if dry_run or undo_plan.empty:
+        return undo_plan, None
+    undo_journal = str(journal).removesuffix(".jsonl") + ".undo.jsonl"
+    return undo_plan, apply(undo_plan, journal=undo_journal, concurrency=concurrency, force=force, backend=backend)

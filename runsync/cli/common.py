@@ -1,0 +1,87 @@
+"""What every command shares: consoles, the error boundary, progress."""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich.console import Console
+
+from runsync.errors import ExitCode, RunsyncError, SheetError
+
+
+def stdout_console() -> Console:
+    return Console(no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False, soft_wrap=True)
+
+
+def stderr_console() -> Console:
+    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, *, hint: str | None = None, code: int = ExitCode.FAILED) -> None:
+    err = stderr_console()
+    err.print(f"[red]error:[/red] {_escape(message)}")
+    if hint:
+        err.print(f"hint: {_escape(hint)}")
+    sys.exit(code)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+class RunsyncGroup(click.Group):
+    """The one place where errors become output: a short message, a traceback only with --debug."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        debug = bool(ctx.params.get("debug")) or bool(os.environ.get("RUNSYNC_DEBUG"))
+        try:
+            return super().invoke(ctx)
+        except SheetError as exc:
+            err = stderr_console()
+            for error in exc.errors:
+                err.print(f"[red]error:[/red] {_escape(error.one_line())}")
+            if exc.hint:
+                err.print(f"hint: {_escape(exc.hint)}")
+            if debug:
+                traceback.print_exc()
+            sys.exit(exc.exit_code)
+        except RunsyncError as exc:
+            if debug:
+                traceback.print_exc()
+            fail(exc.message, hint=exc.hint, code=exc.exit_code)
+        except KeyboardInterrupt:
+            stderr_console().print("interrupted: re-run the same command to finish (written fields are skipped)")
+            sys.exit(ExitCode.INTERRUPTED)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
+            raise
+        except Exception as exc:  # a bug: say so briefly
+            if debug:
+                traceback.print_exc()
+            fail(f"internal error: {type(exc).__name__}: {exc}", hint="re-run with --debug for the traceback")
+
+
+@contextmanager
+def progress(label: str, *, enabled: bool) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """(set_total, advance) callbacks for a progress bar on stderr; no-ops when not on a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield (lambda total: None), (lambda n=1: None)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=stderr_console(), transient=True) as bar:
+        task = bar.add_task(label, total=None)
+        yield (lambda total: bar.update(task, total=total)), (lambda n=1: bar.advance(task, n))
+
+
+def split_list(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(item.strip() for item in value.split(",") if item.strip())

@@ -1,0 +1,74 @@
+"""`runsync export`."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from runsync.cli.common import progress, split_list, stderr_console
+from runsync.errors import ConfigError
+
+
+def parse_filters(pairs: tuple[str, ...], filters_json: str | None) -> dict | None:
+    """`--filter K=V` pairs (V as JSON when it parses, else text), AND-ed with `--filters JSON`."""
+    parts: list[dict] = []
+    if filters_json:
+        try:
+            loaded = json.loads(filters_json)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"--filters is not valid JSON: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError("--filters must be a JSON object, e.g. '{\"state\": \"finished\"}'")
+        parts.append(loaded)
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--filter takes KEY=VALUE, got {pair!r}")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        parts.append({key.strip(): value})
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    return {"$and": parts}
+
+
+@click.command()
+@click.argument("project", metavar="ENTITY/PROJECT")
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+              help="Where to write: FILE.xlsx or FILE.csv (CSV gets a FILE.csv.runsync.json sidecar).")
+@click.option("--filter", "filter_pairs", multiple=True, metavar="KEY=VALUE",
+              help="Keep runs where KEY equals VALUE (JSON if it parses). Repeatable; AND-ed.")
+@click.option("--filters", "filters_json", metavar="JSON", help="Any W&B filter, e.g. '{\"$or\": [...]}'.")
+@click.option("--order", help="Sort order, e.g. -created_at or +config.lr.value.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many runs.")
+@click.option("--columns", help="Only these columns (comma-separated; id is always kept).")
+@click.option("--config-keys", help="Only these config keys and what is under them (comma-separated).")
+@click.option("--summary", help="Summary metrics to add as read-only columns, e.g. acc,loss.")
+@click.option("--tag-columns", is_flag=True, help="Add one TRUE/FALSE column per tag (tag:NAME) to tick.")
+def export(project: str, output: str, filter_pairs: tuple[str, ...], filters_json: str | None, order: str | None,
+           limit: int | None, columns: str | None, config_keys: str | None, summary: str | None,
+           tag_columns: bool) -> None:
+    """Write a project's runs to a spreadsheet.
+
+    \b
+    Examples:
+      runsync export my-team/cifar -o runs.xlsx
+      runsync export my-team/cifar --filter config.dataset=cifar10 --filter state=finished -o runs.csv
+      runsync export my-team/cifar --filters '{"tags": {"$in": ["baseline"]}}' --summary acc,loss -o runs.xlsx
+    """
+    import runsync
+    from runsync.export import ExportShape
+
+    selection = runsync.Selection(parse_filters(filter_pairs, filters_json), order, limit)
+    shape = ExportShape(columns=split_list(columns), config_keys=split_list(config_keys),
+                        summary=split_list(summary) or (), tag_columns=tag_columns)
+    with progress("Fetching runs", enabled=True) as (set_total, advance):
+        result = runsync.export(project, output, selection=selection, shape=shape,
+                                on_total=set_total, on_run=advance)
+    err = stderr_console()
+    err.print(f"Exported {result.runs} runs of {project} to {result.path} ({len(result.columns)} columns).")
+    err.print(f"Edit it, then see what would change: runsync import {result.path} --dry-run")

@@ -1,0 +1,75 @@
+"""`runsync import`."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from runsync.cli.common import progress, stderr_console, stdout_console
+from runsync.errors import ExitCode
+
+
+@click.command("import")
+@click.argument("sheet", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Show the plan; write nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Let the sheet win conflicts.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="How to print the plan.")
+@click.option("--detailed-exitcode", is_flag=True, help="With --dry-run, exit 2 when there are changes.")
+@click.option("--base", "base", type=click.Path(exists=True, dir_okay=False),
+              help="The base snapshot when the sheet lost it: the exported file or its .runsync.json sidecar.")
+@click.option("--project", help="ENTITY/PROJECT, for a sheet with no base at all (2-way diff, no conflict checks).")
+@click.option("--journal", type=click.Path(dir_okay=False), help="Undo journal [default: SHEET.runsync-journal.jsonl].")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Writes in flight at once.")
+def import_(sheet: str, dry_run: bool, yes: bool, force: bool, fmt: str, detailed_exitcode: bool, base: str | None,
+            project: str | None, journal: str | None, concurrency: int | None) -> None:
+    """Apply an edited sheet to W&B: only the fields that changed.
+
+    \b
+    Examples:
+      runsync import runs.xlsx --dry-run
+      runsync import runs.xlsx --yes
+      runsync import "runs - Sheet1.csv" --base runs.csv.runsync.json --dry-run
+      runsync import runs.xlsx --dry-run --format json --detailed-exitcode
+    """
+    import runsync
+    from runsync.api import default_journal
+    from runsync.apply import DEFAULT_CONCURRENCY
+    from runsync.render import plan_json, render_apply_report, render_plan
+
+    err, out = stderr_console(), stdout_console()
+    plan = runsync.plan(sheet, base=base, project=project, force=force)
+    for warning in plan.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
+    if fmt == "json":
+        click.echo(json.dumps(plan_json(plan), ensure_ascii=False, indent=2, allow_nan=True))
+    else:
+        if not plan.errors:
+            err.print(f"Read {sheet}: plan for {plan.project}" + ("" if plan.three_way else " (2-way)"))
+        render_plan(plan, out if not plan.errors else err)
+    if plan.errors:
+        err.print(f"{len(plan.errors)} error(s) in {sheet}: nothing written.")
+        sys.exit(ExitCode.FAILED)
+    if plan.conflicts:
+        err.print("Conflicts: nothing written. Re-export to start from W&B's values, or --force to let the sheet win.")
+        sys.exit(ExitCode.FAILED)
+    if dry_run or not plan.changes:
+        if dry_run and plan.changes:
+            err.print(f"Dry run: nothing written. To apply: runsync import {sheet}")
+        sys.exit(ExitCode.CHANGES_PENDING if detailed_exitcode and plan.changes and dry_run else ExitCode.OK)
+    if not yes:
+        if not sys.stdin.isatty():
+            err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to apply without asking")
+            sys.exit(ExitCode.FAILED)
+        if not click.confirm(f"Write {len(plan.changes)} field changes to {len(plan.run_ids)} runs?", err=True):
+            err.print("Nothing written.")
+            sys.exit(ExitCode.FAILED)
+    journal_path = journal or default_journal(sheet)
+    with progress("Writing", enabled=True) as (set_total, advance):
+        set_total(len(plan.run_ids))
+        report = runsync.apply(plan, journal=journal_path, force=force, backend=None,
+                               concurrency=concurrency or DEFAULT_CONCURRENCY, on_run_done=lambda _: advance(1))
+    render_apply_report(report, err)
+    sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)

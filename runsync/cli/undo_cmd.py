@@ -1,0 +1,48 @@
+"""`runsync undo`."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from runsync.cli.common import stderr_console, stdout_console
+from runsync.errors import ExitCode
+
+
+@click.command()
+@click.argument("journal", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Show what would be restored; write nothing.")
+@click.option("--force", is_flag=True, help="Restore fields even where W&B changed them since the import.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def undo(journal: str, dry_run: bool, force: bool, yes: bool) -> None:
+    """Restore the values an import replaced, from its journal.
+
+    \b
+    Examples:
+      runsync undo runs.xlsx.runsync-journal.jsonl --dry-run
+      runsync undo runs.xlsx.runsync-journal.jsonl --yes
+    """
+    import runsync
+    from runsync.api import plan_undo_journal
+    from runsync.render import render_apply_report, render_plan
+
+    err, out = stderr_console(), stdout_console()
+    plan = plan_undo_journal(journal, force=force)
+    for warning in plan.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
+    render_plan(plan, out)
+    if plan.conflicts:
+        err.print("Fields changed in W&B since the import: nothing restored (--force restores them anyway).")
+        sys.exit(ExitCode.FAILED)
+    if dry_run or not plan.changes:
+        sys.exit(ExitCode.OK)
+    if not yes:
+        if not sys.stdin.isatty():
+            err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to undo without asking")
+            sys.exit(ExitCode.FAILED)
+        if not click.confirm(f"Restore {len(plan.changes)} fields of {len(plan.run_ids)} runs?", err=True):
+            sys.exit(ExitCode.FAILED)
+    _, report = runsync.undo(journal, force=force)
+    if report is not None:
+        render_apply_report(report, err)
+        sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)

@@ -1,0 +1,105 @@
+"""`runsync demo`: the whole round trip on an in-process sandbox, no W&B account needed."""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+# The edits the demo makes, as a person would in a spreadsheet program.
+DEMO_NEW_TAG = "reviewed"
+DEMO_NEW_GROUP = "resnet-final"
+TYPO, FIXED = "adma", "adam"
+
+
+@contextmanager
+def demo_environment(workdir: Path) -> Iterator[Any]:
+    """A seeded sandbox on loopback, with this process's W&B client pointed at it."""
+    from runsync.sandbox import seed_demo, start
+
+    saved = {k: os.environ.get(k) for k in ("WANDB_BASE_URL", "WANDB_API_KEY", "WANDB_DIR", "WANDB_SILENT")}
+    sandbox = start(db=str(workdir / "sandbox.db"))
+    try:
+        entity, project = seed_demo(sandbox.store)
+        os.environ.update(sandbox.env())
+        os.environ["WANDB_DIR"] = str(workdir)
+        os.environ["WANDB_SILENT"] = "true"
+        yield sandbox, f"{entity}/{project}"
+    finally:
+        sandbox.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def edit_demo_sheet(path: Path) -> list[str]:
+    """Retag one run, regroup another, fix a config typo: what the demo's person does in Excel."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path)
+    sheet = book["runs"]
+    header = {cell.value: cell.column for cell in sheet[1]}
+    rows = list(range(2, sheet.max_row + 1))
+    done: list[str] = []
+    first = rows[0]
+    tags_cell = sheet.cell(first, header["tags"])
+    tags_cell.value = ", ".join(t for t in [tags_cell.value, DEMO_NEW_TAG] if t)
+    done.append(f"row {first}: added tag {DEMO_NEW_TAG!r}")
+    second = rows[1]
+    sheet.cell(second, header["group"]).value = DEMO_NEW_GROUP
+    done.append(f"row {second}: group -> {DEMO_NEW_GROUP!r}")
+    column = header.get("config.optimizer")
+    for row in rows:
+        if column and sheet.cell(row, column).value == TYPO:
+            sheet.cell(row, column).value = FIXED
+            done.append(f"row {row}: config.optimizer {TYPO!r} -> {FIXED!r}")
+    book.save(path)
+    return done
+
+
+def run_demo(console: Console, workdir: Path | None = None) -> int:
+    import runsync
+    from runsync.render import render_apply_report, render_plan
+
+    with tempfile.TemporaryDirectory(prefix="runsync-demo-") as tmp:
+        work = Path(workdir or tmp)
+        with demo_environment(work) as (sandbox, project):
+            sheet = work / "runs.xlsx"
+            console.rule("1. export")
+            console.print(f"$ runsync export {project} -o {sheet.name}")
+            result = runsync.export(project, sheet)
+            console.print(f"Exported {result.runs} runs ({len(result.columns)} columns) to {sheet}")
+            console.rule("2. edit the sheet (as you would in Excel)")
+            for line in edit_demo_sheet(sheet):
+                console.print(f"  {line}")
+            console.rule("3. dry run")
+            console.print(f"$ runsync import {sheet.name} --dry-run")
+            plan = runsync.plan(sheet)
+            render_plan(plan, console)
+            console.rule("4. import")
+            console.print(f"$ runsync import {sheet.name} --yes")
+            before = sandbox.stats()["mutations"]
+            report = runsync.apply(plan, journal=str(work / "runs.xlsx.runsync-journal.jsonl"))
+            render_apply_report(report, console)
+            console.print(f"({sandbox.stats()['mutations'] - before} write requests for {len(plan.run_ids)} runs)")
+            console.rule("5. read back through wandb.Api()")
+            _show_runs(console, project, plan.run_ids)
+            console.rule("6. import again: nothing left to do")
+            render_plan(runsync.plan(sheet), console)
+    return 0 if report.ok else 1
+
+
+def _show_runs(console: Console, project: str, run_ids: list[str]) -> None:
+    import wandb
+
+    api = wandb.Api()
+    for run_id in run_ids:
+        run = api.run(f"{project}/{run_id}")
+        console.print(f"  {run.id}: name={run.name!r} tags={list(run.tags)} group={run.group!r} "
+                      f"optimizer={run.config.get('optimizer')!r}")

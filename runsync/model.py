@@ -1,0 +1,151 @@
+"""Plain data shared by every stage: runs as read from W&B, sheets as read from disk, plans."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from runsync.errors import CellError
+
+
+class _Absent:
+    """A config key (or cell) that is not there at all, as opposed to one holding null."""
+
+    _instance: _Absent | None = None
+
+    def __new__(cls) -> _Absent:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+
+# Columns every export has, in order. `id` is the key; the rest of the first group is editable.
+ID = "id"
+EDITABLE_FIELDS = ("name", "tags", "group", "job_type", "notes")
+READONLY_FIELDS = ("state", "created_at", "url")
+CONFIG_PREFIX = "config."
+SUMMARY_PREFIX = "summary."
+TAG_COLUMN_PREFIX = "tag:"
+
+
+def is_editable(column: str) -> bool:
+    return column in EDITABLE_FIELDS or column.startswith(CONFIG_PREFIX) or column.startswith(TAG_COLUMN_PREFIX)
+
+
+def is_readonly(column: str) -> bool:
+    return column == ID or column in READONLY_FIELDS or column.startswith(SUMMARY_PREFIX)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One W&B run, as much of it as runsync reads or writes."""
+
+    id: str  # the short run id W&B calls `name`
+    storage_id: str  # the opaque node id upsertBucket wants
+    name: str | None  # displayName
+    tags: tuple[str, ...]
+    group: str | None
+    job_type: str | None
+    notes: str | None
+    config: dict[str, Any]  # user config, unwrapped from {"value": ...}; no `_` keys
+    raw_config: dict[str, Any]  # exactly as W&B returned it: {"k": {"value", "desc"}}, `_wandb` included
+    state: str | None = None
+    created_at: str | None = None
+    url: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+class Action(str, enum.Enum):
+    UPDATE = "~"
+    CONFLICT = "!"
+    INFO = "i"  # changed only in W&B since the export: kept, reported
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field of one run: its base (at export), what the sheet says, and what W&B says now."""
+
+    run_id: str
+    run_name: str | None
+    field: str  # name | tags | group | job_type | notes | config.<dotted key>
+    base: Any
+    sheet: Any
+    live: Any
+    action: Action
+    path: tuple[str, ...] = ()  # for config fields: the key path inside the config
+
+    @property
+    def old(self) -> Any:
+        return self.live
+
+    @property
+    def new(self) -> Any:
+        return self.sheet
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an import would do. Pure data; rendering and applying read it."""
+
+    project: str  # "entity/project"
+    source: str  # the sheet it came from
+    changes: tuple[Change, ...]  # Action.UPDATE only
+    conflicts: tuple[Change, ...]
+    infos: tuple[Change, ...]
+    errors: tuple[CellError, ...] = ()
+    warnings: tuple[str, ...] = ()
+    three_way: bool = True
+
+    @property
+    def run_ids(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for change in self.changes:
+            seen.setdefault(change.run_id, None)
+        return list(seen)
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes and not self.conflicts and not self.errors
+
+
+SHEET_FORMAT_VERSION = 1
+
+
+@dataclass
+class SheetMeta:
+    """What an export records beside the cells: where they came from, and the base snapshot."""
+
+    project: str  # "entity/project"
+    selection: dict[str, Any]  # {"filters": {...}, "order": str|None, "limit": int|None}
+    exported_at: str  # ISO 8601 UTC
+    runsync_version: str
+    format_version: int = SHEET_FORMAT_VERSION
+    # column -> key path inside the config, for every config.* column (keys may contain dots)
+    config_paths: dict[str, list[str]] = field(default_factory=dict)
+    # run id -> {column: typed value as exported}; a column missing from a run's dict was ABSENT
+    base: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # tag vocabulary when exported with --tag-columns
+    tag_columns: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SheetData:
+    """A sheet as read from disk, before decoding: raw cells, with where each came from."""
+
+    path: str
+    columns: list[str]  # header, in file order
+    rows: list[tuple[int, dict[str, Any]]]  # (row number as a spreadsheet shows it, {column: raw cell})
+    meta: SheetMeta | None
+    warnings: list[str] = field(default_factory=list)
+    errors: list[CellError] = field(default_factory=list)

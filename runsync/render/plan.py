@@ -1,0 +1,125 @@
+"""Plan as text (grouped by run) and as the versioned JSON document."""
+from __future__ import annotations
+
+import json
+import math
+from itertools import groupby
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from runsync.apply import ApplyReport
+from runsync.errors import CellError
+from runsync.model import ABSENT, Change, Plan
+
+JSON_FORMAT = 1
+ARROW = "→"
+
+
+def show(value: Any) -> str:
+    """One value as the plan shows it: JSON-like, tags as [a, b], a missing key as (absent)."""
+    if value is ABSENT:
+        return "(absent)"
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return "[" + ", ".join(value) + "]"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _json_value(value: Any) -> Any:
+    if value is ABSENT:
+        return None
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The canonical, versioned form of a plan (README "JSON plan")."""
+    return {
+        "format": JSON_FORMAT,
+        "project": plan.project,
+        "changes": [
+            {"run_id": c.run_id, "run_name": c.run_name, "field": c.field, "old": _json_value(c.live),
+             "new": _json_value(c.sheet)}
+            for c in plan.changes
+        ],
+        "conflicts": [
+            {"run_id": c.run_id, "field": c.field, "base": _json_value(c.base), "sheet": _json_value(c.sheet),
+             "live": _json_value(c.live)}
+            for c in plan.conflicts
+        ],
+        "errors": [e.to_json() for e in plan.errors],
+        "summary": {"runs": len(plan.run_ids), "fields": len(plan.changes), "conflicts": len(plan.conflicts),
+                    "errors": len(plan.errors)},
+    }
+
+
+def _run_header(symbol: str, change: Change) -> str:
+    name = f" ({escape(change.run_name)})" if change.run_name else ""
+    return f"{symbol} [bold]{escape(change.run_id)}[/bold]{name}"
+
+
+def render_plan(plan: Plan, console: Console, *, show_infos: bool = True) -> None:
+    """The plan grouped by run, then conflicts, then the summary line."""
+    if plan.errors:
+        render_errors(list(plan.errors), console)
+        return
+    for _, group in groupby(plan.changes, key=lambda c: c.run_id):
+        items = list(group)
+        console.print(_run_header("[yellow]~[/yellow]", items[0]), highlight=False)
+        for c in items:
+            console.print(f"    {escape(c.field)}: {escape(show(c.live))} {ARROW} {escape(show(c.sheet))}",
+                          highlight=False)
+    if plan.conflicts:
+        console.print()
+        console.print("[red]Conflicts[/red] (changed in the sheet, and in W&B since the export):", highlight=False)
+        for _, group in groupby(plan.conflicts, key=lambda c: c.run_id):
+            items = list(group)
+            console.print(_run_header("[red]![/red]", items[0]), highlight=False)
+            for c in items:
+                console.print(
+                    f"    {escape(c.field)}: base {escape(show(c.base))}, sheet {escape(show(c.sheet))}, "
+                    f"W&B now {escape(show(c.live))}", highlight=False)
+    if show_infos and plan.infos:
+        console.print()
+        console.print("Changed only in W&B since the export (kept):", highlight=False)
+        for c in plan.infos:
+            console.print(f"  i {escape(c.run_id)} {escape(c.field)}: {escape(show(c.base))} {ARROW} "
+                          f"{escape(show(c.live))}", highlight=False)
+    if plan.changes or plan.conflicts:
+        console.print()
+        console.print(
+            f"Plan: {len(plan.run_ids)} runs, {len(plan.changes)} fields to change, {len(plan.conflicts)} conflicts.",
+            highlight=False)
+    else:
+        console.print("No changes.", highlight=False)
+
+
+def render_errors(errors: list[CellError], console: Console) -> None:
+    for error in errors:
+        console.print(f"error: {escape(error.one_line())}", highlight=False, soft_wrap=True)
+
+
+def render_apply_report(report: ApplyReport, console: Console) -> None:
+    applied_runs = len({c.run_id for c in report.applied})
+    console.print(f"Applied {len(report.applied)} field changes to {applied_runs} runs.", highlight=False)
+    if report.already:
+        console.print(f"{len(report.already)} field(s) already had the new value in W&B.", highlight=False)
+    for c in report.conflicts:
+        console.print(f"[red]not applied[/red]: {escape(c.run_id)} {escape(c.field)} changed in W&B since the plan "
+                      f"(now {escape(show(c.live))})", highlight=False)
+    for run_id in report.missing:
+        console.print(f"[red]not applied[/red]: run {escape(run_id)} no longer exists in W&B", highlight=False)
+    for run_id, why in report.failed.items():
+        fields = ", ".join(c.field for c in report.failed_changes if c.run_id == run_id)
+        console.print(f"[red]not applied[/red]: run {escape(run_id)} ({escape(fields)}): {escape(why)}",
+                      highlight=False)
+    if report.failed:
+        console.print("Re-run the same import to finish: fields already written are skipped.", highlight=False)
+    if report.journal:
+        console.print(f"Journal: {escape(report.journal)} (undo with: runsync undo {escape(report.journal)})",
+                      highlight=False)

@@ -1,0 +1,37 @@
+"""Undo an import from its journal: a plan whose base is what was written and whose target is what was there."""
+from __future__ import annotations
+
+from runsync.journal import read_journal
+from runsync.model import ABSENT, Action, Change, Plan, RunRecord
+from runsync.plan import live_value, same
+
+
+def plan_undo(journal_path: str, live: dict[str, RunRecord], *, force: bool = False) -> Plan:
+    """Restore every journaled field whose W&B value is still what the import wrote."""
+    contents = read_journal(journal_path)
+    changes: list[Change] = []
+    conflicts: list[Change] = []
+    warnings: list[str] = []
+    if contents.torn_lines:
+        warnings.append(f"{journal_path}: {contents.torn_lines} torn line(s) skipped (an interrupted write)")
+    for history in contents.fields:
+        record = live.get(history.run_id)
+        if record is None:
+            warnings.append(f"run {history.run_id} no longer exists in W&B: nothing to undo")
+            continue
+        now = live_value(record, history.field, history.path)
+        target = history.before
+        if target is ABSENT:
+            # W&B cannot delete a config key (the server deep-merges config, wandb/wandb#11055).
+            warnings.append(f"run {history.run_id}: {history.field} did not exist before; undo sets it to null")
+            target = None
+        if same(history.field, now, target):
+            continue  # already as before (undone, or the write never reached W&B)
+        change = Change(history.run_id, record.name, history.field, history.after, target, now,
+                        Action.UPDATE, history.path)
+        if same(history.field, now, history.after) or force:
+            changes.append(change)
+        else:
+            conflicts.append(Change(change.run_id, change.run_name, change.field, change.base, change.sheet,
+                                    change.live, Action.CONFLICT, change.path))
+    return Plan(contents.project or "", journal_path, tuple(changes), tuple(conflicts), (), (), tuple(warnings))
