@@ -62,7 +62,7 @@ def same(field: str, a: Any, b: Any) -> bool:
 
 
 def _dominant_type(values: list[Any]) -> str | None:
-    kinds = Counter(type(v).__name__ for v in values if v is not ABSENT and v is not None)
+    kinds = Counter(codec.type_name(v) for v in values if v is not ABSENT and v is not None)
     return kinds.most_common(1)[0][0] if kinds else None
 
 
@@ -78,6 +78,7 @@ class _Planner:
         self.changes: list[Change] = []
         self.conflicts: list[Change] = []
         self.infos: list[Change] = []
+        self.source = "xlsx" if sheet.path.lower().endswith(".xlsx") else "csv"
         self.paths = self._config_paths()
         self.column_types = self._column_types()
 
@@ -164,9 +165,11 @@ class _Planner:
         if column == "tags":
             decoded = codec.parse_tags("" if raw is None else str(raw))
         elif column in TEXT_FIELDS:
-            decoded = codec.decode_cell(raw, column=column, base=base if isinstance(base, str) else "")
+            decoded = codec.decode_cell(raw, column=column, base=base if isinstance(base, str) else "",
+                                        source=self.source)
         else:
-            decoded = codec.decode_cell(raw, column=column, base=base, column_type=self.column_types.get(column))
+            decoded = codec.decode_cell(raw, column=column, base=base, column_type=self.column_types.get(column),
+                                        source=self.source)
         if isinstance(decoded, codec.CellProblem):
             self._error(row, run_id, column, decoded.message, raw)
             return _INVALID
@@ -223,7 +226,8 @@ class _Planner:
         tags = list(base_tags)
         for column in tag_columns:
             tag = column[len(TAG_COLUMN_PREFIX) :]
-            ticked = codec.decode_cell(cells.get(column), column=column, base=tag in base_tags, column_type="bool")
+            ticked = codec.decode_cell(cells.get(column), column=column, base=tag in base_tags, column_type="bool",
+                                       source=self.source)
             if isinstance(ticked, codec.CellProblem) or not isinstance(ticked, (bool, type(None))):
                 self._error(row, run_id, column, "a tag column takes TRUE or FALSE", cells.get(column))
                 continue
@@ -237,7 +241,7 @@ class _Planner:
         if self.meta is None:
             return  # no base: live read-only values move on their own (a running run finishes)
         base = self.base_of(run_id, column, record)
-        value = codec.decode_cell(raw, column=column, base=base)
+        value = codec.decode_cell(raw, column=column, base=base, source=self.source)
         if isinstance(value, codec.CellProblem):
             value = raw
         if value is None and base is ABSENT:

@@ -1,0 +1,111 @@
+"""`runsync sandbox`: seed and serve the W&B-compatible sandbox (for tests, the demo, benchmarks)."""
+from __future__ import annotations
+
+import ipaddress
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+
+
+@click.group()
+def sandbox() -> None:
+    """A local W&B-compatible server that the unmodified wandb client can talk to.
+
+    \b
+      runsync sandbox seed --db sb.db --entity e --project p --runs 1000
+      runsync sandbox serve --db sb.db          # prints the two export lines
+      eval "$(runsync sandbox serve --db sb.db | head -2)"   # or copy them
+    """
+
+
+@sandbox.command()
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite file to fill.")
+@click.option("--entity", default="e", show_default=True)
+@click.option("--project", default="p", show_default=True)
+@click.option("--runs", default=100, show_default=True, type=click.IntRange(min=0))
+@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same runs.")
+@click.option("--demo", is_flag=True, help="Create the demo project (demo/image-classification) instead.")
+def seed(db: str, entity: str, project: str, runs: int, seed: int, demo: bool) -> None:
+    """Add deterministic, realistic runs to a sandbox database.
+
+    \b
+      runsync sandbox seed --db sb.db --entity e --project p --runs 50000 --seed 1
+      runsync sandbox seed --db sb.db --demo
+    """
+    from runsync.sandbox import seed_demo, seed_project
+
+    if demo:
+        entity, project = seed_demo(db)
+        click.echo(f"seeded {entity}/{project}", err=True)
+        return
+    try:
+        ids = seed_project(db, entity, project, runs=runs, seed=seed)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"seeded {len(ids)} runs into {entity}/{project}", err=True)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@sandbox.command()
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="SQLite file (created if missing).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--api-key", default=None, help="Key clients must send (40+ chars); generated when omitted.")
+@click.option("--entity", default="e", show_default=True, help="The viewer's default entity.")
+@click.option("--latency-ms", default=0.0, type=click.FloatRange(min=0), help="Delay every GraphQL request.")
+@click.option("--error-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests answered 500.")
+@click.option("--rate-limit", default=None, type=click.FloatRange(min=0), help="Requests/s before 429s.")
+@click.option("--hang-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests never answered.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed for the fault draws.")
+@click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host (exposes the sandbox).")
+def serve(db: str, host: str, port: int, api_key: str | None, entity: str, latency_ms: float,
+          error_rate: float, rate_limit: float | None, hang_rate: float, seed: int,
+          allow_remote: bool) -> None:
+    """Serve a sandbox database until interrupted (Ctrl-C or SIGTERM).
+
+    Prints the environment for the wandb client first, then serves:
+
+    \b
+      export WANDB_BASE_URL=http://127.0.0.1:PORT
+      export WANDB_API_KEY=KEY
+
+    Faults can be changed while it runs: POST /_sandbox/faults with JSON
+    {"latency_ms", "error_rate", "rate_limit", "hang_rate"}; counters at GET /_sandbox/stats.
+    Both need the same API key as /graphql.
+    """
+    if not _is_loopback(host) and not allow_remote:
+        raise click.UsageError(f"--host {host} is not a loopback address; add --allow-remote to serve it")
+    if api_key is not None and len(api_key) < 40:
+        raise click.BadParameter("must be at least 40 characters", param_hint="--api-key")
+    from runsync.sandbox import start
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    sb = start(db=db, api_key=api_key, host=host, port=port, latency_ms=latency_ms,
+               error_rate=error_rate, rate_limit=rate_limit or None, hang_rate=hang_rate,
+               seed=seed, entity=entity)
+    try:
+        # The only place the key is ever printed: handing it to the user is the point.
+        sys.stdout.write(f"export WANDB_BASE_URL={sb.url}\nexport WANDB_API_KEY={sb.api_key}\n")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sb.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)

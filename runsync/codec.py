@@ -1,0 +1,531 @@
+"""Cell <-> typed value: how runsync writes values into sheet cells and reads them back. Pure, no I/O.
+
+Rules (README "Sheet format"):
+- The exported (base) value of a cell is the type hint when reading it back: a str stays a str ('007',
+  '1e5', 'TRUE', 'null'), an int stays an int, a float a float (typing 10 over 10.0 is no change).
+- Empty cell = null. Only "" is empty; whitespace is a value. The text `null` is the string "null".
+- Booleans in CSV are `true`/`false`; TRUE/FALSE/True/False/1/0 are read too.
+- Lists and dicts are JSON: `json.dumps(v, ensure_ascii=False, separators=(", ", ": "))`.
+- CSV formula guard: a str starting with = + - @ TAB CR or ' is written with one extra leading '.
+  Reading a CSV, one leading ' is removed when the exported value was a str, or when the text after
+  it starts with one of those characters. XLSX stores text cells as they are (no guard).
+- Line breaks inside cells are kept; CRLF vs LF alone is no change.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runsync.model import ABSENT
+
+MAX_EXACT_INT = 10**15 - 1  # spreadsheets keep 15 significant digits
+GUARD_CHARS = ("=", "+", "-", "@", "\t", "\r", "'")
+TAGS_COLUMN = "tags"
+
+_INT_RE = re.compile(r"[+-]?\d+")
+_FLOAT_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_SPECIAL_FLOATS = {"nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf,
+                   "infinity": math.inf, "+infinity": math.inf, "-infinity": -math.inf}
+_TRUE = {"true", "1", "=true()"}
+_FALSE = {"false", "0", "=false()"}
+
+
+@dataclass(frozen=True)
+class CellProblem:
+    """A cell that cannot be decoded; the planner adds file/row/run/column."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class XlsxCell:
+    """What to store in one XLSX cell."""
+
+    value: Any  # None, bool, int, float or str
+    is_text: bool = False
+    number_format: str | None = None
+
+
+# --- config paths -------------------------------------------------------------------------------------
+
+def flatten_config(config: dict) -> dict[str, tuple[tuple[str, ...], Any]]:
+    """Map `config.<dotted path>` -> (path, leaf value); `_`-prefixed top-level keys are W&B's own."""
+    out: dict[str, tuple[tuple[str, ...], Any]] = {}
+
+    def walk(node: dict, prefix: tuple[str, ...]) -> None:
+        for key, value in node.items():
+            path = prefix + (str(key),)
+            if isinstance(value, dict) and value:
+                walk(value, path)
+            else:
+                out["config." + ".".join(path)] = (path, value)
+
+    walk({k: v for k, v in config.items() if not str(k).startswith("_")}, ())
+    return dict(sorted(out.items()))
+
+
+def get_path(config: dict, path: Sequence[str]) -> Any:
+    """The value at `path`, or ABSENT."""
+    node: Any = config
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return ABSENT
+        node = node[key]
+    return node
+
+
+def set_path(config: dict, path: Sequence[str], value: Any) -> dict:
+    """A copy of `config` with `path` set (ABSENT deletes it); the input is never mutated."""
+    if not path:
+        raise ValueError("empty config path")
+    root = dict(config)
+    node = root
+    for key in path[:-1]:
+        child = node.get(key)
+        node[key] = dict(child) if isinstance(child, dict) else {}
+        node = node[key]
+    if value is ABSENT:
+        node.pop(path[-1], None)
+    else:
+        node[path[-1]] = copy.deepcopy(value)
+    return root
+
+
+# --- encoding -----------------------------------------------------------------------------------------
+
+def to_json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _float_text(x: float) -> str:
+    return repr(x)  # 'nan', 'inf', '-inf', '3.0', '1e-08': shortest round-trippable form
+
+
+def to_xlsx_cell(value: Any) -> XlsxCell:
+    """How `value` is stored in an XLSX cell: numbers as numbers unless a spreadsheet would round them."""
+    if value is None or value is ABSENT:
+        return XlsxCell(None)
+    if isinstance(value, bool):
+        return XlsxCell(value)
+    if isinstance(value, int):
+        if abs(value) <= MAX_EXACT_INT:
+            return XlsxCell(value, number_format="0")
+        return XlsxCell(str(value), is_text=True, number_format="@")
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return XlsxCell(value)
+        return XlsxCell(_float_text(value), is_text=True, number_format="@")
+    if isinstance(value, str):
+        return XlsxCell(value, is_text=True, number_format="@")
+    if isinstance(value, (list, tuple, dict)):
+        return XlsxCell(to_json_text(value), is_text=True, number_format="@")
+    raise TypeError(f"cannot put a {type(value).__name__} in a cell: {value!r}")
+
+
+def to_csv_cell(value: Any) -> str:
+    """The CSV text for `value` (see the module docstring for the rules)."""
+    if value is None or value is ABSENT:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _float_text(value)
+    if isinstance(value, str):
+        return "'" + value if value.startswith(GUARD_CHARS) else value
+    if isinstance(value, (list, tuple, dict)):
+        return to_json_text(value)
+    raise TypeError(f"cannot put a {type(value).__name__} in a cell: {value!r}")
+
+
+# --- tags ---------------------------------------------------------------------------------------------
+
+def format_tags(tags: Sequence[str]) -> str:
+    """`a, b, c`; a tag with a comma, a double quote or outer spaces is quoted CSV-style."""
+    parts = []
+    for tag in tags:
+        if not tag or "," in tag or '"' in tag or tag != tag.strip():
+            tag = '"' + tag.replace('"', '""') + '"'
+        parts.append(tag)
+    return ", ".join(parts)
+
+
+def parse_tags(text: Any) -> tuple[str, ...] | CellProblem:
+    """Inverse of format_tags; empty items are dropped, spaces around unquoted tags stripped."""
+    if text is None or text == "":
+        return ()
+    if not isinstance(text, str):
+        text = _number_text(text) if isinstance(text, (int, float)) and not isinstance(text, bool) else str(text)
+    tags: list[str] = []
+    i, n = 0, len(text)
+    while i <= n:
+        while i < n and text[i].isspace():
+            i += 1
+        if i < n and text[i] == '"':
+            j, buf = i + 1, []
+            while True:
+                k = text.find('"', j)
+                if k < 0:
+                    return CellProblem(f"unbalanced double quote in tags: {text[i:]!r}")
+                buf.append(text[j:k])
+                if k + 1 < n and text[k + 1] == '"':
+                    buf.append('"')
+                    j = k + 2
+                    continue
+                break
+            end = text.find(",", k + 1)
+            end = n if end < 0 else end
+            if text[k + 1:end].strip():
+                return CellProblem(f"text after a closing double quote in tags: {text[i:end]!r}")
+            tags.append("".join(buf))
+        else:
+            end = text.find(",", i)
+            end = n if end < 0 else end
+            item = text[i:end].strip()
+            if '"' in item:
+                return CellProblem(f"stray double quote in tag {item!r}: write a tag with quotes as "
+                                   f'"a ""quoted"" tag"')
+            if item:
+                tags.append(item)
+        i = end + 1
+    return tuple(tags)
+
+
+# --- decoding -----------------------------------------------------------------------------------------
+
+def _number_text(x: int | float) -> str:
+    """Text a spreadsheet shows for a number: 3.0 shows as 3."""
+    if isinstance(x, float) and x.is_integer() and abs(x) <= MAX_EXACT_INT:
+        return str(int(x))
+    return _float_text(x) if isinstance(x, float) else str(x)
+
+
+def _date_text(x: dt.date | dt.time | dt.timedelta) -> str:
+    if isinstance(x, dt.datetime) and x.time() == dt.time(0):
+        return x.date().isoformat()
+    return str(x) if isinstance(x, dt.timedelta) else x.isoformat()
+
+
+def _as_text(raw: Any) -> str:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, bool):
+        return "TRUE" if raw else "FALSE"
+    if isinstance(raw, (int, float)):
+        return _number_text(raw)
+    if isinstance(raw, (dt.date, dt.time, dt.timedelta)):
+        return _date_text(raw)
+    return str(raw)
+
+
+def _parse_int(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if _INT_RE.fullmatch(text) else None
+
+
+def _parse_float(text: str) -> float | None:
+    text = text.strip()
+    if _FLOAT_RE.fullmatch(text):
+        return float(text)
+    return _SPECIAL_FLOATS.get(text.lower())
+
+
+def _parse_bool(raw: Any) -> bool | None:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, (int, float)) and raw in (0, 1):
+        return bool(raw)
+    if isinstance(raw, str):
+        low = raw.strip().lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+    return None
+
+
+def _parse_json(text: str) -> Any:
+    return json.loads(text)  # accepts NaN/Infinity, which to_json_text writes for such floats
+
+
+def _as_int(raw: Any) -> int | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        return int(raw) if raw.is_integer() else None
+    if isinstance(raw, str):
+        return _parse_int(raw)
+    return None
+
+
+def _as_float(raw: Any) -> float | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, (int, float)):
+        return float(raw)
+    if isinstance(raw, str):
+        return _parse_float(raw)
+    return None
+
+
+def _infer(raw: Any, column_type: str | None) -> Any | CellProblem:
+    """A value typed into a cell that had none: guided by the column's type, then by its look."""
+    if column_type in ("int", "float", "bool", "list", "dict", "str"):
+        typed = _decode_as(raw, column_type)
+        if typed is not None:
+            return typed
+    if isinstance(raw, (bool, int, float)):
+        return raw
+    if not isinstance(raw, str):
+        return _as_text(raw)
+    if (i := _parse_int(raw)) is not None:
+        return i
+    if _FLOAT_RE.fullmatch(raw.strip()):
+        return float(raw)
+    if raw.strip().lower() in ("true", "false"):
+        return raw.strip().lower() == "true"
+    if raw.lstrip()[:1] in ("{", "["):
+        try:
+            return _parse_json(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+def _decode_as(raw: Any, kind: str) -> Any | None:
+    """`raw` read as `kind`, or None if it isn't one."""
+    if kind == "str":
+        return _as_text(raw)
+    if kind == "int":
+        return _as_int(raw)
+    if kind == "float":
+        return _as_float(raw)
+    if kind == "bool":
+        return _parse_bool(raw)
+    if kind in ("list", "dict"):
+        try:
+            return _parse_json(_as_text(raw))
+        except ValueError:
+            return None
+    return None
+
+
+def type_name(value: Any) -> str | None:
+    """The codec's name for a value's type, as used for `column_type`."""
+    for kind, types in (("bool", bool), ("int", int), ("float", float), ("str", str),
+                        ("list", (list, tuple)), ("dict", dict)):
+        if isinstance(value, types):
+            return kind
+    return None
+
+
+def _normalize_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def decode_cell(raw: Any, *, column: str, base: Any = ABSENT, column_type: str | None = None,
+                source: str = "csv") -> Any | CellProblem:
+    """The typed value a cell holds, using the exported value `base` as the type hint.
+
+    `source` is "csv" (the ' guard applies) or "xlsx" (text cells are taken as they are).
+    Returns None for an empty cell (the planner maps empty + ABSENT base to ABSENT).
+    """
+    if column == TAGS_COLUMN:
+        return parse_tags(raw)
+    if raw is None or raw == "":
+        return "" if base == "" else None  # "" and null both export as an empty cell
+    if isinstance(raw, str):
+        if isinstance(base, str) and _normalize_newlines(raw) == _normalize_newlines(base):
+            return base  # unchanged (also covers an XLSX text cell that starts with ')
+        if source == "csv" and raw.startswith("'") and (isinstance(base, str) or raw[1:].startswith(GUARD_CHARS)):
+            text = raw[1:]  # the ' marks text, as it does when typed into Excel
+            if isinstance(base, str) and _normalize_newlines(text) == _normalize_newlines(base):
+                return base
+            return text
+    if isinstance(base, str):
+        return _as_text(raw)
+    if isinstance(base, bool):
+        kind: str | None = "bool"
+    elif isinstance(base, (list, tuple, dict)):
+        try:
+            return _parse_json(_as_text(raw))
+        except ValueError as exc:
+            return CellProblem(f"not valid JSON: {exc}")
+    else:
+        kind = type_name(base)
+    if kind is not None:
+        typed = _decode_as(raw, kind)
+        if typed is not None:
+            return typed
+    return _infer(raw, column_type)
+
+
+def values_equal(a: Any, b: Any) -> bool:
+    """Semantic equality: numbers agree at 15 significant digits, True != 1, ABSENT only equals ABSENT."""
+    if a is ABSENT or b is ABSENT:
+        return a is b
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if isinstance(a, int) and isinstance(b, int):
+            return a == b
+        fa, fb = float(a), float(b)
+        if math.isnan(fa) or math.isnan(fb):
+            return math.isnan(fa) and math.isnan(fb)
+        return fa == fb or f"{fa:.15g}" == f"{fb:.15g}"
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+    if type(a) is not type(b) and not (isinstance(a, str) and isinstance(b, str)):
+        return False
+    return a == b
+
+
+
+
+# --- what spreadsheet programs do to values -----------------------------------------------------------
+
+_THOUSANDS_RE = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%d-%b-%Y", "%d-%b-%y", "%b %d, %Y", "%d %b %Y")
+_DMY_RE = re.compile(r"(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2}|\d{4}))?")
+_EXCEL_EPOCH = dt.date(1899, 12, 30)
+
+
+def _number_of(raw: Any) -> tuple[int | float, str] | None:
+    """A number a program may have made, with the text it was shown as (separators, % and all)."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, (int, float)):
+        return raw, _number_text(raw)
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip()
+    body = text[:-1] if text.endswith("%") else text
+    clean = body.replace(",", "") if _THOUSANDS_RE.fullmatch(body) else body
+    if not _FLOAT_RE.fullmatch(clean):
+        return None
+    value = int(clean) if _INT_RE.fullmatch(clean) else float(clean)
+    return (value / 100 if text.endswith("%") else value), text
+
+
+def _sig_digits(text: str) -> int:
+    mantissa = re.split(r"[eE]", text)[0]
+    digits = re.sub(r"\D", "", mantissa).lstrip("0")
+    return len(digits) if "." in mantissa else len(digits.rstrip("0")) or 1
+
+
+def _dates_of(raw: Any) -> set[tuple[int | None, int, int]]:
+    """(year or None, month, day) readings of a date-looking cell; both orders for ambiguous d/m."""
+    if isinstance(raw, (dt.date, dt.datetime)):
+        return {(raw.year, raw.month, raw.day)}
+    if not isinstance(raw, str):
+        return set()
+    text = raw.strip().split("T")[0].split(" ")[0] if re.match(r"\d{4}-", raw.strip()) else raw.strip()
+    out: set[tuple[int | None, int, int]] = set()
+    for fmt in _DATE_FORMATS:
+        try:
+            d = dt.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        out.add((d.year, d.month, d.day))
+    if m := _DMY_RE.fullmatch(text):
+        a, b, y = int(m.group(1)), int(m.group(2)), m.group(3)
+        year = None if y is None else (int(y) + 2000 if len(y) == 2 else int(y))
+        for month, day in ((a, b), (b, a)):
+            if 1 <= month <= 12 and 1 <= day <= 31:
+                out.add((year, month, day))
+    return out
+
+
+def _same_15_digits(exact: int | float, rounded: int | float) -> bool:
+    """Rounded (Calc) or truncated (Excel) to 15 significant digits."""
+    if isinstance(rounded, float):
+        return f"{float(exact):.15g}" == f"{rounded:.15g}"
+    a, b = str(abs(int(exact))), str(abs(int(rounded)))
+    return (len(a) == len(b) > 15 and b[15:].strip("0") == "" and (exact < 0) == (rounded < 0)
+            and (a[:15] == b[:15] or f"{float(exact):.15g}" == f"{float(rounded):.15g}"))
+
+
+def _same_date(a: set, b: set) -> bool:
+    return any((x[0] is None or y[0] is None or x[0] == y[0]) and x[1:] == y[1:] for x in a for y in b)
+
+
+def mangled_by_program(base: Any, raw: Any) -> str | None:
+    """Describe how a spreadsheet program changed `base` into `raw`, or None if it looks like an edit."""
+    decoded = decode_cell(raw, column="", base=base)
+    if not isinstance(decoded, CellProblem) and type_name(decoded) == type_name(base) \
+            and values_equal(decoded, base):
+        return None
+    if raw is None or raw == "" or base is None or base is ABSENT:
+        return None
+    shown = _as_text(raw)
+    if isinstance(base, str):
+        return _mangled_text(base, raw, shown)
+    if isinstance(base, int) and not isinstance(base, bool):
+        num = _number_of(raw)
+        if num and abs(base) > MAX_EXACT_INT and _same_15_digits(base, num[0]):
+            return f"big integer rounded to 15 digits: {base} became {shown}"
+        if num and "," in num[1] and num[0] == base:
+            return f"number saved with thousands separators: {base} became {shown!r}"
+        return None
+    if isinstance(base, float) and math.isfinite(base):
+        return _mangled_float(base, raw, shown)
+    if isinstance(base, (list, dict)) and isinstance(raw, str) and re.search("[\u201c\u201d]", raw):
+        try:
+            if values_equal(_parse_json(re.sub("[\u201c\u201d]", '"', raw)), base):
+                return "quotes turned into typographic quotes (“ ”): JSON no longer valid"
+        except ValueError:
+            pass
+    return None
+
+
+def _mangled_text(base: str, raw: Any, shown: str) -> str | None:
+    if base.startswith("=") and not isinstance(raw, str):
+        return f"formula text was evaluated: {base!r} became {shown}"
+    if base.strip().lower() in ("true", "false"):
+        if _parse_bool(raw) is not None and str(_parse_bool(raw)).lower() == base.strip().lower():
+            return f"text {base!r} turned into a boolean ({shown})"
+        return None
+    base_dates = _dates_of(base)
+    if base_dates and _dates_of(raw) and _same_date(base_dates, _dates_of(raw)):
+        return f"text turned into a date: {base!r} became {shown!r}"
+    if base_dates and isinstance(raw, (int, float)) and not isinstance(raw, bool) and 1 <= raw < 100000:
+        d = _EXCEL_EPOCH + dt.timedelta(days=int(raw))
+        if _same_date(base_dates, {(d.year, d.month, d.day)}):
+            return f"text turned into a date (saved as the day number {shown}): {base!r}"
+    base_num = _number_of(base)
+    num = _number_of(raw)
+    if base_num is None or num is None:
+        return None
+    if re.fullmatch(r"[+-]?0\d+(\.\d*)?", base.strip()) and base_num[0] == num[0]:
+        return f"leading zeros lost: {base!r} became {shown}"
+    if re.fullmatch(r"[+-]?\d{16,}", base.strip()) and _same_15_digits(int(base), num[0]):
+        return f"long number text rounded to 15 digits: {base!r} became {shown}"
+    if values_equal(base_num[0], num[0]):
+        return f"text that looks like a number was turned into a number: {base!r} became {shown}"
+    return None
+
+
+def _mangled_float(base: float, raw: Any, shown: str) -> str | None:
+    num = _number_of(raw)
+    if num is None:
+        return None
+    value, text = num
+    if ("," in text or text.endswith("%")) and values_equal(value, base):
+        return f"shown value saved instead of the value: {base!r} became {text!r}"
+    # "Save as shown" rounds to the displayed digits; demand several digits dropped so that a
+    # deliberate short edit (0.15 -> 0.1) is not mistaken for it.
+    sig = _sig_digits(text.rstrip("%").replace(",", ""))
+    if sig >= 2 and _sig_digits(repr(base)) >= sig + 2 and float(f"{base:.{sig}g}") == value:
+        return f"number rounded to the shown digits: {base!r} became {text!r}"
+    return None

@@ -1,0 +1,284 @@
+"""The sandbox HTTP server: POST /graphql for the wandb client, /_sandbox/* to steer and inspect it."""
+from __future__ import annotations
+
+import base64
+import gzip
+import hmac
+import json
+import secrets
+import socket
+import string
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from graphql import GraphQLError
+
+from .faults import Faults
+from .resolvers import Resolvers
+from .store import Store
+
+HANG_SECONDS = 60.0  # a hung request is dropped after this, or when the server stops
+
+
+def generate_api_key() -> str:
+    """Return a fresh 40-character key of [A-Za-z0-9] (the client refuses keys under 40)."""
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(40))
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests = 0
+            self.mutations = 0
+            self.operations: Counter[str] = Counter()
+            self.faults: Counter[str] = Counter({"429": 0, "500": 0, "hang": 0})
+
+    def add(self, **kw: Any) -> None:
+        with self._lock:
+            self.requests += kw.get("requests", 0)
+            self.mutations += kw.get("mutations", 0)
+            if kw.get("operation"):
+                self.operations[kw["operation"]] += 1
+            if kw.get("fault"):
+                self.faults[kw["fault"]] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        with self._lock:
+            return {"requests": self.requests, "operations": dict(self.operations),
+                    "mutations": self.mutations, "faults": dict(self.faults)}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr: tuple[str, int], sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.connections: set[socket.socket] = set()
+        self.conn_lock = threading.Lock()
+        super().__init__(addr, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        # Clients hang up (timeouts, the sidecar exiting, stop() dropping connections): not news.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)) or self.sandbox._stopping.is_set():
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the sidecar expects
+    disable_nagle_algorithm = True  # without it every request costs ~44 ms (Nagle + delayed ACK)
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.conn_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.conn_lock:
+            self.server.connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # quiet, and never risk logging credentials
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def _body(self) -> bytes:
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.headers.get("Content-Encoding", "").lower() == "gzip":
+            data = gzip.decompress(data)
+        return data
+
+    def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _authorized(self) -> bool:
+        auth = self.headers.get("Authorization", "")
+        scheme, _, value = auth.partition(" ")
+        key = ""
+        if scheme.lower() == "basic":
+            try:
+                user, _, key = base64.b64decode(value).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                return False
+        elif scheme.lower() == "bearer":
+            key = value
+        return hmac.compare_digest(key.encode(), self.server.sandbox.api_key.encode())
+
+    def _unauthorized(self) -> None:
+        self._send(401, {"errors": [{"message": "invalid or missing API key"}]})
+
+    # -- routes ----------------------------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/_sandbox/stats":
+            if not self._authorized():
+                return self._unauthorized()
+            return self._send(200, self.server.sandbox.stats())
+        if self.path == "/_sandbox/health":
+            return self._send(200, {"ok": True})
+        self._send(404, {"errors": [{"message": f"no route {self.path}"}]})
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self._body()
+        sb = self.server.sandbox
+        if self.path.startswith("/sdk/otel/"):
+            return self._send(200, {})  # the sidecar's telemetry; accepted and dropped
+        if not self._authorized():
+            return self._unauthorized()
+        if self.path == "/graphql":
+            return self._graphql(body)
+        if self.path == "/_sandbox/stats/reset":
+            sb.reset_stats()
+            return self._send(200, sb.stats())
+        if self.path == "/_sandbox/faults":
+            try:
+                sb.set_faults(**json.loads(body or b"{}"))
+            except (ValueError, TypeError) as e:
+                return self._send(400, {"error": str(e)})
+            return self._send(200, sb.faults.settings())
+        self._send(404, {"errors": [{"message": f"no route {self.path}"}]})
+
+    def _graphql(self, body: bytes) -> None:
+        sb = self.server.sandbox
+        sb._stats.add(requests=1)
+        try:
+            req = json.loads(body)
+            text, variables = req["query"], req.get("variables") or {}
+            if not isinstance(variables, dict):
+                raise ValueError("variables must be an object")
+        except (ValueError, KeyError, TypeError) as e:
+            return self._send(400, {"errors": [{"message": f"bad GraphQL request: {e}"}]})
+        try:
+            prepared = sb.resolvers.prepare(text, req.get("operationName") or None)
+        except GraphQLError as e:
+            return self._send(200, {"data": None, "errors": [{"message": e.message}]})
+        sb._stats.add(operation=prepared.label)
+        # Decide the fault before executing, so a failed request never applies its mutation.
+        decision = sb.faults.decide()
+        if decision.latency_s:
+            time.sleep(decision.latency_s)
+        if decision.hang:
+            sb._stats.add(fault="hang")
+            sb._stopping.wait(HANG_SECONDS)
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return None
+        if decision.status == 500:
+            sb._stats.add(fault="500")
+            return self._send(500, {"errors": [{"message": "injected server error"}]})
+        if decision.status == 429:
+            sb._stats.add(fault="429")
+            return self._send(429, {"errors": [{"message": "rate limit exceeded"}]},
+                              {"Retry-After": str(decision.retry_after)})
+        result = sb.resolvers.run(prepared, variables)
+        if prepared.is_mutation and not result.get("errors"):
+            sb._stats.add(mutations=1)
+        self._send(200, result)
+
+
+class Sandbox:
+    """A running sandbox server; stop it with stop() or use it as a context manager."""
+
+    def __init__(self, store: Store, api_key: str, host: str, port: int, faults: Faults,
+                 entity: str = "e", owns_store: bool = True) -> None:
+        self.store = store
+        self.api_key = api_key
+        self.faults = faults
+        self.resolvers = Resolvers(store, entity)
+        self._stats = _Stats()
+        self._stopping = threading.Event()
+        self._owns_store = owns_store
+        self._server = _Server((host, port), self)
+        self.host, self.port = self._server.server_address[:2]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="runsync-sandbox",
+                                        kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        """The base URL for WANDB_BASE_URL."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """Return the environment the wandb client needs to talk to this sandbox."""
+        return {"WANDB_BASE_URL": self.url, "WANDB_API_KEY": self.api_key}
+
+    def stats(self) -> dict[str, Any]:
+        """Return request counters: requests, operations by name, mutations, faults by kind."""
+        return self._stats.as_dict()
+
+    def reset_stats(self) -> None:
+        """Zero the counters."""
+        self._stats.reset()
+
+    def set_faults(self, **kw: Any) -> None:
+        """Change fault injection at runtime: latency_ms, error_rate, rate_limit, hang_rate, seed."""
+        self.faults.set(**kw)
+
+    def stop(self) -> None:
+        """Stop serving, drop open connections (and hung requests), close the store if we opened it."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        with self._server.conn_lock:
+            conns = list(self._server.connections)
+        for conn in conns:  # keep-alive connections would otherwise keep being served
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._thread.join(timeout=5)
+        if self._owns_store:
+            self.store.close()
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:  # never show the key
+        return f"<Sandbox {self.url}>"
+
+
+def start(db: str | Store = ":memory:", api_key: str | None = None, host: str = "127.0.0.1",
+          port: int = 0, latency_ms: float = 0, error_rate: float = 0.0,
+          rate_limit: float | None = None, hang_rate: float = 0.0, seed: int = 0,
+          entity: str = "e") -> Sandbox:
+    """Start a sandbox in a background thread; return once it is listening.
+
+    `db` is a SQLite path, ":memory:", or an open Store. `entity` is the viewer's default entity.
+    """
+    if api_key is not None and len(api_key) < 40:
+        raise ValueError("api_key must be at least 40 characters (the wandb client refuses shorter)")
+    owns = not isinstance(db, Store)
+    store = db if isinstance(db, Store) else Store(str(db))
+    faults = Faults(latency_ms, error_rate, rate_limit, hang_rate, seed)
+    return Sandbox(store, api_key or generate_api_key(), host, port, faults, entity, owns)

@@ -1,0 +1,157 @@
+"""Sheet files on disk: write_sheet / read_sheet for .xlsx and .csv (format chosen by extension)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from runsync.codec import TAGS_COLUMN, format_tags
+from runsync.errors import CellError, SheetError
+from runsync.model import ID, SheetData, SheetMeta, is_readonly
+
+__all__ = ["write_sheet", "read_sheet", "sidecar_path", "column_note"]
+
+UNSUPPORTED = {".ods", ".xls", ".xlsm", ".xlsb", ".numbers", ".tsv", ".txt"}
+
+
+def sidecar_path(path: str | os.PathLike) -> str:
+    """Where a CSV keeps its metadata: `FILE.csv.runsync.json`."""
+    return os.fspath(path) + ".runsync.json"
+
+
+def _kind(path: str | os.PathLike) -> str:
+    ext = Path(path).suffix.lower()
+    if ext in (".xlsx", ".csv"):
+        return ext
+    if ext in UNSUPPORTED:
+        raise ValueError(f"unsupported format {ext}: save as .xlsx or .csv")
+    raise ValueError(f"cannot tell the sheet format from {os.fspath(path)!r}: use a .xlsx or .csv file name")
+
+
+def write_sheet(path: str | os.PathLike, columns: list[str], records: list[dict[str, Any]], meta: SheetMeta,
+                *, notes: dict[str, str] | None = None) -> None:
+    """Write runs to `path` (.xlsx or .csv) with `meta`, atomically; a missing key in a record is ABSENT."""
+    kind = _kind(path)
+    if ID not in columns:
+        raise ValueError("the columns must include 'id'")
+    if kind == ".xlsx":
+        from runsync.sheets.xlsx_io import write_xlsx
+
+        write_xlsx(os.fspath(path), columns, records, meta, notes=notes)
+    else:
+        from runsync.sheets.csv_io import write_csv
+
+        write_csv(os.fspath(path), columns, records, meta)
+
+
+def read_sheet(path: str | os.PathLike, *, base_path: str | None = None) -> SheetData:
+    """Read raw cells, structural errors and metadata; raises SheetError if the file can't be read at all."""
+    path = os.fspath(path)
+    try:
+        kind = _kind(path)
+    except ValueError as exc:
+        raise SheetError([CellError(path, None, None, None, str(exc))]) from None
+    if not os.path.exists(path):
+        raise SheetError([CellError(path, None, None, None, "file not found")])
+    if kind == ".xlsx":
+        from runsync.sheets.xlsx_io import read_xlsx
+
+        return read_xlsx(path)
+    from runsync.sheets.csv_io import read_csv
+
+    return read_csv(path, base_path=base_path)
+
+
+def cell_value(column: str, value: Any) -> Any:
+    """The value that goes into the cell: tags are one comma-separated text cell."""
+    if column == TAGS_COLUMN and isinstance(value, (list, tuple)):
+        return format_tags(value)
+    return value
+
+
+def column_note(column: str, notes: dict[str, str] | None = None) -> str:
+    """The header note that tells a person what a column is and how to edit it."""
+    if notes and column in notes:
+        return notes[column]
+    if column == ID:
+        return "read-only: the W&B run id; runsync matches rows by it. Don't edit or delete it."
+    if is_readonly(column):
+        what = "a summary metric" if column.startswith("summary.") else "W&B's own field"
+        return f"read-only: {what}, for reference. Edits here are ignored."
+    if column == TAGS_COLUMN:
+        return 'Tags, comma-separated: a, b, c. Quote a tag with a comma: "x, y". Empty = no tags.'
+    if column.startswith("config."):
+        return ("Config value: numbers, true/false, text; lists and dicts as JSON ([1, 2], {\"a\": 1}). "
+                "Empty = null.")
+    if column.startswith("tag:"):
+        return "true = the run has this tag, false = it doesn't."
+    return f"The run's {column}. Empty = null."
+
+
+def _id_text(raw: Any) -> str:
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    return str(raw).strip()
+
+
+@contextlib.contextmanager
+def atomic_output(path: str, mode: str = "wb", **kwargs: Any) -> Iterator[IO[Any]]:
+    """A temp file beside `path` that replaces it only when the block finishes without error."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def assemble(path: str, header: list[Any], rows: Iterator[tuple[int, list[Any]]],
+             errors: list[CellError], warnings: list[str]) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """Turn a header and numbered raw rows into SheetData columns/rows, checking ids and headers."""
+    names = ["" if h is None else str(h).strip() for h in header]
+    while names and names[-1] == "":
+        names.pop()
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name and name in seen:
+            errors.append(CellError(path, 1, None, name, f"duplicate column {name!r} (also column {seen[name] + 1})"))
+        seen.setdefault(name, i)
+    if ID not in seen:
+        errors.append(CellError(path, 1, None, None, "no 'id' column: runsync needs it to match rows to runs"))
+    id_index = seen.get(ID)
+    columns = [n for n in names if n]
+    out: list[tuple[int, dict[str, Any]]] = []
+    ids: dict[str, int] = {}
+    for row_no, cells in rows:
+        if all(c is None or c == "" for c in cells):
+            continue  # blank rows are layout, not runs
+        record: dict[str, Any] = {}
+        for i, raw in enumerate(cells):
+            if i >= len(names) or names[i] == "":
+                if raw is not None and raw != "":
+                    errors.append(CellError(path, row_no, None, None,
+                                            f"a value in column {i + 1}, which has no header", raw))
+                continue
+            if names[i] not in record:
+                record[names[i]] = raw
+        for name in columns:
+            record.setdefault(name, None)
+        if id_index is not None:
+            rid = record.get(ID)
+            if rid is None or (isinstance(rid, str) and not rid.strip()):
+                errors.append(CellError(path, row_no, None, ID, "blank id: every row needs its run id"))
+            else:
+                key = _id_text(rid)
+                record[ID] = key  # a program may have turned a digit-only id into a number
+                if key in ids:
+                    errors.append(CellError(path, row_no, key, ID, f"duplicate id {key!r} (also row {ids[key]})"))
+                ids.setdefault(key, row_no)
+        out.append((row_no, record))
+    return columns, out

@@ -1,0 +1,280 @@
+"""XLSX sheets: a "runs" sheet people edit, and a hidden "_runsync" sheet with the metadata and base."""
+from __future__ import annotations
+
+import re
+import warnings as pywarnings
+import zipfile
+from typing import Any
+
+from runsync.codec import GUARD_CHARS, XlsxCell, decode_cell, to_xlsx_cell, type_name
+from runsync.errors import CellError, SheetError
+from runsync.model import ABSENT, ID, SheetData, SheetMeta, is_readonly
+from runsync.sheets import assemble, atomic_output, cell_value, column_note
+from runsync.sheets.meta import FORMAT_MARKER, dumps, loads, meta_from_json, meta_header
+
+DATA_SHEET = "runs"
+META_SHEET = "_runsync"
+MAX_CELL_CHARS = 32_767  # Excel's limit, in UTF-16 units
+CHUNK = 30_000
+MAX_WIDTH = 60
+WIDTH_SAMPLE = 2_000  # rows measured for column widths; enough to size a column, cheap at 50k runs
+GREY = "FFE7E6E6"
+
+
+def _chunks(text: str) -> list[str]:
+    return [text[i:i + CHUNK] for i in range(0, len(text), CHUNK)] or [""]
+
+
+def _looks_special(text: str) -> bool:
+    """Text Excel would turn into something else if a person re-entered it (number, date, bool, formula)."""
+    if text.startswith(GUARD_CHARS) or text.strip() != text:
+        return True
+    inferred = decode_cell(text, column="", base=None)
+    return not isinstance(inferred, str) or bool(re.match(r"\d{1,4}[-/.]\d{1,2}", text))
+
+
+def _utf16_len(text: str) -> int:
+    return len(text) if len(text) * 2 <= MAX_CELL_CHARS else len(text.encode("utf-16-le")) // 2
+
+
+def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], meta: SheetMeta,
+               *, notes: dict[str, str] | None = None) -> None:
+    """Write the workbook (openpyxl write-only: streams rows, ~10x faster than the normal mode)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.comments import Comment
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+    from openpyxl.utils.exceptions import IllegalCharacterError
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(DATA_SHEET)
+    grey = PatternFill("solid", start_color=GREY, end_color=GREY)
+    bold = Font(bold=True)
+    readonly = [is_readonly(c) for c in columns]
+    sample = records[:WIDTH_SAMPLE]
+    # Empty editable cells of a text column get the Text format, so a person typing 007 keeps 007.
+    text_column = [
+        not ro and sum(type_name(r.get(c)) == "str" for r in sample) * 2 > sum(
+            r.get(c, ABSENT) not in (None, ABSENT) for r in sample)
+        for c, ro in zip(columns, readonly)
+    ]
+    for i, column in enumerate(columns):
+        width = max([len(column) + 2] + [len(str(cell_value(column, r.get(column, "")) or "")) for r in sample])
+        ws.column_dimensions[get_column_letter(i + 1)].width = min(MAX_WIDTH, width + 2)
+    ws.freeze_panes = "B2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(records) + 1}"
+
+    header = []
+    for column, ro in zip(columns, readonly):
+        cell = WriteOnlyCell(ws, value=column)
+        cell.data_type = "s"
+        cell.font = bold
+        if ro:
+            cell.fill = grey
+        cell.comment = Comment(column_note(column, notes), "runsync", width=300, height=100)
+        header.append(cell)
+    ws.append(header)
+
+    styles: dict[tuple, Any] = {}
+
+    def make(xc: XlsxCell, ro: bool, text_col: bool, rid: Any, column: str) -> Any:
+        if xc.value is None or xc.value == "":
+            if not ro and not text_col:
+                return None
+            cell = WriteOnlyCell(ws)
+        elif not xc.is_text:
+            if not ro and xc.number_format is None:
+                return xc.value  # a plain number or bool needs no cell object: the fast path
+            cell = WriteOnlyCell(ws, value=xc.value)
+        else:
+            if _utf16_len(xc.value) > MAX_CELL_CHARS:
+                raise ValueError(f"run {rid}: column {column!r}: {_utf16_len(xc.value)} characters, over "
+                                 f"Excel's {MAX_CELL_CHARS:,}-character cell limit; export to CSV instead")
+            try:
+                cell = WriteOnlyCell(ws, value=xc.value)
+            except IllegalCharacterError:
+                raise ValueError(f"run {rid}: column {column!r}: control characters can't be stored in "
+                                 "XLSX; export to CSV instead") from None
+            cell.data_type = "s"  # never a formula, even for '=SUM(A1:A2)'
+            if _looks_special(xc.value):
+                cell.quotePrefix = True
+        fmt = xc.number_format or ("@" if text_col and xc.value in (None, "") else None)
+        key = (ro, fmt, cell.quotePrefix)
+        if key not in styles:  # setting styles one by one costs more than writing the cell
+            if ro:
+                cell.fill = grey
+            if fmt:
+                cell.number_format = fmt
+            styles[key] = cell._style
+        else:
+            cell._style = styles[key]
+        return cell
+
+    for record in records:
+        rid = record.get(ID)
+        ws.append([make(to_xlsx_cell(cell_value(c, record.get(c, ABSENT))), ro, tc, rid, c)
+                   for c, ro, tc in zip(columns, readonly, text_column)])
+
+    hidden = wb.create_sheet(META_SHEET)
+    hidden.sheet_state = "hidden"
+
+    def text_cells(values: list[Any]) -> list[Any]:
+        out = []
+        for v in values:
+            cell = WriteOnlyCell(hidden, value=v)
+            if isinstance(v, str):
+                cell.data_type = "s"
+            out.append(cell)
+        return out
+
+    hidden.append(text_cells([FORMAT_MARKER, meta.format_version, *_chunks(dumps(meta_header(meta)))]))
+    for rid, base in meta.base.items():
+        hidden.append(text_cells([str(rid), *_chunks(dumps(base))]))
+    with atomic_output(path, "wb") as fh:
+        wb.save(fh)
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+def _fail(path: str, message: str) -> SheetError:
+    return SheetError([CellError(path, None, None, None, message)])
+
+
+def _check_container(path: str) -> None:
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not head:
+        raise _fail(path, "the file is empty")
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise _fail(path, "the file is password-protected (encrypted) or an old .xls: "
+                          "remove the password / save as .xlsx")
+    if not head.startswith(b"PK"):
+        raise _fail(path, "not an XLSX file (not a zip archive): save the sheet as .xlsx or .csv")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+    except zipfile.BadZipFile as exc:
+        raise _fail(path, f"damaged XLSX file ({exc})") from None
+    if "content.xml" in names and "xl/workbook.xml" not in names:
+        raise _fail(path, "unsupported format .ods: save as .xlsx or .csv")
+    if "xl/workbook.xml" not in names:
+        raise _fail(path, "not an XLSX file (a zip without an Excel workbook)")
+
+
+def _merged_ranges(path: str, ws: Any) -> list[str]:
+    # Read-only worksheets don't expose merged cells; they are <mergeCell ref=.../> after the data.
+    with zipfile.ZipFile(path) as zf, zf.open(ws._worksheet_path) as fh:
+        tail = b""
+        refs: list[str] = []
+        while block := fh.read(1 << 20):
+            data = tail + block
+            refs += re.findall(rb'<(?:\w+:)?mergeCell [^>]*ref="([A-Z0-9:]+)"', data)
+            tail = data[-300:]  # a tag split across blocks is found next time (duplicates dropped)
+        return list(dict.fromkeys(r.decode() for r in refs))
+
+
+def read_xlsx(path: str) -> SheetData:
+    """Raw cell values of the "runs" sheet, structural errors, and the hidden metadata."""
+    _check_container(path)
+    from openpyxl import load_workbook
+
+    try:
+        with pywarnings.catch_warnings():
+            pywarnings.simplefilter("ignore")  # openpyxl warns about extensions it drops; nothing of ours
+            wb = load_workbook(path, read_only=True, data_only=False)
+    except Exception as exc:  # openpyxl raises many kinds for damaged files
+        raise _fail(path, f"cannot read XLSX: {type(exc).__name__}: {exc}") from None
+    try:
+        return _read_workbook(path, wb)
+    finally:
+        wb.close()
+
+
+def _read_workbook(path: str, wb: Any) -> SheetData:
+    errors: list[CellError] = []
+    warnings: list[str] = []
+    if DATA_SHEET in wb.sheetnames:
+        ws = wb[DATA_SHEET]
+    else:
+        visible = [s for s in wb.worksheets if s.sheet_state == "visible" and s.title != META_SHEET]
+        if not visible:
+            raise _fail(path, f"no {DATA_SHEET!r} sheet")
+        ws = visible[0]
+        warnings.append(f"{path}: no sheet named {DATA_SHEET!r}; reading {ws.title!r}")
+    ws.reset_dimensions()  # some programs write a wrong <dimension>; read what is there
+    for ref in _merged_ranges(path, ws):
+        errors.append(CellError(path, int(re.search(r"\d+", ref).group()), None, None,
+                                f"merged cells {ref}: unmerge them (each run needs its own cells)"))
+    rows_iter = ws.iter_rows()
+    try:
+        header_cells = next(rows_iter)
+    except StopIteration:
+        raise _fail(path, f"sheet {ws.title!r} is empty") from None
+    header = [c.value for c in header_cells]
+    names = [None if h is None else str(h).strip() for h in header]
+
+    def rows():
+        for row_no, cells in enumerate(rows_iter, start=2):
+            values = []
+            for i, cell in enumerate(cells):
+                value, kind = cell.value, cell.data_type
+                if kind == "f" and isinstance(value, str):
+                    value = _formula_value(path, row_no, names, i, value, cells, errors)
+                elif kind == "e":
+                    errors.append(CellError(path, row_no, None, _name(names, i),
+                                            f"error value {value} in the cell: type a value", value))
+                values.append(value)
+            yield row_no, values
+
+    try:
+        columns, out = assemble(path, header, rows(), errors, warnings)
+    except Exception as exc:
+        raise _fail(path, f"cannot read XLSX: {type(exc).__name__}: {exc}") from None
+    meta = _read_meta(path, wb, warnings)
+    return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors)
+
+
+def _name(names: list[str | None], i: int) -> str | None:
+    return names[i] if i < len(names) else None
+
+
+def _formula_value(path: str, row_no: int, names: list[str | None], i: int, formula: str,
+                   cells: Any, errors: list[CellError]) -> Any:
+    # LibreOffice saves a boolean as the formula =TRUE() / =FALSE().
+    compact = formula.replace(" ", "").upper()
+    if compact in ("=TRUE()", "=TRUE"):
+        return True
+    if compact in ("=FALSE()", "=FALSE"):
+        return False
+    column = _name(names, i)
+    if column is None or not is_readonly(column) or column == ID:
+        rid = cells[names.index(ID)].value if ID in names and names.index(ID) < len(cells) else None
+        errors.append(CellError(path, row_no, None if rid is None else str(rid), column,
+                                f"formula in an editable cell ({formula}): type the value itself, "
+                                "or make the cell text", formula))
+    return formula
+
+
+def _read_meta(path: str, wb: Any, warnings: list[str]) -> SheetMeta | None:
+    if META_SHEET not in wb.sheetnames:
+        warnings.append(f"{path}: the hidden {META_SHEET} sheet is missing (deleted, or the file was re-saved "
+                        "by a program that drops it): no base snapshot, so changes made in W&B since the "
+                        "export can't be told apart from edits")
+        return None
+    rows = wb[META_SHEET].iter_rows(values_only=True)
+    first = next(rows, None)
+    if not first or first[0] != FORMAT_MARKER:
+        raise _fail(path, f"the hidden {META_SHEET} sheet is damaged (no {FORMAT_MARKER} marker)")
+    try:
+        header = loads("".join(c for c in first[2:] if isinstance(c, str)))
+        if isinstance(header, dict):
+            header.setdefault("format_version", first[1])
+        base: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            if not row or row[0] is None:
+                continue
+            base[str(row[0])] = loads("".join(c for c in row[1:] if isinstance(c, str)))
+    except ValueError as exc:
+        raise _fail(path, f"the hidden {META_SHEET} sheet is damaged: {exc}") from None
+    return meta_from_json(header, source=path, base=base)

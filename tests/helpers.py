@@ -1,0 +1,56 @@
+"""Test helpers shared by the CLI tests: one `invoke`, and editing a sheet as a person would."""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+
+from runsync.cli import cli
+
+
+def invoke(*args: str, exit_code: int = 0, input: str | None = None) -> Result:
+    """Run the CLI in-process; on an unexpected exit code, show everything needed to see why."""
+    result = CliRunner().invoke(cli, [str(a) for a in args], input=input, catch_exceptions=True)
+    if result.exit_code != exit_code:
+        import traceback
+
+        tb = "".join(traceback.format_exception(*result.exc_info)) if result.exc_info else ""
+        raise AssertionError(
+            f"runsync {' '.join(map(str, args))}: exit {result.exit_code}, expected {exit_code}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}\n--- exception\n{tb}"
+        )
+    return result
+
+
+def edit_cells(path: Path, edits: dict[tuple[str, str], Any]) -> None:
+    """Set cells addressed by (run id, column) in an exported XLSX or CSV, keeping everything else."""
+    if path.suffix == ".xlsx":
+        import openpyxl
+
+        book = openpyxl.load_workbook(path)
+        sheet = book["runs"]
+        header = [c.value for c in sheet[1]]
+        rows = {sheet.cell(r, header.index("id") + 1).value: r for r in range(2, sheet.max_row + 1)}
+        for (run_id, column), value in edits.items():
+            if column not in header:
+                header.append(column)
+                sheet.cell(1, len(header)).value = column
+            sheet.cell(rows[run_id], header.index(column) + 1).value = value
+        book.save(path)
+        return
+    text = path.read_text(encoding="utf-8-sig")
+    table = list(csv.reader(io.StringIO(text)))
+    header = table[0]
+    for (run_id, column), value in edits.items():
+        if column not in header:
+            header.append(column)
+            for row in table[1:]:
+                row.append("")
+        row = next(r for r in table[1:] if r[header.index("id")] == run_id)
+        row[header.index(column)] = "" if value is None else str(value)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(table)
+    path.write_text(out.getvalue(), encoding="utf-8-sig")
