@@ -138,7 +138,7 @@ def _frame_to_raw(column: Any, value: Any) -> str:
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if column == "tags" and isinstance(value, (list, tuple)):
-        return codec.format_tags(value)
+        return codec.to_csv_cell(codec.format_tags(value))
     return codec.to_csv_cell(value)
 
 

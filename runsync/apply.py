@@ -177,8 +177,11 @@ def write_fields(record: RunRecord, changes: list[Change]) -> dict[str, Any]:
             if config is None:
                 config = copy.deepcopy(record.raw_config)
             _set_config_value(config, change.path, value)
+        elif change.field == "tags":
+            fields["tags"] = list(value or ())
         else:
-            fields[change.field] = list(value) if change.field == "tags" else value
+            # W&B reads a null input as "leave as is"; an emptied cell must be sent as "".
+            fields[change.field] = "" if value is None else value
     if config is not None:
         fields["raw_config"] = config
     return fields

@@ -5,7 +5,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from runsync import codec
+from runsync import codec, mangle
 from runsync.errors import CellError
 from runsync.model import (
     ABSENT,
@@ -123,7 +123,8 @@ class _Planner:
 
     # -- the diff ---------------------------------------------------------------------------
     def run(self) -> Plan:
-        columns = self.sheet.columns
+        damaged = self._damaged_headers()
+        columns = [c for c in self.sheet.columns if c not in damaged]
         tag_columns = [c for c in columns if c.startswith(TAG_COLUMN_PREFIX)]
         for column in columns:
             if column != ID and not is_editable(column) and not is_readonly(column):
@@ -160,10 +161,26 @@ class _Planner:
             three_way=self.meta is not None,
         )
 
+    def _damaged_headers(self) -> set[str]:
+        """Headers a legacy encoding mangled (`tag:?` for `tag:🔥`): read as new, they'd add a tag or key."""
+        if self.meta is None:
+            return set()
+        exported = set(self.meta.config_paths) | {TAG_COLUMN_PREFIX + t for t in self.meta.tag_columns}
+        missing = exported - set(self.sheet.columns)
+        damaged = set()
+        for column in self.sheet.columns:
+            for original in missing if column not in exported else ():
+                if why := mangle.lost_characters(original, column):
+                    self.warnings.append(f"{self.sheet.path}: column {column!r} is {original!r} damaged ({why}): "
+                                         "ignored")
+                    damaged.add(column)
+                    break
+        return damaged
+
     def _decode(self, row: int, run_id: str, column: str, raw: Any, base: Any) -> Any:
         """The typed value of a cell, or ABSENT after recording an error."""
         if column == "tags":
-            decoded = codec.parse_tags("" if raw is None else str(raw))
+            decoded = codec.decode_cell(raw, column=column, base=base, source=self.source)
         elif column in TEXT_FIELDS:
             decoded = codec.decode_cell(raw, column=column, base=base if isinstance(base, str) else "",
                                         source=self.source)
@@ -189,7 +206,7 @@ class _Planner:
         if sheet_value is _INVALID:
             return
         if not same(column, sheet_value, base):
-            why = codec.mangled_by_program(base, raw)
+            why = mangle.mangled_by_program(base, raw)
             if why:
                 self.warnings.append(
                     f"{self.sheet.path}: row {row}, run {run_id}, column {column!r}: {why}; kept the W&B value"
@@ -246,7 +263,7 @@ class _Planner:
             value = raw
         if value is None and base is ABSENT:
             return
-        if not codec.values_equal(value, base) and not codec.mangled_by_program(base, raw):
+        if not codec.values_equal(value, base) and not mangle.mangled_by_program(base, raw):
             self._error(row, run_id, column, f"read-only column edited (was {_show(base)}, now {_show(value)})", raw)
 
     def _error(self, row: int | None, run_id: str | None, column: str | None, message: str, raw: Any = None) -> None:

@@ -204,3 +204,15 @@ def test_no_tty_without_yes_refuses(exported, seeded_sandbox):
     result = invoke("import", exported, exit_code=1)
     assert "--yes" in result.stderr
     assert seeded_sandbox.stats()["mutations"] == 0
+
+
+@pytest.mark.parametrize("exported", FORMATS, indirect=True)
+def test_emptied_text_cells_clear_the_field(exported, seeded_sandbox):
+    run = next(r for r in wandb.Api().runs("e/p", lazy=False) if r.group and r.job_type)
+    edit_cells(exported, {(run.id, "group"): None, (run.id, "job_type"): None})
+    doc = plan_json(exported)
+    assert {(c["field"], c["new"]) for c in doc["changes"]} == {("group", None), ("job_type", None)}
+    invoke("import", exported, "--yes")
+    after = fresh_run(run.id)
+    assert not after.group and not after.job_type
+    assert "No changes." in invoke("import", exported, "--dry-run").stdout
