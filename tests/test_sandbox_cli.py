@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from runsync.cli.sandbox import sandbox as sandbox_cli
@@ -42,7 +43,8 @@ def test_serve_refuses_a_remote_host_without_allow_remote(tmp_path: Path) -> Non
     assert result.exit_code != 0 and "--allow-remote" in result.output
 
 
-def test_serve_prints_env_and_a_plain_wandb_client_works(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_serve_prints_env_and_a_plain_wandb_client_works(tmp_path: Path, stop_signal: int) -> None:
     db = tmp_path / "s.db"
     subprocess.run([*CLI, "seed", "--db", str(db), "--runs", "12", "--seed", "2"], check=True,
                    env=_env(tmp_path), timeout=60)
@@ -59,7 +61,7 @@ def test_serve_prints_env_and_a_plain_wandb_client_works(tmp_path: Path) -> None
         assert client.returncode == 0, client.stderr
         assert client.stdout.strip() == "12"
     finally:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop_signal)
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert lines[1].split("=", 1)[1] not in err + out  # the key is printed once, nowhere else

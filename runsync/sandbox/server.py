@@ -1,4 +1,12 @@
-"""The sandbox HTTP server: POST /graphql for the wandb client, /_sandbox/* to steer and inspect it."""
+"""The sandbox HTTP server: POST /graphql for the wandb client, /_sandbox/* to steer and inspect it.
+
+Routes: POST /graphql (auth; faults apply), POST /sdk/otel/v1/metrics (no auth; the sidecar's
+telemetry, dropped), GET /_sandbox/stats, POST /_sandbox/stats/reset, POST /_sandbox/faults
+(JSON {"latency_ms", "error_rate", "rate_limit", "hang_rate", "seed"}), GET /_sandbox/health.
+Auth everywhere but otel and health: `Authorization: Basic base64("api:" + key)` (or `Bearer key`);
+a wrong or missing key is HTTP 401 and is not counted in the stats. Faults never apply to
+/_sandbox/*.
+"""
 from __future__ import annotations
 
 import base64
