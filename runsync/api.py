@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from runsync import __version__, codec
 from runsync.apply import DEFAULT_CONCURRENCY, ApplyOptions, ApplyReport, apply_plan
 from runsync.backend.wandb import DEFAULT_PER_PAGE, WandbBackend, parse_project_path
-from runsync.errors import ConfigError, RunsyncError, SheetError
+from runsync.errors import CellError, ConfigError, RunsyncError, SheetError
 from runsync.export import ExportShape, Table, base_snapshot, build_table
 from runsync.journal import read_journal
 from runsync.model import ABSENT, ID, Plan, RunRecord, SheetData, SheetMeta
@@ -119,19 +119,15 @@ def _frame_cell(value: Any) -> Any:
 
 def _sheet_from_frame(df: pd.DataFrame, meta: SheetMeta | None) -> SheetData:
     """An edited DataFrame as if it were a sheet: each cell as the text a CSV would hold."""
-    rows = []
-    for position, record in enumerate(df.to_dict(orient="records"), start=2):
-        rows.append((position, {str(c): _frame_to_raw(c, v) for c, v in record.items()}))
-    errors = []
-    if ID not in df.columns:
-        errors.append(codec_error("<DataFrame>", "no 'id' column"))
-    return SheetData("<DataFrame>", [str(c) for c in df.columns], rows, meta, [], errors)
+    from runsync.sheets import assemble
 
-
-def codec_error(path: str, message: str) -> Any:
-    from runsync.errors import CellError
-
-    return CellError(path, None, None, ID, message)
+    header = [str(c) for c in df.columns]
+    raw_rows = ((position, [_frame_to_raw(c, v) for c, v in zip(header, values)])
+                for position, values in enumerate(df.itertuples(index=False, name=None), start=2))
+    errors: list[CellError] = []
+    warnings: list[str] = []
+    columns, rows = assemble("<DataFrame>", header, raw_rows, errors, warnings)
+    return SheetData("<DataFrame>", columns, rows, meta, warnings, errors)
 
 
 def _frame_to_raw(column: Any, value: Any) -> str:

@@ -40,27 +40,73 @@ def demo_environment(workdir: Path) -> Iterator[Any]:
 
 def edit_demo_sheet(path: Path) -> list[str]:
     """Retag one run, regroup another, fix a config typo: what the demo's person does in Excel."""
-    import openpyxl
-
-    book = openpyxl.load_workbook(path)
-    sheet = book["runs"]
-    header = {cell.value: cell.column for cell in sheet[1]}
-    rows = list(range(2, sheet.max_row + 1))
+    header, rows, save = _open_sheet(path)
     done: list[str] = []
-    first = rows[0]
-    tags_cell = sheet.cell(first, header["tags"])
-    tags_cell.value = ", ".join(t for t in [tags_cell.value, DEMO_NEW_TAG] if t)
-    done.append(f"row {first}: added tag {DEMO_NEW_TAG!r}")
-    second = rows[1]
-    sheet.cell(second, header["group"]).value = DEMO_NEW_GROUP
-    done.append(f"row {second}: group -> {DEMO_NEW_GROUP!r}")
-    column = header.get("config.optimizer")
-    for row in rows:
-        if column and sheet.cell(row, column).value == TYPO:
-            sheet.cell(row, column).value = FIXED
-            done.append(f"row {row}: config.optimizer {TYPO!r} -> {FIXED!r}")
-    book.save(path)
+    first, second = rows[0], rows[1]
+    first["tags"] = ", ".join(t for t in [first["tags"], DEMO_NEW_TAG] if t)
+    done.append(f"row 2: added tag {DEMO_NEW_TAG!r}")
+    second["group"] = DEMO_NEW_GROUP
+    done.append(f"row 3: group -> {DEMO_NEW_GROUP!r}")
+    for number, row in enumerate(rows, start=2):
+        if row.get("config.optimizer") == TYPO:
+            row["config.optimizer"] = FIXED
+            done.append(f"row {number}: config.optimizer {TYPO!r} -> {FIXED!r}")
+    save()
     return done
+
+
+def _open_sheet(path: Path) -> tuple[list[str], list[dict[str, Any]], Any]:
+    """The sheet's rows as editable dicts, and a function that saves them back in place."""
+    if path.suffix == ".xlsx":
+        import openpyxl
+
+        book = openpyxl.load_workbook(path)
+        sheet = book["runs"]
+        header = [cell.value for cell in sheet[1]]
+        rows = [dict(zip(header, (c.value for c in row))) for row in sheet.iter_rows(min_row=2)]
+
+        def save_xlsx() -> None:
+            for number, row in enumerate(rows, start=2):
+                for index, column in enumerate(header, start=1):
+                    if sheet.cell(number, index).value != row[column]:
+                        sheet.cell(number, index).value = row[column]
+            book.save(path)
+
+        return header, rows, save_xlsx
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        table = list(csv.reader(f))
+    header = table[0]
+    rows = [dict(zip(header, row)) for row in table[1:]]
+
+    def save_csv() -> None:
+        with open(path, "w", newline="", encoding="utf-8-sig") as f:
+            writer = csv.writer(f, lineterminator="\r\n")
+            writer.writerow(header)
+            writer.writerows([row[c] for c in header] for row in rows)
+
+    return header, rows, save_csv
+
+
+def write_sample_sheets(directory: Path) -> list[Path]:
+    """The demo export as XLSX and CSV, and an edited copy of each (sample_sheets/)."""
+    import shutil
+
+    import runsync
+
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="runsync-samples-") as tmp, demo_environment(Path(tmp)) as (_, project):
+        for fmt in ("xlsx", "csv"):
+            exported = directory / f"runs.{fmt}"
+            runsync.export(project, exported)
+            edited = directory / f"runs-edited.{fmt}"
+            shutil.copy(exported, edited)
+            if fmt == "csv":
+                shutil.copy(f"{exported}.runsync.json", f"{edited}.runsync.json")
+            edit_demo_sheet(edited)
+            written += [exported, edited]
+    return written
 
 
 def run_demo(console: Console, workdir: Path | None = None) -> int:

@@ -17,8 +17,7 @@ def test_columns_config_keys_and_summary(seeded_sandbox, tmp_path):
     invoke("export", "e/p", "-o", sheet, "--columns", "name,tags,config.lr,config.model",
            "--summary", "acc,loss")
     header = read_sheet(str(sheet)).columns
-    assert header == ["id", "name", "tags", "config.lr", "config.model.depth", "config.model.width"] or \
-        header[:3] == ["id", "name", "tags"]
+    assert header == ["id", "name", "tags", "config.lr", "config.model.depth", "config.model.width"]
     assert "group" not in header and "config.dataset" not in header
     wide = tmp_path / "keys.csv"
     invoke("export", "e/p", "-o", wide, "--config-keys", "model", "--summary", "acc")
@@ -52,7 +51,7 @@ def test_bad_filter_json_is_one_line_error(seeded_sandbox, tmp_path):
     assert not (tmp_path / "x.xlsx").exists()
 
 
-def test_frame_edit_plan_apply(seeded_sandbox):
+def test_frame_edit_plan_apply(seeded_sandbox, tmp_path):
     df = runsync.frame("e/p")
     assert list(df["id"]) == [r.id for r in wandb.Api().runs("e/p")]
     assert runsync.plan(df).empty
@@ -64,9 +63,9 @@ def test_frame_edit_plan_apply(seeded_sandbox):
     plan = runsync.plan(df)
     assert {(c.run_id, c.field): c.sheet for c in plan.changes} == {
         (run_id, "group"): "from-pandas", (run_id, "tags"): ("p1", "p2"), (run_id, "config.lr"): 0.25}
-    report = runsync.apply(plan, journal=str(seeded_sandbox.store.path) + ".journal.jsonl"
-                           if hasattr(seeded_sandbox.store, "path") else None)
-    assert report.ok
+    journal = tmp_path / "frame.jsonl"
+    report = runsync.apply(plan, journal=journal)
+    assert report.ok and journal.exists()
     run = wandb.Api().run(f"e/p/{run_id}")
     assert (run.group, list(run.tags), run.config["lr"]) == ("from-pandas", ["p1", "p2"], 0.25)
 
@@ -101,3 +100,14 @@ def test_export_prints_where_and_next_step(seeded_sandbox, tmp_path, fmt):
     result = invoke("export", "e/p", "-o", sheet)
     assert f"Exported 30 runs of e/p to {sheet}" in result.stderr
     assert f"runsync import {sheet} --dry-run" in result.stderr
+
+
+def test_frame_with_duplicate_ids_is_refused(seeded_sandbox):
+    df = runsync.frame("e/p", limit=3)
+    df.loc[2, "id"] = df.loc[0, "id"]
+    plan = runsync.plan(df)
+    duplicate = [e for e in plan.errors if e.column == "id"]
+    assert [(e.row, e.run_id) for e in duplicate] == [(4, df.loc[0, "id"])]
+    assert "duplicate id" in duplicate[0].message and not plan.changes
+    with pytest.raises(runsync.RunsyncError):
+        runsync.apply(plan)

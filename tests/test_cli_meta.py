@@ -1,0 +1,50 @@
+"""The CLI as a newcomer meets it: the demo, help for every command, README coverage."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import invoke
+
+from runsync.cli import cli
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env["NO_COLOR"] = "1"
+    result = subprocess.run([sys.executable, "-m", "runsync", "demo", "--keep", str(tmp_path)], env=env,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Plan: 4 runs, 4 fields to change, 0 conflicts." in out
+    assert "Applied 4 field changes to 4 runs." in out
+    assert out.rstrip().endswith("No changes.")
+    assert "'reviewed'" in out and "optimizer='adam'" in out
+    assert (tmp_path / "runs.xlsx").exists() and (tmp_path / "runs.xlsx.runsync-journal.jsonl").exists()
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_has_help_and_a_readme_mention(name):
+    result = invoke(name, "--help")
+    assert "Usage:" in result.stdout and len(result.stdout.splitlines()) > 3
+    assert f"runsync {name}" in README
+
+
+def test_readme_starts_with_the_two_commands():
+    first_blocks = README.split("```bash")[1:3]
+    assert first_blocks[0].strip().startswith("pip install -e . && runsync demo")
+    assert first_blocks[1].strip().startswith("pip install -e '.[test]' && pytest")
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    assert "pip install -q -e '.[test]'" in ci and "\npytest\n" in ci
+
+
+def test_usage_errors_exit_1_not_2(tmp_path):
+    # 2 means "changes pending" with --detailed-exitcode; a bad command line must not look like it.
+    result = subprocess.run([sys.executable, "-m", "runsync", "import", str(tmp_path / "missing.xlsx")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "does not exist" in result.stderr
