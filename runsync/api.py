@@ -172,8 +172,10 @@ def plan(
 def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = False,
                backend: WandbBackend | None = None) -> Plan:
     if sheet.meta is None and project is None:
+        # The reader's warning says what was lost (e.g. the hidden sheet); else say what was looked for.
+        why = "; ".join(sheet.warnings) or f"{sheet.path}: no base snapshot (no .runsync.json sidecar next to it)"
         raise ConfigError(
-            f"{sheet.path}: no base snapshot (hidden _runsync sheet or .runsync.json sidecar)",
+            why,
             hint="pass --base with the exported file or its sidecar; or --project ENTITY/PROJECT for a 2-way diff",
         )
     if sheet.meta is not None and project is not None and project != sheet.meta.project:

@@ -118,7 +118,8 @@ def to_xlsx_cell(value: Any) -> XlsxCell:
             return XlsxCell(value, number_format="0")
         return XlsxCell(str(value), is_text=True, number_format="@")
     if isinstance(value, float):
-        if math.isfinite(value):
+        # openpyxl writes 16 significant digits: near the float maximum that rounds up to infinity.
+        if math.isfinite(value) and math.isfinite(float(f"{value:.16g}")):
             return XlsxCell(value)
         return XlsxCell(_float_text(value), is_text=True, number_format="@")
     if isinstance(value, str):
@@ -340,6 +341,8 @@ def decode_cell(raw: Any, *, column: str, base: Any = ABSENT, column_type: str |
     Returns None for an empty cell (the planner maps empty + ABSENT base to ABSENT).
     """
     if column == TAGS_COLUMN:
+        if source == "csv" and isinstance(raw, str) and raw.startswith("'") and raw[1:].startswith(GUARD_CHARS):
+            raw = raw[1:]  # the CSV formula guard, as on any text cell
         return parse_tags(raw)
     if raw is None or raw == "":
         return "" if base == "" else None  # "" and null both export as an empty cell
@@ -381,7 +384,8 @@ def values_equal(a: Any, b: Any) -> bool:
         fa, fb = float(a), float(b)
         if math.isnan(fa) or math.isnan(fb):
             return math.isnan(fa) and math.isnan(fb)
-        return fa == fb or f"{fa:.15g}" == f"{fb:.15g}"
+        # 15 significant digits is what LibreOffice keeps; rel_tol covers the rounding boundary (…3151 vs …315).
+        return fa == fb or f"{fa:.15g}" == f"{fb:.15g}" or math.isclose(fa, fb, rel_tol=5e-15)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):
@@ -391,141 +395,10 @@ def values_equal(a: Any, b: Any) -> bool:
     return a == b
 
 
+def __getattr__(name: str) -> Any:
+    # `mangled_by_program` lives in runsync.mangle (it needs this module; importing it here would be circular).
+    if name == "mangled_by_program":
+        from runsync.mangle import mangled_by_program
 
-
-# --- what spreadsheet programs do to values -----------------------------------------------------------
-
-_THOUSANDS_RE = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
-_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%d-%b-%Y", "%d-%b-%y", "%b %d, %Y", "%d %b %Y")
-_DMY_RE = re.compile(r"(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{2}|\d{4}))?")
-_EXCEL_EPOCH = dt.date(1899, 12, 30)
-
-
-def _number_of(raw: Any) -> tuple[int | float, str] | None:
-    """A number a program may have made, with the text it was shown as (separators, % and all)."""
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, (int, float)):
-        return raw, _number_text(raw)
-    if not isinstance(raw, str):
-        return None
-    text = raw.strip()
-    body = text[:-1] if text.endswith("%") else text
-    clean = body.replace(",", "") if _THOUSANDS_RE.fullmatch(body) else body
-    if not _FLOAT_RE.fullmatch(clean):
-        return None
-    value = int(clean) if _INT_RE.fullmatch(clean) else float(clean)
-    return (value / 100 if text.endswith("%") else value), text
-
-
-def _sig_digits(text: str) -> int:
-    mantissa = re.split(r"[eE]", text)[0]
-    digits = re.sub(r"\D", "", mantissa).lstrip("0")
-    return len(digits) if "." in mantissa else len(digits.rstrip("0")) or 1
-
-
-def _dates_of(raw: Any) -> set[tuple[int | None, int, int]]:
-    """(year or None, month, day) readings of a date-looking cell; both orders for ambiguous d/m."""
-    if isinstance(raw, (dt.date, dt.datetime)):
-        return {(raw.year, raw.month, raw.day)}
-    if not isinstance(raw, str):
-        return set()
-    text = raw.strip().split("T")[0].split(" ")[0] if re.match(r"\d{4}-", raw.strip()) else raw.strip()
-    out: set[tuple[int | None, int, int]] = set()
-    for fmt in _DATE_FORMATS:
-        try:
-            d = dt.datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-        out.add((d.year, d.month, d.day))
-    if m := _DMY_RE.fullmatch(text):
-        a, b, y = int(m.group(1)), int(m.group(2)), m.group(3)
-        year = None if y is None else (int(y) + 2000 if len(y) == 2 else int(y))
-        for month, day in ((a, b), (b, a)):
-            if 1 <= month <= 12 and 1 <= day <= 31:
-                out.add((year, month, day))
-    return out
-
-
-def _same_15_digits(exact: int | float, rounded: int | float) -> bool:
-    """Rounded (Calc) or truncated (Excel) to 15 significant digits."""
-    if isinstance(rounded, float):
-        return f"{float(exact):.15g}" == f"{rounded:.15g}"
-    a, b = str(abs(int(exact))), str(abs(int(rounded)))
-    return (len(a) == len(b) > 15 and b[15:].strip("0") == "" and (exact < 0) == (rounded < 0)
-            and (a[:15] == b[:15] or f"{float(exact):.15g}" == f"{float(rounded):.15g}"))
-
-
-def _same_date(a: set, b: set) -> bool:
-    return any((x[0] is None or y[0] is None or x[0] == y[0]) and x[1:] == y[1:] for x in a for y in b)
-
-
-def mangled_by_program(base: Any, raw: Any) -> str | None:
-    """Describe how a spreadsheet program changed `base` into `raw`, or None if it looks like an edit."""
-    decoded = decode_cell(raw, column="", base=base)
-    if not isinstance(decoded, CellProblem) and type_name(decoded) == type_name(base) \
-            and values_equal(decoded, base):
-        return None
-    if raw is None or raw == "" or base is None or base is ABSENT:
-        return None
-    shown = _as_text(raw)
-    if isinstance(base, str):
-        return _mangled_text(base, raw, shown)
-    if isinstance(base, int) and not isinstance(base, bool):
-        num = _number_of(raw)
-        if num and abs(base) > MAX_EXACT_INT and _same_15_digits(base, num[0]):
-            return f"big integer rounded to 15 digits: {base} became {shown}"
-        if num and "," in num[1] and num[0] == base:
-            return f"number saved with thousands separators: {base} became {shown!r}"
-        return None
-    if isinstance(base, float) and math.isfinite(base):
-        return _mangled_float(base, raw, shown)
-    if isinstance(base, (list, dict)) and isinstance(raw, str) and re.search("[\u201c\u201d]", raw):
-        try:
-            if values_equal(_parse_json(re.sub("[\u201c\u201d]", '"', raw)), base):
-                return "quotes turned into typographic quotes (“ ”): JSON no longer valid"
-        except ValueError:
-            pass
-    return None
-
-
-def _mangled_text(base: str, raw: Any, shown: str) -> str | None:
-    if base.startswith("=") and not isinstance(raw, str):
-        return f"formula text was evaluated: {base!r} became {shown}"
-    if base.strip().lower() in ("true", "false"):
-        if _parse_bool(raw) is not None and str(_parse_bool(raw)).lower() == base.strip().lower():
-            return f"text {base!r} turned into a boolean ({shown})"
-        return None
-    base_dates = _dates_of(base)
-    if base_dates and _dates_of(raw) and _same_date(base_dates, _dates_of(raw)):
-        return f"text turned into a date: {base!r} became {shown!r}"
-    if base_dates and isinstance(raw, (int, float)) and not isinstance(raw, bool) and 1 <= raw < 100000:
-        d = _EXCEL_EPOCH + dt.timedelta(days=int(raw))
-        if _same_date(base_dates, {(d.year, d.month, d.day)}):
-            return f"text turned into a date (saved as the day number {shown}): {base!r}"
-    base_num = _number_of(base)
-    num = _number_of(raw)
-    if base_num is None or num is None:
-        return None
-    if re.fullmatch(r"[+-]?0\d+(\.\d*)?", base.strip()) and base_num[0] == num[0]:
-        return f"leading zeros lost: {base!r} became {shown}"
-    if re.fullmatch(r"[+-]?\d{16,}", base.strip()) and _same_15_digits(int(base), num[0]):
-        return f"long number text rounded to 15 digits: {base!r} became {shown}"
-    if values_equal(base_num[0], num[0]):
-        return f"text that looks like a number was turned into a number: {base!r} became {shown}"
-    return None
-
-
-def _mangled_float(base: float, raw: Any, shown: str) -> str | None:
-    num = _number_of(raw)
-    if num is None:
-        return None
-    value, text = num
-    if ("," in text or text.endswith("%")) and values_equal(value, base):
-        return f"shown value saved instead of the value: {base!r} became {text!r}"
-    # "Save as shown" rounds to the displayed digits; demand several digits dropped so that a
-    # deliberate short edit (0.15 -> 0.1) is not mistaken for it.
-    sig = _sig_digits(text.rstrip("%").replace(",", ""))
-    if sig >= 2 and _sig_digits(repr(base)) >= sig + 2 and float(f"{base:.{sig}g}") == value:
-        return f"number rounded to the shown digits: {base!r} became {text!r}"
-    return None
+        return mangled_by_program
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from runsync.apply import ApplyReport
+from runsync.codec import format_tags
 from runsync.errors import CellError
 from runsync.model import ABSENT, Change, Plan
 
@@ -22,7 +23,7 @@ def show(value: Any) -> str:
     if value is ABSENT:
         return "(absent)"
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return "[" + ", ".join(value) + "]"
+        return "[" + format_tags(value) + "]"  # quoted as in the sheet when a tag holds a comma
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     text = json.dumps(value, ensure_ascii=False)

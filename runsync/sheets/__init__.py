@@ -80,15 +80,21 @@ def column_note(column: str, notes: dict[str, str] | None = None) -> str:
         return "read-only: the W&B run id; runsync matches rows by it. Don't edit or delete it."
     if is_readonly(column):
         what = "a summary metric" if column.startswith("summary.") else "W&B's own field"
-        return f"read-only: {what}, for reference. Edits here are ignored."
+        return f"read-only: {what}, for reference. Don't edit it: the import refuses a sheet that does."
     if column == TAGS_COLUMN:
         return 'Tags, comma-separated: a, b, c. Quote a tag with a comma: "x, y". Empty = no tags.'
     if column.startswith("config."):
         return ("Config value: numbers, true/false, text; lists and dicts as JSON ([1, 2], {\"a\": 1}). "
                 "Empty = null.")
     if column.startswith("tag:"):
-        return "true = the run has this tag, false = it doesn't."
+        return "Tick: TRUE = the run has this tag, FALSE = it doesn't. Edit this or the tags column, not both."
     return f"The run's {column}. Empty = null."
+
+
+def header_name(raw: Any) -> str:
+    """A header cell as a column name: stray spaces trimmed, except inside config keys, where they are real."""
+    text = "" if raw is None else str(raw)
+    return text if text.startswith("config.") else text.strip()
 
 
 def _id_text(raw: Any) -> str:
@@ -101,10 +107,15 @@ def _id_text(raw: Any) -> str:
 def atomic_output(path: str, mode: str = "wb", **kwargs: Any) -> Iterator[IO[Any]]:
     """A temp file beside `path` that replaces it only when the block finishes without error."""
     directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):  # else mkstemp's FileNotFoundError names only the temp file
+        raise ValueError(f"folder {directory} does not exist")
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, mode, **kwargs) as fh:
             yield fh
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a sheet is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -115,7 +126,7 @@ def atomic_output(path: str, mode: str = "wb", **kwargs: Any) -> Iterator[IO[Any
 def assemble(path: str, header: list[Any], rows: Iterator[tuple[int, list[Any]]],
              errors: list[CellError], warnings: list[str]) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
     """Turn a header and numbered raw rows into SheetData columns/rows, checking ids and headers."""
-    names = ["" if h is None else str(h).strip() for h in header]
+    names = [header_name(h) for h in header]
     while names and names[-1] == "":
         names.pop()
     seen: dict[str, int] = {}

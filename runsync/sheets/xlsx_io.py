@@ -9,7 +9,7 @@ from typing import Any
 from runsync.codec import GUARD_CHARS, XlsxCell, decode_cell, to_xlsx_cell, type_name
 from runsync.errors import CellError, SheetError
 from runsync.model import ABSENT, ID, SheetData, SheetMeta, is_readonly
-from runsync.sheets import assemble, atomic_output, cell_value, column_note
+from runsync.sheets import assemble, atomic_output, cell_value, column_note, header_name
 from runsync.sheets.meta import FORMAT_MARKER, dumps, loads, meta_from_json, meta_header
 
 DATA_SHEET = "runs"
@@ -90,7 +90,8 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
         else:
             if _utf16_len(xc.value) > MAX_CELL_CHARS:
                 raise ValueError(f"run {rid}: column {column!r}: {_utf16_len(xc.value)} characters, over "
-                                 f"Excel's {MAX_CELL_CHARS:,}-character cell limit; export to CSV instead")
+                                 f"Excel's {MAX_CELL_CHARS:,}-character cell limit; leave it out "
+                                 "(--columns, --config-keys) or export to .csv")
             try:
                 cell = WriteOnlyCell(ws, value=xc.value)
             except IllegalCharacterError:
@@ -212,7 +213,7 @@ def _read_workbook(path: str, wb: Any) -> SheetData:
     except StopIteration:
         raise _fail(path, f"sheet {ws.title!r} is empty") from None
     header = [c.value for c in header_cells]
-    names = [None if h is None else str(h).strip() for h in header]
+    names = [None if h is None else header_name(h) for h in header]
 
     def rows():
         for row_no, cells in enumerate(rows_iter, start=2):
