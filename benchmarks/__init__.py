@@ -1,0 +1,1 @@
+"""runsync's benchmarks against the sandbox: `python -m benchmarks` (see run.py)."""

@@ -1,0 +1,304 @@
+"""Run every benchmark and print markdown tables: `python -m benchmarks [--smoke | --full] [--json OUT]`.
+
+Default sizes are the issue's: import N=2,000 / K=200 under 100 ms latency, export N=20,000,
+plan and memory at 50,000 runs, scaling at 1k/5k/20k/50k. `--smoke` shrinks everything (no latency)
+for CI; `--full` adds the sweeps that chose DEFAULT_PER_PAGE and DEFAULT_CONCURRENCY.
+Times are wall times of fresh processes (interpreter and wandb start included); requests are the
+sandbox's own count. Nothing here asserts on time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import PATH, measure, runsync_cli, sandbox, scratch_copy, seeded_db, task
+
+# Requests a client makes besides its real work (Viewer at connect, and slack for the sidecar).
+REQUEST_SLACK = 5
+
+
+@dataclass
+class Sizes:
+    import_runs: int
+    import_edits: int
+    export_runs: int
+    plan_runs: int
+    scaling: tuple[int, ...]
+    latency_ms: float
+    sweeps: bool
+
+
+FULL = Sizes(2000, 200, 20000, 50000, (1000, 5000, 20000, 50000), 100.0, False)
+SMOKE = Sizes(200, 20, 300, 300, (100, 300), 0.0, False)
+
+
+@dataclass
+class Row:
+    name: str
+    runsync_s: float
+    baseline_s: float | None = None
+    baseline: str = ""
+    requests: int | None = None
+    budget: int | None = None
+    rss_mb: float | None = None
+    goal: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ratio(self) -> float | None:
+        return None if not self.baseline_s else self.runsync_s / self.baseline_s
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- 1. import --------------------------------------------------------------------------------------
+def make_edits(sheet: Path, edited: Path, k: int) -> dict[str, dict[str, Any]]:
+    """Edit K evenly spread rows as a person would: add a tag, change config.lr; save with openpyxl."""
+    import openpyxl
+
+    from runsync.codec import format_tags, parse_tags
+
+    book = openpyxl.load_workbook(sheet)
+    ws = book["runs"]
+    header = [c.value for c in ws[1]]
+    col = {name: header.index(name) + 1 for name in ("id", "tags", "config.lr")}
+    n = ws.max_row - 1
+    edits: dict[str, dict[str, Any]] = {}
+    for i in range(k):
+        row = 2 + (i * n) // k
+        tags = [*parse_tags(ws.cell(row, col["tags"]).value or ""), "bench"]
+        lr = round(random.Random(i).uniform(1e-4, 1e-1), 6)
+        ws.cell(row, col["tags"]).value = format_tags(tags)
+        ws.cell(row, col["config.lr"]).value = lr
+        edits[ws.cell(row, col["id"]).value] = {"tags": tags, "lr": lr}
+    book.save(edited)
+    return edits
+
+
+def end_state(db: Path, ids: list[str]) -> dict[str, Any]:
+    from runsync.sandbox import Store
+
+    store = Store(str(db))
+    try:
+        return {rid: (sorted((run := store.get_run("e", "p", rid))["tags"]), run["user_config"]["lr"]) for rid in ids}
+    finally:
+        store.close()
+
+
+def bench_import(sizes: Sizes, work: Path) -> list[Row]:
+    n, k = sizes.import_runs, sizes.import_edits
+    seed = seeded_db(n)
+    ours, theirs = scratch_copy(seed, work, "import-runsync"), scratch_copy(seed, work, "import-loop")
+    sheet, edited = work / "import.xlsx", work / "import-edited.xlsx"
+    with sandbox(ours, 0, work) as sb:
+        measure(runsync_cli("export", PATH, "-o", sheet), sb.env(), work)
+        edits = make_edits(sheet, edited, k)
+        (work / "edits.json").write_text(json.dumps(edits))
+        sb.set_latency(sizes.latency_ms)
+        sb.reset_stats()
+        log(f"import: runsync import --yes, N={n} K={k}")
+        m_ours = measure(runsync_cli("import", edited, "--yes"), sb.env(), work)
+        s_ours = sb.stats()
+    with sandbox(theirs, sizes.latency_ms, work) as sb:
+        log("import: run.update() loop")
+        m_loop = measure(task("loop-update", work / "edits.json"), sb.env(), work)
+        s_loop = sb.stats()
+    same = end_state(ours, list(edits)) == end_state(theirs, list(edits))
+    budget = k + math.ceil(n / _ids_per_query()) + 1 + REQUEST_SLACK
+    return [Row(f"import N={n:,} K={k} ({sizes.latency_ms:g} ms latency)", m_ours.seconds, m_loop.seconds,
+                "`run.update()` loop", s_ours["requests"], budget, m_ours.max_rss_mb, "≥ 10× faster",
+                {"baseline_requests": s_loop["requests"], "same_end_state": same,
+                 "operations": s_ours["operations"], "baseline_operations": s_loop["operations"]})]
+
+
+def _ids_per_query() -> int:
+    from runsync.backend.wandb import IDS_PER_QUERY
+
+    return IDS_PER_QUERY
+
+
+def _per_page() -> int:
+    from runsync.backend.wandb import DEFAULT_PER_PAGE
+
+    return DEFAULT_PER_PAGE
+
+
+# -- 2. export --------------------------------------------------------------------------------------
+def bench_export(sizes: Sizes, work: Path) -> list[Row]:
+    n, per_page = sizes.export_runs, _per_page()
+    budget = math.ceil(n / per_page) + 1 + REQUEST_SLACK
+    rows = []
+    with sandbox(seeded_db(n), sizes.latency_ms, work) as sb:
+        sb.reset_stats()
+        log(f"export: bare wandb paging N={n}")
+        bare = measure(task("bare-paging", per_page), sb.env(), work)
+        bare_requests = sb.stats()["requests"]
+        for suffix in ("xlsx", "csv"):
+            sb.reset_stats()
+            log(f"export: runsync export -o .{suffix}")
+            m = measure(runsync_cli("export", PATH, "-o", work / f"export.{suffix}"), sb.env(), work)
+            rows.append(Row(f"export N={n:,} → .{suffix} ({sizes.latency_ms:g} ms latency)", m.seconds, bare.seconds,
+                            f"`Api().runs(per_page={per_page}, lazy=False)`", sb.stats()["requests"], budget,
+                            m.max_rss_mb, "≤ 1.1× bare paging", {"baseline_requests": bare_requests}))
+    return rows
+
+
+# -- 3./4./5. plan, memory, scaling -------------------------------------------------------------------
+def bench_scaling(sizes: Sizes, work: Path) -> tuple[list[Row], list[dict[str, Any]]]:
+    """At each N: export (29 columns: tag columns and two summaries) and plan, at no latency."""
+    rows: list[Row] = []
+    scale: list[dict[str, Any]] = []
+    for n in sizes.scaling:
+        sheet = work / f"scale-{n}.xlsx"
+        with sandbox(seeded_db(n), 0, work) as sb:
+            log(f"scaling: export N={n}")
+            sb.reset_stats()
+            exp = measure(runsync_cli("export", PATH, "-o", sheet, "--summary", "acc,loss", "--tag-columns"),
+                          sb.env(), work)
+            exp_requests = sb.stats()["requests"]
+            log(f"scaling: plan N={n}")
+            sb.reset_stats()
+            pl = measure(task("plan", sheet), sb.env(), work)
+            plan_requests = sb.stats()["requests"]
+            raw_s = _raw_paging(sb, n)
+        log(f"scaling: pandas.read_excel N={n}")
+        pd_default = measure(task("read-excel", sheet, "openpyxl"), sb.env(), work)
+        pd_calamine = measure(task("read-excel", sheet, "calamine"), sb.env(), work)
+        scale.append({"n": n, "export_s": exp.seconds, "plan_s": pl.seconds, "sandbox_s": raw_s,
+                      "read_s": pl.result["read_s"], "live_and_diff_s": pl.result["live_and_diff_s"],
+                      "export_rss_mb": exp.max_rss_mb, "plan_rss_mb": pl.max_rss_mb,
+                      "pandas_openpyxl_s": pd_default.seconds, "pandas_calamine_s": pd_calamine.seconds})
+        if n == sizes.plan_runs:
+            cols = pl.result["columns"]
+            budget = math.ceil(n / _ids_per_query()) + 1 + REQUEST_SLACK
+            rows.append(Row(f"plan N={n:,} × {cols} columns vs `read_excel` (openpyxl)", pl.seconds,
+                            pd_default.seconds, "`pandas.read_excel` (pandas' default engine, openpyxl)",
+                            plan_requests, budget, pl.max_rss_mb, "≤ 1.5×", {"changes": pl.result["changes"]}))
+            rows.append(Row(f"plan N={n:,} × {cols} columns vs `read_excel` (calamine)", pl.seconds,
+                            pd_calamine.seconds, "`pandas.read_excel(engine=\"calamine\")`",
+                            plan_requests, budget, pl.max_rss_mb, "≤ 1.5×"))
+            rows.append(Row(f"export N={n:,} × {cols} columns → .xlsx (peak RSS)", exp.seconds, None, "",
+                            exp_requests, math.ceil(n / _per_page()) + 1 + REQUEST_SLACK, exp.max_rss_mb,
+                            "RSS ≤ 1 GiB"))
+    return rows, scale
+
+
+def _raw_paging(sb: Any, n: int) -> float:
+    """Page through every run with runsync's query over plain HTTP: the sandbox's share of the time."""
+    from runsync.backend.wandb import _RUNS_QUERY
+
+    start, cursor = time.perf_counter(), None
+    while True:
+        data = sb.graphql(_RUNS_QUERY, {"project": "p", "entity": "e", "cursor": cursor, "perPage": _per_page(),
+                                        "order": "+created_at", "filters": "{}", "withCount": False,
+                                        "withSummary": False})
+        runs = data["data"]["project"]["runs"]
+        if not runs["pageInfo"]["hasNextPage"] or not runs["edges"]:
+            return time.perf_counter() - start
+        cursor = runs["edges"][-1]["cursor"]
+
+
+# -- sweeps (--full): how the defaults were chosen -----------------------------------------------------
+def sweep_per_page(sizes: Sizes, work: Path) -> list[dict[str, Any]]:
+    out = []
+    with sandbox(seeded_db(sizes.export_runs), sizes.latency_ms, work) as sb:
+        for per_page in (250, 500, 1000, 2000, 5000):
+            log(f"sweep: per_page={per_page}")
+            sb.reset_stats()
+            m = measure(task("fetch", per_page), sb.env(), work)
+            out.append({"per_page": per_page, "fetch_s": m.result["fetch_s"], "requests": sb.stats()["requests"],
+                        "rss_mb": m.max_rss_mb})
+    return out
+
+
+def sweep_concurrency(sizes: Sizes, work: Path) -> list[dict[str, Any]]:
+    edited = work / "import-edited.xlsx"  # from bench_import
+    out = []
+    for concurrency in (1, 4, 8, 16, 32):
+        db = scratch_copy(seeded_db(sizes.import_runs), work, f"conc-{concurrency}")
+        with sandbox(db, sizes.latency_ms, work) as sb:
+            log(f"sweep: concurrency={concurrency}")
+            m = measure(task("apply", edited, concurrency, work / f"conc-{concurrency}.jsonl"), sb.env(), work)
+            out.append({"concurrency": concurrency, "apply_s": m.result["apply_s"], "applied": m.result["applied"],
+                        "failed": m.result["failed"]})
+    return out
+
+
+# -- output -------------------------------------------------------------------------------------------
+def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}{unit}"
+
+
+def render(rows: list[Row], scale: list[dict[str, Any]], sweeps: dict[str, list[dict[str, Any]]]) -> str:
+    lines = ["| benchmark | runsync | baseline | runsync ÷ baseline | requests (budget) | peak RSS | goal |",
+             "|---|---:|---|---:|---:|---:|---|"]
+    for r in rows:
+        base = f"{r.baseline} {_fmt(r.baseline_s, ' s')}" if r.baseline_s is not None else "–"
+        if "baseline_requests" in r.extra:
+            base += f", {r.extra['baseline_requests']:,} req"
+        ratio = "–" if r.ratio is None else (f"{r.ratio:.2f}× ({1 / r.ratio:.1f}× faster)" if r.ratio < 1
+                                             else f"{r.ratio:.2f}×")
+        req = "–" if r.requests is None else f"{r.requests:,} ({r.budget:,})"
+        lines.append(f"| {r.name} | {_fmt(r.runsync_s, ' s')} | {base} | {ratio} | {req} | "
+                     f"{_fmt(r.rss_mb, ' MiB', 0)} | {r.goal} |")
+    lines += ["", "Scaling (no latency; µs per run; 29-column sheets):", "",
+              "| N | export | plan | plan: read sheet | plan: W&B + diff | sandbox alone (raw paging) | "
+              "`read_excel` openpyxl | `read_excel` calamine | RSS export / plan |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for s in scale:
+        per = lambda key: f"{s[key] / s['n'] * 1e6:,.0f}"  # noqa: E731
+        lines.append(f"| {s['n']:,} | {per('export_s')} | {per('plan_s')} | {per('read_s')} | "
+                     f"{per('live_and_diff_s')} | {per('sandbox_s')} | {per('pandas_openpyxl_s')} | "
+                     f"{per('pandas_calamine_s')} | {s['export_rss_mb']:.0f} / {s['plan_rss_mb']:.0f} MiB |")
+    if sweeps.get("per_page"):
+        lines += ["", "Page size (runsync's listing alone, 100 ms latency):", "", "| per_page | fetch | requests |",
+                  "|---:|---:|---:|"]
+        lines += [f"| {s['per_page']:,} | {s['fetch_s']:.1f} s | {s['requests']} |" for s in sweeps["per_page"]]
+    if sweeps.get("concurrency"):
+        lines += ["", "Write concurrency (apply only, K writes, 100 ms latency):", "",
+                  "| concurrency | apply | fields applied | failed |", "|---:|---:|---:|---:|"]
+        lines += [f"| {s['concurrency']} | {s['apply_s']:.1f} s | {s['applied']} | {s['failed']} |"
+                  for s in sweeps["concurrency"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--smoke", action="store_true", help="tiny sizes, no latency (CI)")
+    size.add_argument("--full", action="store_true", help="the issue's sizes plus the sweeps behind the defaults")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+    sizes = SMOKE if args.smoke else FULL
+    if args.full:
+        sizes = Sizes(**{**asdict(FULL), "sweeps": True})
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="runsync-bench-") as tmp:
+        work = Path(tmp)
+        rows = bench_import(sizes, work)
+        rows += bench_export(sizes, work)
+        scaling_rows, scale = bench_scaling(sizes, work)
+        rows += scaling_rows
+        sweeps = {}
+        if sizes.sweeps:
+            sweeps = {"per_page": sweep_per_page(sizes, work), "concurrency": sweep_concurrency(sizes, work)}
+    print(render(rows, scale, sweeps))
+    print(f"\n(total {time.perf_counter() - started:.0f} s)")
+    if args.json:
+        args.json.write_text(json.dumps({"rows": [{**asdict(r), "ratio": r.ratio} for r in rows], "scaling": scale,
+                                         "sweeps": sweeps}, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

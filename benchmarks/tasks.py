@@ -1,0 +1,102 @@
+"""One measured job per process: `python -m benchmarks.tasks NAME ARGS...`; the last stdout line is JSON.
+
+The contenders runsync is compared with are written the way the W&B docs and users write them.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.harness import PATH
+
+
+def loop_update(edits_path: str) -> dict[str, Any]:
+    """The hand-written way, minus its `time.sleep(5)`: walk every run, `run.update()` the edited ones."""
+    import wandb
+
+    with open(edits_path, encoding="utf-8") as fh:
+        edits = json.load(fh)
+    api = wandb.Api()
+    updated = 0
+    for run in api.runs(PATH):
+        edit = edits.get(run.id)
+        if edit is None:
+            continue
+        run.tags = edit["tags"]
+        run.config["lr"] = edit["lr"]
+        run.update()
+        updated += 1
+    return {"updated": updated}
+
+
+def bare_paging(per_page: str) -> dict[str, Any]:
+    """The client's own listing of full runs (`lazy=False`: config comes in the page, no per-run request)."""
+    import wandb
+
+    api = wandb.Api()
+    n = 0
+    for run in api.runs(PATH, per_page=int(per_page), lazy=False):
+        _ = (run.id, run.name, run.tags, run.group, run.config)
+        n += 1
+    return {"runs": n}
+
+
+def fetch(per_page: str) -> dict[str, Any]:
+    """runsync's listing alone (no sheet): for choosing DEFAULT_PER_PAGE."""
+    from runsync.backend.wandb import WandbBackend
+
+    backend = WandbBackend()
+    backend.api  # connect first: the sidecar's start is not paging
+    start = time.perf_counter()
+    n = sum(1 for _ in backend.iter_runs(PATH, per_page=int(per_page)))
+    return {"runs": n, "fetch_s": time.perf_counter() - start}
+
+
+def read_excel(path: str, engine: str) -> dict[str, Any]:
+    import pandas as pd
+
+    frame = pd.read_excel(path, sheet_name="runs", engine=None if engine == "default" else engine)
+    return {"rows": len(frame), "columns": len(frame.columns)}
+
+
+def plan(path: str) -> dict[str, Any]:
+    """runsync.plan, with where the time goes: read the sheet, read W&B, diff."""
+    from runsync.api import plan_sheet, read
+    from runsync.backend.wandb import WandbBackend
+
+    backend = WandbBackend()
+    t0 = time.perf_counter()
+    sheet = read(path)
+    t1 = time.perf_counter()
+    result = plan_sheet(sheet, backend=backend)  # connect + fetch_by_ids + build_plan
+    t2 = time.perf_counter()
+    return {"rows": len(sheet.rows), "columns": len(sheet.columns), "changes": len(result.changes),
+            "errors": len(result.errors), "read_s": t1 - t0, "live_and_diff_s": t2 - t1}
+
+
+def apply(path: str, concurrency: str, journal: str) -> dict[str, Any]:
+    """runsync.plan + runsync.apply at a given concurrency: for choosing DEFAULT_CONCURRENCY."""
+    import runsync
+
+    t0 = time.perf_counter()
+    the_plan = runsync.plan(path)
+    t1 = time.perf_counter()
+    report = runsync.apply(the_plan, journal=journal, concurrency=int(concurrency))
+    t2 = time.perf_counter()
+    return {"applied": len(report.applied), "failed": len(report.failed), "plan_s": t1 - t0, "apply_s": t2 - t1}
+
+
+TASKS: dict[str, Callable[..., dict[str, Any]]] = {
+    "loop-update": loop_update, "bare-paging": bare_paging, "fetch": fetch, "read-excel": read_excel,
+    "plan": plan, "apply": apply,
+}
+
+if __name__ == "__main__":
+    name, *args = sys.argv[1:]
+    started = time.perf_counter()
+    out = TASKS[name](*args)
+    out["task_s"] = time.perf_counter() - started
+    print(json.dumps(out))

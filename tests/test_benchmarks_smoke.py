@@ -1,0 +1,41 @@
+"""The benchmark command runs end to end at a tiny size; runsync's request counts stay in budget.
+
+Counts, not times: the timings of a CI machine mean nothing, the number of requests always does.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import DEAD_BASE_URL, DUMMY_API_KEY
+
+REPO = Path(__file__).resolve().parent.parent
+ROWS = ("import N=", "export N=", "→ .xlsx", "→ .csv", "vs `read_excel` (openpyxl)", "vs `read_excel` (calamine)",
+        "(peak RSS)")
+
+
+def test_benchmarks_smoke(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "WANDB_BASE_URL": DEAD_BASE_URL, "WANDB_API_KEY": DUMMY_API_KEY,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--smoke", "--json", str(out)], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    table = proc.stdout
+    for label in ROWS:
+        assert label in table, f"no row with {label!r} in:\n{table}"
+    assert "| 100 |" in table and "| 300 |" in table  # the scaling rows
+    assert DUMMY_API_KEY not in table + proc.stderr
+
+    results = json.loads(out.read_text())
+    rows = results["rows"]
+    assert len(rows) == 6
+    for row in rows:
+        assert row["requests"] is not None and row["requests"] <= row["budget"], row
+    imported = rows[0]
+    assert imported["extra"]["same_end_state"] is True  # runsync and the loop made the same changes
+    assert imported["extra"]["operations"].get("RunsyncUpsertBucket") == 20  # one write per edited run
+    assert imported["requests"] < imported["extra"]["baseline_requests"]
