@@ -39,8 +39,11 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, fmt: str, detaile
     from runsync.apply import DEFAULT_CONCURRENCY
     from runsync.render import plan_json, render_apply_report, render_plan
 
+    from runsync.backend import WandbBackend
+
     err, out = stderr_console(), stdout_console()
-    plan = runsync.plan(sheet, base=base, project=project, force=force)
+    backend = WandbBackend()  # one client for the plan and the writes: one login, one sidecar session
+    plan = runsync.plan(sheet, base=base, project=project, force=force, backend=backend)
     for warning in plan.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
     if fmt == "json":
@@ -69,7 +72,7 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, fmt: str, detaile
     journal_path = journal or default_journal(sheet)
     with progress("Writing", enabled=True) as (set_total, advance):
         set_total(len(plan.run_ids))
-        report = runsync.apply(plan, journal=journal_path, force=force, backend=None,
+        report = runsync.apply(plan, journal=journal_path, force=force, backend=backend,
                                concurrency=concurrency or DEFAULT_CONCURRENCY, on_run_done=lambda _: advance(1))
     render_apply_report(report, err)
     sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)

@@ -26,8 +26,11 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool) -> None:
     from runsync.api import plan_undo_journal
     from runsync.render import render_apply_report, render_plan
 
+    from runsync.backend import WandbBackend
+
     err, out = stderr_console(), stdout_console()
-    plan = plan_undo_journal(journal, force=force)
+    backend = WandbBackend()
+    plan = plan_undo_journal(journal, force=force, backend=backend)
     for warning in plan.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}")
     render_plan(plan, out)
@@ -42,7 +45,7 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool) -> None:
             sys.exit(ExitCode.FAILED)
         if not click.confirm(f"Restore {len(plan.changes)} fields of {len(plan.run_ids)} runs?", err=True):
             sys.exit(ExitCode.FAILED)
-    _, report = runsync.undo(journal, force=force)
+    _, report = runsync.undo(journal, force=force, backend=backend)
     if report is not None:
         render_apply_report(report, err)
         sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)
