@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from runsync import __version__, codec
 from runsync.apply import DEFAULT_CONCURRENCY, ApplyOptions, ApplyReport, apply_plan
 from runsync.backend.wandb import DEFAULT_PER_PAGE, WandbBackend, parse_project_path
-from runsync.errors import CellError, ConfigError, RunsyncError, SheetError
+from runsync.errors import BackendError, CellError, ConfigError, RunsyncError, SheetError
 from runsync.export import ExportShape, Table, base_snapshot, build_table
 from runsync.journal import read_journal
 from runsync.model import ABSENT, ID, Plan, RunRecord, SheetData, SheetMeta
@@ -185,7 +185,10 @@ def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = Fa
     if sheet.meta is None:
         sheet.warnings.insert(0, f"{sheet.path}: no base snapshot: 2-way diff against W&B, conflicts cannot be detected")
     ids = [str(cells[ID]).strip() for _, cells in sheet.rows if cells.get(ID) not in (None, "")]
-    live: dict[str, RunRecord] = (backend or WandbBackend()).fetch_by_ids(target, ids) if ids else {}
+    try:
+        live: dict[str, RunRecord] = (backend or WandbBackend()).fetch_by_ids(target, ids) if ids else {}
+    except BackendError as exc:  # e.g. the sheet's project is gone: say which sheet asked for it
+        raise BackendError(f"{sheet.path}: {exc.message}", hint=exc.hint) from None
     return build_plan(sheet, live, project=target, force=force)
 
 

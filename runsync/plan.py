@@ -150,6 +150,9 @@ class _Planner:
                     self._diff_cell(row_number, run_id, record, column, cells.get(column), tags_from_columns)
             if tags_from_columns is not None and "tags" not in columns:
                 self._classify(run_id, record, "tags", (), self.base_of(run_id, "tags", record), tags_from_columns)
+        if not self.sheet.rows and not self.errors:
+            # Only a header: most likely the wrong file or tab; "No changes." would hide that.
+            self._error(None, None, None, "no runs in the sheet (only a header row): nothing to import")
         return Plan(
             project=self.project,
             source=self.sheet.path,

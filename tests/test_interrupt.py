@@ -1,0 +1,140 @@
+"""`kill -9` of an import (and of an undo) at random points: re-running converges, the journal stays
+readable, and undo puts back exactly what was there.
+
+Everything runs as separate processes, as a user would: `runsync sandbox serve` holds the data (a SQLite
+file this test also reads), `python -m runsync import` is started and killed with SIGKILL.
+"""
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fault_support import cli_env, edit_csv, expected_state, plan_edits, run_cli, runsync_cmd, snapshot
+from helpers import invoke
+
+from runsync.journal import read_journal
+from runsync.sandbox import Store, seed_project
+
+RUNS, FIELDS = 40, 100
+
+
+@pytest.fixture
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[dict[str, str], Store]]:
+    """A `runsync sandbox serve` subprocess with 50 ms latency per request (time to be killed mid-write)."""
+    db = tmp_path / "served.db"
+    seed_project(str(db), "e", "p", runs=RUNS, seed=2)
+    env = cli_env("http://127.0.0.1:9", "x" * 40, tmp_path, http_timeout=10, retry_max=1)
+    proc = subprocess.Popen(runsync_cmd("sandbox", "serve", "--db", db, "--latency-ms", "50"), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    store = Store(str(db))
+    try:
+        lines = dict(proc.stdout.readline().strip().removeprefix("export ").split("=", 1) for _ in range(2))
+        env.update(lines)
+        for key, value in lines.items():  # this process's client too, for the export
+            monkeypatch.setenv(key, value)
+        yield env, store
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+        store.close()
+
+
+def _journal_is_sound(path: Path) -> None:
+    """Every line is whole JSON, except at most a torn last line (a kill during an append)."""
+    if not path.exists():
+        return
+    lines = path.read_bytes().split(b"\n")
+    complete, last = lines[:-1], lines[-1]
+    for line in complete:
+        if line.strip():
+            json.loads(line)
+    if last.strip():
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(last)
+    read_journal(path)
+
+
+def _kill_after(cmd: list[str], env: dict[str, str], journal: Path, lines: int) -> int:
+    """Start `cmd`, SIGKILL it once `journal` has `lines` lines (0: while it is still starting up)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            seen = journal.read_bytes().count(b"\n") if journal.exists() else 0
+            if seen >= lines:
+                break
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    return proc.returncode
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kill_9_then_rerun_converges_and_undo_restores_exactly(served, tmp_path, seed):
+    env, store = served
+    sheet = tmp_path / "runs.csv"
+    invoke("export", "e/p", "-o", sheet)
+    before = snapshot(store)
+    edits = plan_edits(sorted(before), FIELDS)
+    edit_csv(sheet, edits)
+    planned = expected_state(before, edits)
+    journal = tmp_path / "j.jsonl"
+    rng = random.Random(seed)
+    # One journal line per begin/write/done: 2 * RUNS + 2 in all. Kill somewhere in the writes
+    # (possibly between a `write` and its `done`), or before anything was written.
+    kill_at = 0 if seed == 1 else rng.randrange(1, 2 * RUNS)
+    code = _kill_after(runsync_cmd("import", sheet, "--yes", "--journal", journal, "--concurrency", "2"),
+                       env, journal, kill_at)
+    assert code == -signal.SIGKILL
+    _journal_is_sound(journal)
+    if seed != 1:
+        now = snapshot(store)
+        assert now != planned  # really interrupted half-way ...
+        for run_id, state in now.items():  # ... and every run is either untouched or fully written
+            assert state in (before[run_id], planned[run_id])
+
+    rerun = run_cli(env, "import", sheet, "--yes", "--journal", journal)
+    assert rerun.returncode == 0, rerun.stderr
+    assert snapshot(store) == planned
+    _journal_is_sound(journal)
+    assert "No changes." in run_cli(env, "import", sheet, "--dry-run").stdout
+
+    # Undo, itself killed once mid-way for the odd seeds, then finished.
+    undo_journal = tmp_path / "j.undo.jsonl"
+    if seed % 2:
+        code = _kill_after(runsync_cmd("undo", journal, "--yes"), env, undo_journal, rng.randrange(1, RUNS))
+        assert code == -signal.SIGKILL
+        _journal_is_sound(undo_journal)
+    undone = run_cli(env, "undo", journal, "--yes")
+    assert undone.returncode == 0, undone.stderr
+    assert snapshot(store) == before
+    assert "No changes." in run_cli(env, "undo", journal, "--dry-run").stdout
+
+
+def test_a_torn_last_journal_line_is_tolerated(served, tmp_path):
+    env, store = served
+    sheet = tmp_path / "runs.csv"
+    invoke("export", "e/p", "-o", sheet)
+    before = snapshot(store)
+    edits = plan_edits(sorted(before)[:3], 3)
+    edit_csv(sheet, edits)
+    journal = tmp_path / "j.jsonl"
+    assert run_cli(env, "import", sheet, "--yes", "--journal", journal).returncode == 0
+    with open(journal, "ab") as fh:  # what a kill in the middle of an append leaves behind
+        fh.write(b'{"at": "2026-01-01T00:00:00+00:00", "op": "write", "run": "tor')
+    dry = run_cli(env, "undo", journal, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "1 torn line(s) skipped" in dry.stderr
+    # A later import appends after the torn line without gluing onto it.
+    edit_csv(sheet, {(sorted(before)[5], "group"): "after-the-tear"})
+    assert run_cli(env, "import", sheet, "--yes", "--journal", journal).returncode == 0
+    assert read_journal(journal).torn_lines == 1
+    assert run_cli(env, "undo", journal, "--yes").returncode == 0
+    assert snapshot(store) == before
