@@ -21,6 +21,9 @@ from runsync.plan import live_value, same
 DEFAULT_CONCURRENCY = 8
 # Attempts per run after the client's own retries gave up (it already honours 429 Retry-After).
 DEFAULT_ATTEMPTS = 4
+# Runs failing every attempt one after another before the rest are not even tried: a server that is
+# down would otherwise cost attempts x the client's deadline for every remaining run.
+DEFAULT_STOP_AFTER_FAILURES = 5
 
 
 @dataclass
@@ -46,6 +49,8 @@ class ApplyOptions:
     attempts: int = DEFAULT_ATTEMPTS
     force: bool = False
     backoff_seconds: float = 1.0
+    stop_after_failures: int = DEFAULT_STOP_AFTER_FAILURES
+    read_chunk: int = IDS_PER_QUERY  # runs re-read per query just before their writes
 
 
 class _Backoff:
@@ -70,6 +75,23 @@ class _Backoff:
             self._until = max(self._until, time.monotonic() + delay)
 
 
+class _Breaker:
+    """Counts runs that failed every attempt in a row; open once there were too many."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_a_row = 0
+        self._lock = threading.Lock()
+
+    def record(self, ok: bool) -> None:
+        with self._lock:
+            self.in_a_row = 0 if ok else self.in_a_row + 1
+
+    @property
+    def open(self) -> bool:
+        return self.in_a_row >= self.limit
+
+
 def apply_plan(
     plan: Plan,
     backend: WandbBackend,
@@ -85,17 +107,26 @@ def apply_plan(
     if not by_run:
         return report
     backoff = _Backoff(options.backoff_seconds)
+    breaker = _Breaker(options.stop_after_failures)
     lock = threading.Lock()
     with Journal(options.journal) as journal:
         journal.append({"op": "begin", "v": 1, "project": plan.project, "source": plan.source,
                         "runs": len(by_run), "fields": len(plan.changes)})
         run_ids = list(by_run)
         with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
-            for start in range(0, len(run_ids), IDS_PER_QUERY):
-                chunk = run_ids[start : start + IDS_PER_QUERY]
-                fresh = _read_fresh(backend, plan.project, chunk, options, backoff)
+            for start in range(0, len(run_ids), options.read_chunk):
+                chunk = run_ids[start : start + options.read_chunk]
+                if breaker.open:
+                    _give_up(report, [c for r in chunk for c in by_run[r]], _stopped(breaker), lock)
+                    continue
+                try:
+                    fresh = _read_fresh(backend, plan.project, chunk, options, backoff)
+                except BackendError as exc:
+                    _give_up(report, [c for r in chunk for c in by_run[r]], f"reading W&B failed: {exc.message}", lock)
+                    breaker.record(False)
+                    continue
                 jobs = [
-                    pool.submit(_write_run, backend, journal, options, backoff, by_run[run_id],
+                    pool.submit(_write_run, backend, journal, options, backoff, breaker, by_run[run_id],
                                 fresh.get(run_id), report, lock)
                     for run_id in chunk
                 ]
@@ -120,9 +151,23 @@ def _read_fresh(backend: WandbBackend, project: str, ids: list[str], options: Ap
     raise AssertionError("unreachable")
 
 
-def _write_run(backend: WandbBackend, journal: Journal, options: ApplyOptions, backoff: _Backoff,
+def _stopped(breaker: _Breaker) -> str:
+    return f"not attempted: W&B failed {breaker.in_a_row} runs in a row, so runsync stopped writing"
+
+
+def _give_up(report: ApplyReport, changes: list[Change], why: str, lock: threading.Lock) -> None:
+    with lock:
+        for change in changes:
+            report.failed.setdefault(change.run_id, why)
+        report.failed_changes.extend(changes)
+
+
+def _write_run(backend: WandbBackend, journal: Journal, options: ApplyOptions, backoff: _Backoff, breaker: _Breaker,
                changes: list[Change], record: RunRecord | None, report: ApplyReport, lock: threading.Lock) -> None:
     run_id = changes[0].run_id
+    if breaker.open:
+        _give_up(report, changes, _stopped(breaker), lock)
+        return
     if record is None:
         with lock:
             report.missing.append(run_id)
@@ -159,12 +204,12 @@ def _write_run(backend: WandbBackend, journal: Journal, options: ApplyOptions, b
             backoff.push_back(attempt)
             continue
         journal.append({"op": "done", "run": run_id})
+        breaker.record(True)
         with lock:
             report.applied.extend(to_write)
         return
-    with lock:
-        report.failed[run_id] = error
-        report.failed_changes.extend(to_write)
+    breaker.record(False)
+    _give_up(report, to_write, error, lock)
 
 
 def write_fields(record: RunRecord, changes: list[Change]) -> dict[str, Any]:

@@ -144,7 +144,9 @@ def test_csv_encodings(tmp_path, encoding, text, name):
     path = tmp_path / "in.csv"
     path.write_bytes(text.encode(encoding))
     data = read_sheet(path)
-    assert data.columns == ["id", "name"] and data.errors == [] and data.warnings == []
+    assert data.columns == ["id", "name"] and data.errors == []
+    # Without a sidecar to tell cp932 from cp1252 (many byte strings decode as both), the guess is said.
+    assert [("guessed cp932" in w) for w in data.warnings] == ([True] if encoding == "cp932" else [])
     assert data.rows == [(2, {"id": "r1", "name": name})]
     assert data.meta is None
 
@@ -153,7 +155,7 @@ def test_csv_latin1_fallback_warns(tmp_path):
     path = tmp_path / "in.csv"
     path.write_bytes(b"id,name\r\nr1,\x81\xff\r\n")
     data = read_sheet(path)
-    assert data.rows[0][1]["name"] == "\x81\xff" and "Latin-1" in data.warnings[0]
+    assert data.rows[0][1]["name"] == "\x81\xff" and "guessed Latin-1" in data.warnings[0]
 
 
 def test_csv_structure_errors(tmp_path):
@@ -320,3 +322,16 @@ def test_libreoffice_csv_resave(tmp_path):
             if not values_equal(decode_cell(row[column], column=column, base=want), want):
                 lost.append((column, mangled_by_program(want, row[column])))
     assert lost == [("config.a", "leading zeros lost: '007' became 7")]
+
+
+def test_western_csv_is_not_misread_as_japanese(tmp_path):
+    # b"cr\xe8me br\xfbl\xe9e" decodes as cp932 too (to CJK garbage); the sidecar's base tells them apart.
+    meta = SheetMeta(project="e/p", selection={}, exported_at="2024-01-01T00:00:00+00:00", runsync_version="t",
+                     base={"r1": {"name": "crème brûlée"}, "r2": {"name": "日本語"}})
+    path = tmp_path / "in.csv"
+    write_sheet(path, ["id", "name"], [{"id": "r1", "name": "crème brûlée"}, {"id": "r2", "name": "x"}], meta)
+    path.write_bytes("id,name\r\nr1,crème brûlée\r\nr2,x\r\n".encode("cp1252"))
+    data = read_sheet(path)
+    assert data.rows[0][1]["name"] == "crème brûlée" and data.warnings == []
+    path.write_bytes("id,name\r\nr1,x\r\nr2,日本語\r\n".encode("cp932"))
+    assert read_sheet(path).rows[1][1]["name"] == "日本語"

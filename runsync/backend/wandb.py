@@ -131,7 +131,12 @@ class WandbBackend:
         try:
             return api._service_api.execute_graphql(query, variables)
         except Exception as exc:
-            raise BackendError(_scrub(exc, self._api_key or os.environ.get("WANDB_API_KEY"))) from None
+            message = _scrub(exc, self._api_key or os.environ.get("WANDB_API_KEY"))
+            if "service process is busy" in message:
+                # The client's wording when its deadline passed; the cause is the server, not the local process.
+                message = (f"W&B at {self.base_url} did not answer in time (server errors, rate limiting or "
+                           "slowness outlasted the client's retries)")
+            raise BackendError(message) from None
 
     # -- reads ------------------------------------------------------------------------------
     def iter_runs(

@@ -32,7 +32,7 @@ def _fail(path: str, message: str) -> SheetError:
     return SheetError([CellError(path, None, None, None, message)])
 
 
-def decode_bytes(data: bytes, path: str, warnings: list[str]) -> str:
+def decode_bytes(data: bytes, path: str, warnings: list[str], meta: SheetMeta | None = None) -> str:
     """Text of a CSV from whichever program saved it (see README "Sheet format" for the order)."""
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="replace")
@@ -40,14 +40,44 @@ def decode_bytes(data: bytes, path: str, warnings: list[str]) -> str:
         return data.decode("utf-16")
     if b"\x00" in data[:4096]:
         raise _fail(path, "not a text file (it contains NUL bytes): save the sheet as .csv or .xlsx")
-    for encoding in ("utf-8", "cp932"):
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    # Not UTF-8: Japanese Excel saves cp932, Western Excel cp1252, and many byte strings decode as both
+    # (b"cr\xe8me" is valid cp932). The exported values, when known, tell which one reads them back.
+    candidates = {}
+    for encoding in ("cp932", "cp1252"):
         try:
-            return data.decode(encoding)
+            candidates[encoding] = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    warnings.append(f"{path}: not UTF-8 or cp932; read as Latin-1, so non-ASCII text may be wrong. "
-                    "Save the CSV as UTF-8.")
-    return data.decode("latin-1")
+    if not candidates:
+        candidates["latin-1"] = data.decode("latin-1")  # decodes any bytes: the last resort
+    known = _non_ascii_texts(meta)
+    score = {e: sum(t in text for t in known) for e, text in candidates.items()}
+    ranked = sorted(candidates, key=lambda e: -score[e])  # stable: cp932 first on a tie
+    chosen = ranked[0]
+    decisive = chosen != "latin-1" and (len(ranked) == 1 or score[ranked[0]] > score[ranked[1]])
+    if not decisive:  # Latin-1 decodes anything, so reading with it is never evidence of being right
+        names = {"cp932": "cp932 (Shift-JIS, Japanese Excel's CSV)", "cp1252": "cp1252 (Western Windows)",
+                 "latin-1": "Latin-1"}
+        warnings.append(f"{path}: not UTF-8; guessed {names[chosen]}. If non-ASCII text looks wrong in the plan, "
+                        "save the CSV as UTF-8.")
+    return candidates[chosen]
+
+
+def _non_ascii_texts(meta: SheetMeta | None, limit: int = 2000) -> list[str]:
+    """Exported text values with non-ASCII characters: the evidence for guessing an encoding."""
+    found: list[str] = []
+    for base in (meta.base.values() if meta else ()):
+        for value in base.values():
+            for text in (value if isinstance(value, list) else [value]):
+                if isinstance(text, str) and not text.isascii():
+                    found.append(text)
+                    if len(found) >= limit:
+                        return found
+    return found
 
 
 def sniff_delimiter(text: str) -> str:
@@ -76,7 +106,8 @@ def read_csv(path: str, *, base_path: str | None = None) -> SheetData:
         raise _fail(path, "this is an Excel .xls (or encrypted) file, not a CSV: save as .xlsx or .csv")
     warnings: list[str] = []
     errors: list[CellError] = []
-    text = decode_bytes(data, path, warnings)
+    meta = _read_sidecar(path, base_path)
+    text = decode_bytes(data, path, warnings, meta)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text), strict=False)
     try:
         table = list(reader)
@@ -101,7 +132,6 @@ def read_csv(path: str, *, base_path: str | None = None) -> SheetData:
             yield row_no, cells
 
     columns, out = assemble(path, header[:width], rows(), errors, warnings)
-    meta = _read_sidecar(path, base_path)
     return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors)
 
 
