@@ -120,7 +120,7 @@ def apply_plan(
                     _give_up(report, [c for r in chunk for c in by_run[r]], _stopped(breaker), lock)
                     continue
                 try:
-                    fresh = _read_fresh(backend, plan.project, chunk, options, backoff)
+                    fresh = _read_fresh(backend, plan.project, chunk, backoff)
                 except BackendError as exc:
                     _give_up(report, [c for r in chunk for c in by_run[r]], f"reading W&B failed: {exc.message}", lock)
                     breaker.record(False)
@@ -138,17 +138,9 @@ def apply_plan(
     return report
 
 
-def _read_fresh(backend: WandbBackend, project: str, ids: list[str], options: ApplyOptions,
-                backoff: _Backoff) -> dict[str, RunRecord]:
-    for attempt in range(options.attempts):
-        backoff.wait()
-        try:
-            return backend.fetch_by_ids(project, ids)
-        except BackendError:
-            if attempt == options.attempts - 1:
-                raise
-            backoff.push_back(attempt)
-    raise AssertionError("unreachable")
+def _read_fresh(backend: WandbBackend, project: str, ids: list[str], backoff: _Backoff) -> dict[str, RunRecord]:
+    backoff.wait()
+    return backend.fetch_by_ids(project, ids)  # the backend retries reads itself
 
 
 def _stopped(breaker: _Breaker) -> str:

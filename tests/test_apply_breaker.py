@@ -16,7 +16,7 @@ def test_stops_after_failures_in_a_row_and_a_rerun_finishes(seeded_sandbox, tmp_
     edit_cells(sheet, {(run_id, "group"): f"g-{run_id}" for run_id in ids})
     plan = runsync.plan(sheet)
     assert len(plan.changes) == 12
-    backend = WandbBackend(timeout=2)  # the client's deadline per request: keeps each failure short
+    backend = WandbBackend(timeout=2, read_attempts=1)  # the client's deadline: keeps each failure short
     backend.fetch_by_ids("e/p", ids)  # log in before the server starts failing
     seeded_sandbox.set_faults(error_rate=1.0)
     options = ApplyOptions(journal=str(tmp_path / "j.jsonl"), concurrency=1, attempts=1, backoff_seconds=0.01,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -22,6 +23,9 @@ from runsync.model import RunRecord
 DEFAULT_PER_PAGE = 1000
 # Ids per `{"name": {"$in": [...]}}` query when reading runs by id: the same trade-off as a page.
 IDS_PER_QUERY = 1000
+# Tries per page read, on top of the client's own retries (which end at its deadline).
+READ_ATTEMPTS = 3
+READ_RETRY_SECONDS = 1.0
 
 _RUNS_QUERY = """
 query RunsyncRuns($project: String!, $entity: String!, $cursor: String, $perPage: Int, $order: String,
@@ -84,8 +88,10 @@ def _load_json(text: Any) -> dict[str, Any]:
 class WandbBackend:
     """A W&B server reached through `wandb.Api`; thread-safe for concurrent writes."""
 
-    def __init__(self, *, base_url: str | None = None, api_key: str | None = None, timeout: float | None = None) -> None:
+    def __init__(self, *, base_url: str | None = None, api_key: str | None = None, timeout: float | None = None,
+                 read_attempts: int = READ_ATTEMPTS) -> None:
         self._base_url = base_url
+        self._read_attempts = max(1, read_attempts)
         self._api_key = api_key
         self._timeout = timeout
         self._api: Any = None
@@ -139,6 +145,17 @@ class WandbBackend:
             raise BackendError(message) from None
 
     # -- reads ------------------------------------------------------------------------------
+    def _read(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+        """A query, tried again when the client gave up: reads change nothing, so repeating one is safe."""
+        for attempt in range(self._read_attempts):
+            try:
+                return self.execute(query, variables)
+            except BackendError:
+                if attempt == self._read_attempts - 1:
+                    raise
+                time.sleep(READ_RETRY_SECONDS * 2**attempt)
+        raise AssertionError("unreachable")
+
     def iter_runs(
         self,
         project: str,
@@ -157,7 +174,7 @@ class WandbBackend:
         first_page = True
         while True:
             page_size = per_page if limit is None else max(1, min(per_page, limit - seen))
-            data = self.execute(
+            data = self._read(
                 _RUNS_QUERY,
                 {
                     "project": name,
