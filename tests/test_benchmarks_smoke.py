@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import DEAD_BASE_URL, DUMMY_API_KEY
+from conftest import DEAD_BASE_URL, DUMMY_API_KEY
 
 REPO = Path(__file__).resolve().parent.parent
 ROWS = ("import N=", "export N=", "→ .xlsx", "→ .csv", "vs `read_excel` (openpyxl)", "vs `read_excel` (calamine)",
