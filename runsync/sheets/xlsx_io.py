@@ -9,7 +9,7 @@ from typing import Any
 from runsync.codec import GUARD_CHARS, XlsxCell, decode_cell, to_xlsx_cell, type_name
 from runsync.errors import CellError, SheetError
 from runsync.model import ABSENT, ID, SheetData, SheetMeta, is_readonly
-from runsync.sheets import assemble, atomic_output, cell_value, column_note, header_name
+from runsync.sheets import assemble, atomic_output, cell_value, column_note, header_name, xlsx_fast
 from runsync.sheets.meta import FORMAT_MARKER, dumps, loads, meta_from_json, meta_header
 
 DATA_SHEET = "runs"
@@ -178,6 +178,17 @@ def _merged_ranges(path: str, ws: Any) -> list[str]:
 def read_xlsx(path: str) -> SheetData:
     """Raw cell values of the "runs" sheet, structural errors, and the hidden metadata."""
     _check_container(path)
+    if xlsx_fast.plain_values_only(path, DATA_SHEET):
+        try:
+            return read_fast(path)
+        except Exception:  # anything calamine can't take: the openpyxl reader gives the precise error
+            pass
+    return read_with_openpyxl(path)
+
+
+def read_with_openpyxl(path: str) -> SheetData:
+    """The reader that sees everything (formulas, error cells, merged ranges); slower than calamine."""
+    _check_container(path)
     from openpyxl import load_workbook
 
     try:
@@ -190,6 +201,23 @@ def read_xlsx(path: str) -> SheetData:
         return _read_workbook(path, wb)
     finally:
         wb.close()
+
+
+def read_fast(path: str) -> SheetData:
+    """The same SheetData as the openpyxl reader, through calamine (a sheet of plain values only)."""
+    from python_calamine import CalamineWorkbook
+
+    errors: list[CellError] = []
+    warnings: list[str] = []
+    rows = xlsx_fast.read_rows(path, DATA_SHEET)
+    if not rows:
+        raise ValueError("empty sheet")  # the openpyxl reader words this error
+    numbered = ((row_no, cells) for row_no, cells in enumerate(rows[1:], start=2))
+    columns, out = assemble(path, rows[0], numbered, errors, warnings)
+    has_meta = META_SHEET in CalamineWorkbook.from_path(path).sheet_names
+    meta_rows = iter(xlsx_fast.read_rows(path, META_SHEET)) if has_meta else iter(())
+    meta = _read_meta(path, has_meta, meta_rows, warnings)
+    return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors)
 
 
 def _read_workbook(path: str, wb: Any) -> SheetData:
@@ -232,7 +260,9 @@ def _read_workbook(path: str, wb: Any) -> SheetData:
         columns, out = assemble(path, header, rows(), errors, warnings)
     except Exception as exc:
         raise _fail(path, f"cannot read XLSX: {type(exc).__name__}: {exc}") from None
-    meta = _read_meta(path, wb, warnings)
+    has_meta = META_SHEET in wb.sheetnames
+    meta_rows = wb[META_SHEET].iter_rows(values_only=True) if has_meta else iter(())
+    meta = _read_meta(path, has_meta, meta_rows, warnings)
     return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors)
 
 
@@ -257,13 +287,12 @@ def _formula_value(path: str, row_no: int, names: list[str | None], i: int, form
     return formula
 
 
-def _read_meta(path: str, wb: Any, warnings: list[str]) -> SheetMeta | None:
-    if META_SHEET not in wb.sheetnames:
+def _read_meta(path: str, has_meta: bool, rows: Any, warnings: list[str]) -> SheetMeta | None:
+    if not has_meta:
         warnings.append(f"{path}: the hidden {META_SHEET} sheet is missing (deleted, or the file was re-saved "
                         "by a program that drops it): no base snapshot, so changes made in W&B since the "
                         "export can't be told apart from edits")
         return None
-    rows = wb[META_SHEET].iter_rows(values_only=True)
     first = next(rows, None)
     if not first or first[0] != FORMAT_MARKER:
         raise _fail(path, f"the hidden {META_SHEET} sheet is damaged (no {FORMAT_MARKER} marker)")

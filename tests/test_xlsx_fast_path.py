@@ -1,0 +1,91 @@
+"""The calamine fast reader gives exactly the SheetData the openpyxl reader gives, and yields when it can't."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from runsync.model import SheetMeta
+from runsync.sheets import read_sheet, write_sheet
+from runsync.sheets import xlsx_io
+from runsync.sheets.xlsx_fast import openpyxl_like, plain_values_only
+
+HERE = Path(__file__).parent
+XLSX_FILES = sorted([*HERE.glob("bad_sheets/*.xlsx"), *(HERE.parent / "sample_sheets").glob("*.xlsx")])
+
+
+def _same_both_ways(path: Path) -> None:
+    slow = xlsx_io.read_with_openpyxl(str(path))
+    fast = xlsx_io.read_fast(str(path))
+    assert fast.columns == slow.columns
+    assert fast.rows == slow.rows
+    assert fast.errors == slow.errors and fast.warnings == slow.warnings
+    assert repr(fast.meta) == repr(slow.meta)  # repr: NaN in a base equals itself
+
+
+def _outcome(read, path: Path) -> tuple:
+    try:
+        data = read(str(path))
+    except Exception as exc:  # SheetError for damaged files: the message is what a person sees
+        return ("error", type(exc).__name__, str(exc))
+    return ("ok", data.columns, data.rows, data.errors, data.warnings, repr(data.meta))
+
+
+@pytest.mark.parametrize("path", XLSX_FILES, ids=lambda p: p.name)
+def test_fast_and_openpyxl_readers_agree_on_committed_sheets(path):
+    slow = _outcome(xlsx_io.read_with_openpyxl, path)
+    assert _outcome(read_sheet, path) == slow  # what a person gets, whichever reader ran
+    if plain_values_only(str(path), "runs") and slow[0] == "ok":
+        assert _outcome(xlsx_io.read_fast, path) == slow
+
+
+def test_sheets_calamine_cannot_show_are_declined():
+    declined = {p.name for p in XLSX_FILES if not plain_values_only(str(p), "runs")}
+    assert {"formula_in_editable.xlsx", "merged_cells.xlsx", "error_value.xlsx"} <= declined
+    assert "runs.xlsx" not in declined
+
+
+cells = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**15) + 1, 10**15 - 1), st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False), st.floats(),
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=20),
+    st.sampled_from(["007", " pad ", "=SUM(A1)", "TRUE", "2024-01-02", "1e5", "", "日本語", "-0"]),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.lists(cells, min_size=3, max_size=3), min_size=1, max_size=4))
+def test_fast_and_openpyxl_readers_agree_on_any_export(tmp_path, rows):
+    columns = ["id", "config.a", "config.b", "config.c"]
+    records = [{"id": f"r{i}", **{c: v for c, v in zip(columns[1:], row) if v is not None}} for i, row in enumerate(rows)]
+    meta = SheetMeta(project="e/p", selection={}, exported_at="2024-01-01T00:00:00+00:00", runsync_version="t",
+                     base={r["id"]: {k: v for k, v in r.items() if k != "id"} for r in records})
+    path = tmp_path / "x.xlsx"
+    write_sheet(path, columns, records, meta)
+    assert plain_values_only(str(path), "runs")
+    _same_both_ways(path)
+
+
+def test_values_map_as_openpyxl_reads_them():
+    assert openpyxl_like("") is None and openpyxl_like(3.0) == 3 and type(openpyxl_like(3.0)) is int
+    assert type(openpyxl_like(2.0**60)) is float and openpyxl_like(0.5) == 0.5
+    assert openpyxl_like(dt.date(2024, 1, 2)) == dt.datetime(2024, 1, 2) and openpyxl_like(True) is True
+
+
+@pytest.mark.libreoffice
+def test_fast_and_openpyxl_agree_after_a_libreoffice_resave(tmp_path):
+    from libreoffice import convert
+
+    source = tmp_path / "in" / "runs.xlsx"
+    source.parent.mkdir()
+    shutil.copy(HERE.parent / "sample_sheets" / "runs.xlsx", source)
+    (resaved,) = convert([source], tmp_path / "out", "xlsx:Calc MS Excel 2007 XML")
+    if plain_values_only(str(resaved), "runs"):
+        _same_both_ways(resaved)
+    else:  # LibreOffice writes booleans as =TRUE() formulas: the openpyxl reader takes those files
+        assert read_sheet(resaved).rows == xlsx_io.read_with_openpyxl(str(resaved)).rows
