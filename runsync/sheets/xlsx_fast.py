@@ -63,10 +63,13 @@ def openpyxl_like(value: Any) -> Any:
     return value
 
 
-def read_rows(path: str, sheet: str) -> list[list[Any]]:
-    """Every row of `sheet` from A1, cells mapped with `openpyxl_like`; trailing empty cells kept as None."""
+def open_workbook(path: str) -> Any:
     from python_calamine import CalamineWorkbook
 
-    workbook = CalamineWorkbook.from_path(path)
+    return CalamineWorkbook.from_path(path)
+
+
+def read_rows(workbook: Any, sheet: str) -> list[list[Any]]:
+    """Every row of `sheet` from A1, cells mapped with `openpyxl_like`; trailing empty cells kept as None."""
     rows = workbook.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
     return [[openpyxl_like(v) for v in row] for row in rows]

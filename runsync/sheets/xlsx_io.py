@@ -205,17 +205,16 @@ def read_with_openpyxl(path: str) -> SheetData:
 
 def read_fast(path: str) -> SheetData:
     """The same SheetData as the openpyxl reader, through calamine (a sheet of plain values only)."""
-    from python_calamine import CalamineWorkbook
-
     errors: list[CellError] = []
     warnings: list[str] = []
-    rows = xlsx_fast.read_rows(path, DATA_SHEET)
+    workbook = xlsx_fast.open_workbook(path)
+    rows = xlsx_fast.read_rows(workbook, DATA_SHEET)
     if not rows:
         raise ValueError("empty sheet")  # the openpyxl reader words this error
     numbered = ((row_no, cells) for row_no, cells in enumerate(rows[1:], start=2))
     columns, out = assemble(path, rows[0], numbered, errors, warnings)
-    has_meta = META_SHEET in CalamineWorkbook.from_path(path).sheet_names
-    meta_rows = iter(xlsx_fast.read_rows(path, META_SHEET)) if has_meta else iter(())
+    has_meta = META_SHEET in workbook.sheet_names
+    meta_rows = iter(xlsx_fast.read_rows(workbook, META_SHEET)) if has_meta else iter(())
     meta = _read_meta(path, has_meta, meta_rows, warnings)
     return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors)
 
