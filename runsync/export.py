@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runsync import codec
@@ -26,6 +26,18 @@ class ExportShape:
     summary: tuple[str, ...] = ()  # summary metrics to add as read-only columns
     tag_columns: bool = False  # one TRUE/FALSE column per tag
 
+    def check(self) -> None:
+        """Refuse column names that can never match, before anything is fetched."""
+        known = {ID, *EDITABLE_FIELDS, *READONLY_FIELDS}
+        unknown = [c for c in self.columns or () if c not in known and not c.startswith(CONFIG_PREFIX)
+                   and not (c.startswith(SUMMARY_PREFIX) and c[len(SUMMARY_PREFIX):] in self.summary)]
+        if unknown:
+            raise ValueError(f"--columns: unknown column(s) {', '.join(map(repr, unknown))}; known: "
+                             f"{', '.join([ID, *EDITABLE_FIELDS, *READONLY_FIELDS])}, config.KEY, "
+                             "summary.METRIC (with --summary)")
+        if any(not k.strip() for k in self.config_keys or ()):
+            raise ValueError("--config-keys: an empty key")
+
 
 @dataclass
 class Table:
@@ -33,18 +45,28 @@ class Table:
     rows: list[dict[str, Any]]  # typed values; a missing key is an absent value
     config_paths: dict[str, list[str]]
     tag_vocabulary: list[str]
+    unmatched: list[str] = field(default_factory=list)  # --columns / --config-keys names no run had
 
 
-def _wanted_config(column: str, keys: Sequence[str] | None) -> bool:
-    if keys is None:
-        return True
-    dotted = column[len(CONFIG_PREFIX) :]
-    return any(dotted == k or dotted.startswith(k + ".") for k in keys)
+def _key_path(name: str) -> tuple[str, ...]:
+    """A --config-keys entry (`lr`, `opt.lr`, `a\\.b`) or a config.* column name as a key path."""
+    return codec.config_path(name if name.startswith(CONFIG_PREFIX) else CONFIG_PREFIX + name)
+
+
+def _under_any(path: Sequence[str], prefixes: Sequence[tuple[str, ...]]) -> bool:
+    return any(tuple(path[: len(p)]) == p for p in prefixes)
 
 
 def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape()) -> Table:
     rows: list[dict[str, Any]] = []
     config_paths: dict[str, list[str]] = {}
+    # Config columns come from --config-keys, and from config.* names in --columns; with neither, all of them.
+    listed = [_key_path(c) for c in shape.columns or () if c.startswith(CONFIG_PREFIX)]
+    wanted_keys: list[tuple[str, ...]] | None = None
+    if shape.config_keys is not None:
+        wanted_keys = [_key_path(k) for k in shape.config_keys] + listed
+    elif shape.columns is not None:
+        wanted_keys = listed
     tags_seen: dict[str, None] = {}
     for record in records:
         row: dict[str, Any] = {
@@ -59,7 +81,7 @@ def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape()
             "url": record.url,
         }
         for column, (path, value) in codec.flatten_config(record.config).items():
-            if _wanted_config(column, shape.config_keys):
+            if wanted_keys is None or _under_any(path, wanted_keys):
                 config_paths.setdefault(column, list(path))
                 row[column] = value
         for metric in shape.summary:
@@ -75,13 +97,15 @@ def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape()
     columns = [ID, *EDITABLE_FIELDS, *(TAG_COLUMN_PREFIX + t for t in vocabulary), *sorted(config_paths),
                *READONLY_FIELDS, *(SUMMARY_PREFIX + m for m in shape.summary)]
     if shape.columns is not None:
-        keep = set(shape.columns) | {ID}
-        columns = [c for c in columns if c in keep or (c.startswith(CONFIG_PREFIX) and _under(c, keep))]
-    return Table(columns, rows, {c: p for c, p in config_paths.items() if c in columns}, vocabulary)
-
-
-def _under(column: str, keep: set[str]) -> bool:
-    return any(column.startswith(k + ".") for k in keep)
+        # What --summary, --tag-columns and --config-keys ask for stays: each is a request of its own.
+        keep = set(shape.columns) | {ID} | {SUMMARY_PREFIX + m for m in shape.summary}
+        columns = [c for c in columns if c in keep or c.startswith((CONFIG_PREFIX, TAG_COLUMN_PREFIX))]
+    found = [tuple(p) for p in config_paths.values()]
+    unmatched = [name for name, path in
+                 [(f"--config-keys {k}", _key_path(k)) for k in shape.config_keys or ()]
+                 + [(f"--columns {c}", _key_path(c)) for c in shape.columns or () if c.startswith(CONFIG_PREFIX)]
+                 if not any(p[: len(path)] == path for p in found)]
+    return Table(columns, rows, {c: p for c, p in config_paths.items() if c in columns}, vocabulary, unmatched)
 
 
 def base_snapshot(table: Table) -> dict[str, dict[str, Any]]:

@@ -26,6 +26,7 @@ from runsync.codec import (
     decode_cell,
     format_tags,
     parse_tags,
+    to_json_text,
     type_name,
     values_equal,
 )
@@ -100,17 +101,25 @@ def _same_date(a: set, b: set) -> bool:
     return any((x[0] is None or y[0] is None or x[0] == y[0]) and x[1:] == y[1:] for x in a for y in b)
 
 
-def mangled_by_program(base: Any, raw: Any) -> str | None:
-    """Describe how a spreadsheet program changed `base` into `raw`, or None if it looks like an edit."""
+def mangled_by_program(base: Any, raw: Any, kind: str | None = None) -> str | None:
+    """Describe how a spreadsheet program changed `base` into `raw`, or None if it looks like an edit.
+
+    `kind` is the column's kind ("tags", "config", "text", ...): it, not the value's shape, says what the
+    cell holds (a config list of strings is JSON text, not tags).
+    """
+    if kind is None and isinstance(base, (list, tuple)) and all(isinstance(t, str) for t in base):
+        kind = "tags"  # callers that predate `kind` pass tags this way
+    if kind == "tags":
+        return _mangled_tags(tuple(base or ()), raw) if raw not in (None, "") else None
     decoded = decode_cell(raw, column="", base=base)
     if not isinstance(decoded, CellProblem) and type_name(decoded) == type_name(base) \
             and values_equal(decoded, base):
         return None
     if raw is None or raw == "" or base is None or base is ABSENT:
         return None
-    if isinstance(base, (list, tuple)) and isinstance(raw, str) and all(isinstance(t, str) for t in base):
-        return _mangled_tags(base, raw)
     shown = _as_text(raw)
+    if isinstance(base, (list, tuple, dict)) and isinstance(raw, str) and (why := lost_characters(to_json_text(base), raw)):
+        return why
     if isinstance(base, str):
         return _mangled_text(base, raw, shown)
     if isinstance(base, int) and not isinstance(base, bool):
@@ -218,7 +227,13 @@ def lost_characters(base: str, raw: str) -> str | None:
     return None
 
 
-def _mangled_tags(base: Sequence[str], raw: str) -> str | None:
+def _mangled_tags(base: Sequence[str], raw: Any) -> str | None:
+    if len(base) == 1 and (not isinstance(raw, str) or "," not in raw):
+        # A lone tag is the whole cell, so a program reads `007` or `50%` in it as a number, like any text.
+        if why := _mangled_text(base[0], raw, _as_text(raw)):
+            return f"tags: {why}"
+    if not isinstance(raw, str):
+        return None
     tags = parse_tags(raw)
     if isinstance(tags, CellProblem) or len(tags) != len(base):
         return None

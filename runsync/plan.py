@@ -29,7 +29,7 @@ TEXT_FIELDS = ("name", "group", "job_type", "notes")
 def live_value(record: RunRecord, column: str, path: tuple[str, ...] = ()) -> Any:
     """The value W&B holds for one sheet column of a run."""
     if column.startswith(CONFIG_PREFIX):
-        return codec.get_path(record.config, path)
+        return codec.cell_value_at(record.config, path)
     if column == "tags":
         return tuple(record.tags)
     if column in TEXT_FIELDS:
@@ -61,13 +61,18 @@ def same(field: str, a: Any, b: Any) -> bool:
     return codec.values_equal(a, b)
 
 
+# Kinds of value that a cell of another kind in the same column most likely mistypes (`Yes` among bools).
+_FAMILY = {"bool": "bool", "int": "number", "float": "number", "str": "text", "list": "JSON list", "dict": "JSON dict"}
+
+
 def _dominant_type(values: list[Any]) -> str | None:
     kinds = Counter(codec.type_name(v) for v in values if v is not ABSENT and v is not None)
     return kinds.most_common(1)[0][0] if kinds else None
 
 
 class _Planner:
-    def __init__(self, sheet: SheetData, live: Mapping[str, RunRecord], project: str, force: bool) -> None:
+    def __init__(self, sheet: SheetData, live: Mapping[str, RunRecord], project: str, force: bool,
+                 strict: bool = False) -> None:
         self.sheet = sheet
         self.meta: SheetMeta | None = sheet.meta
         self.live = live
@@ -79,8 +84,11 @@ class _Planner:
         self.conflicts: list[Change] = []
         self.infos: list[Change] = []
         self.source = "xlsx" if sheet.path.lower().endswith(".xlsx") else "csv"
+        self.strict = strict
         self.paths = self._config_paths()
+        self.column_family: dict[str, str] = {}  # config column -> the one family all its values share
         self.column_types = self._column_types()
+        self.tag_names = self._tag_names()
 
     # -- setup ------------------------------------------------------------------------------
     def _config_paths(self) -> dict[str, tuple[str, ...]]:
@@ -89,28 +97,39 @@ class _Planner:
         for column in self.sheet.columns:
             if not column.startswith(CONFIG_PREFIX):
                 continue
-            if column in known:
-                paths[column] = tuple(known[column])
-                continue
-            # Not exported (a column the user added, or no base): find the key as W&B has it.
-            for record in self.live.values():
-                flat = codec.flatten_config(record.config)
-                if column in flat:
-                    paths[column] = tuple(flat[column][0])
-                    break
-            else:
-                paths[column] = tuple(column[len(CONFIG_PREFIX) :].split("."))
+            # An exported column keeps the path recorded at export; any other is read by the spelling rule.
+            paths[column] = tuple(known[column]) if column in known else codec.config_path(column)
         return paths
 
     def _column_types(self) -> dict[str, str | None]:
         types: dict[str, str | None] = {}
         for column, path in self.paths.items():
-            if self.meta and self.meta.base:
-                values = [base.get(column, ABSENT) for base in self.meta.base.values()]
-            else:
-                values = [codec.get_path(r.config, path) for r in self.live.values()]
+            values = self._reference_values(column, path)
             types[column] = _dominant_type(values)
+            families = {_FAMILY[k] for k in map(codec.type_name, values) if k is not None}
+            if len(families) == 1:
+                self.column_family[column] = families.pop()
         return types
+
+    def _reference_values(self, column: str, path: tuple[str, ...]) -> list[Any]:
+        """The column's values as exported (or, with no base, as W&B holds them)."""
+        if self.meta and self.meta.base:
+            return [base.get(column, ABSENT) for base in self.meta.base.values()]
+        return [codec.cell_value_at(r.config, path) for r in self.live.values()]
+
+    def _tag_names(self) -> dict[str, str]:
+        """`tag:NAME` column -> the tag; a header that lost a tag's edge spaces still names the exported tag."""
+        exported = list(self.meta.tag_columns) if self.meta else []
+        names = {}
+        for column in self.sheet.columns:
+            if not column.startswith(TAG_COLUMN_PREFIX):
+                continue
+            tag = column[len(TAG_COLUMN_PREFIX) :]
+            if tag not in exported:
+                alike = [t for t in exported if t.strip() == tag.strip()]
+                tag = alike[0] if len(alike) == 1 else tag
+            names[column] = tag
+        return names
 
     def base_of(self, run_id: str, column: str, record: RunRecord | None) -> Any:
         if self.meta is None:  # 2-way: W&B now is the only reference
@@ -132,6 +151,7 @@ class _Planner:
         # Sorted out once, not per cell: a 50,000-run sheet has over a million cells.
         readonly = [c for c in columns if c != ID and is_readonly(c)]
         editable = [c for c in columns if not c.startswith(TAG_COLUMN_PREFIX) and is_editable(c)]
+        differing: list[tuple[int, str, dict[str, Any]]] = []  # rows where any cell is not its base
         for row_number, cells in self.sheet.rows:
             run_id = _cell_id(cells.get(ID))
             if not run_id:
@@ -143,6 +163,7 @@ class _Planner:
                 else:
                     self._error(row_number, run_id, ID, f"run id not found in project {self.project}")
                 continue
+            before = self._tally()
             tags_from_columns = self._tags_from_columns(row_number, run_id, record, cells, tag_columns)
             for column in readonly:
                 self._check_readonly(row_number, run_id, column, cells.get(column), record)
@@ -150,6 +171,13 @@ class _Planner:
                 self._diff_cell(row_number, run_id, record, column, cells.get(column), tags_from_columns)
             if tags_from_columns is not None and "tags" not in columns:
                 self._classify(run_id, record, "tags", (), self.base_of(run_id, "tags", record), tags_from_columns)
+            if self._tally() != before:
+                differing.append((row_number, run_id, cells))
+        if (moved := self._ids_moved_alone(differing, [c for c in columns if c != ID and c not in tag_columns])):
+            # One clear error instead of a cell error (or a wrong change) for every cell of every row.
+            self.errors = list(self.sheet.errors)
+            self.changes, self.conflicts = [], []
+            self._error(moved[0][0], moved[0][1], ID, _moved_message(moved))
         if not self.sheet.rows and not self.errors:
             # Only a header: most likely the wrong file or tab; "No changes." would hide that.
             self._error(None, None, None, "no runs in the sheet (only a header row): nothing to import")
@@ -163,6 +191,44 @@ class _Planner:
             warnings=tuple(dict.fromkeys(self.warnings)),
             three_way=self.meta is not None,
         )
+
+    def _tally(self) -> tuple[int, int, int, int]:
+        return len(self.changes), len(self.conflicts), len(self.errors), len(self.warnings)
+
+    def _ids_moved_alone(self, rows: list[tuple[int, str, dict[str, Any]]],
+                         columns: list[str]) -> list[tuple[int, str, str]]:
+        """Rows whose cells are, all of them, another run's exported values while that run's row moved too.
+
+        That is what sorting only the id column does (cells stay, ids move); an edit that copies one run's
+        values to another leaves the other run's row as it was, so it is not mistaken for it.
+        """
+        if self.meta is None or len(rows) < 2 or not columns:
+            return []
+        base = self.meta.base
+        owners: dict[tuple, list[str]] = {}
+        for run_id in {r for _, r, _ in rows if r in base}:
+            owners.setdefault(self._base_print(run_id, columns), []).append(run_id)
+        differing = {r for _, r, _ in rows}
+        moved = []
+        for row_number, run_id, cells in rows:
+            if run_id not in base:
+                continue
+            holds = self._row_print(run_id, cells, columns)
+            others = [o for o in owners.get(holds, ()) if o != run_id and o in differing]
+            if others and holds != self._base_print(run_id, columns):
+                moved.append((row_number, run_id, others[0]))
+        return moved if len(moved) >= 2 else []
+
+    def _base_print(self, run_id: str, columns: list[str]) -> tuple:
+        return tuple(_print(c, self.base_of(run_id, c, None)) for c in columns)
+
+    def _row_print(self, run_id: str, cells: dict[str, Any], columns: list[str]) -> tuple:
+        out = []
+        for column in columns:
+            value = codec.decode_cell(cells.get(column), column=column, base=self.base_of(run_id, column, None),
+                                      column_type=self.column_types.get(column), source=self.source)
+            out.append(_print(column, ABSENT if value is None else value))
+        return tuple(out)
 
     def _damaged_headers(self) -> set[str]:
         """Headers a legacy encoding mangled (`tag:?` for `tag:🔥`): read as new, they'd add a tag or key."""
@@ -210,11 +276,11 @@ class _Planner:
             return
         changed = not same(column, sheet_value, base)
         if changed:
-            why = mangle.mangled_by_program(base, raw)
+            why = mangle.mangled_by_program(base, raw, kind=_kind(column))
             if why:
-                self.warnings.append(
-                    f"{self.sheet.path}: row {row}, run {run_id}, column {column!r}: {why}; kept the W&B value"
-                )
+                self._warn(row, run_id, column, f"{why}; kept the W&B value")
+                return
+            if not self._edit_is_sound(row, run_id, record, column, sheet_value, base, raw):
                 return
         if column == "tags" and tags_from_columns is not None:
             if not same("tags", sheet_value, base) and not same("tags", tags_from_columns, base):
@@ -224,6 +290,41 @@ class _Planner:
                 sheet_value = tags_from_columns
                 changed = not same("tags", sheet_value, base)
         self._classify(run_id, record, column, self.paths.get(column, ()), base, sheet_value, changed)
+
+    def _edit_is_sound(self, row: int, run_id: str, record: RunRecord, column: str, value: Any, base: Any,
+                       raw: Any) -> bool:
+        """Refuse edits that would destroy what the plan can't show; warn about likely typing slips."""
+        if column.startswith(CONFIG_PREFIX) and value is not ABSENT:
+            path = self.paths[column]
+            blocked = codec.blocking_ancestor(record.config, path)
+            if blocked is not None:
+                above, held = blocked
+                self._error(row, run_id, column, f"{codec.config_column(above)} is {_show(held)} in W&B, not a "
+                            f"dict: setting {column} would replace it; edit {codec.config_column(above)} instead",
+                            raw)
+                return False
+            held = codec.get_path(record.config, path)
+            if isinstance(held, dict) and held:
+                self._error(row, run_id, column, f"{column} holds keys of its own in W&B "
+                            f"({', '.join(codec.config_column(path + (k,)) for k in list(held)[:3])}): "
+                            "a value here would replace them all; edit those columns instead", raw)
+                return False
+            family = self.column_family.get(column)
+            kind = codec.type_name(value)
+            if family and family != "text" and kind == "str" and not isinstance(base, str):
+                message = (f"{value!r} is text in a column of {family} values (a typo, or a program's "
+                           "number format?)")
+                if self.strict:
+                    self._error(row, run_id, column, message + ": refused (--strict)", raw)
+                    return False
+                self._warn(row, run_id, column, message + ": written as text; --strict refuses it")
+        elif column in ("name", "group", "job_type") and isinstance(value, str) and value.strip() \
+                and value != value.strip():
+            self._warn(row, run_id, column, f"{value!r} has leading or trailing spaces: written as is")
+        return True
+
+    def _warn(self, row: int, run_id: str, column: str, message: str) -> None:
+        self.warnings.append(f"{self.sheet.path}: row {row}, run {run_id}, column {column!r}: {message}")
 
     def _classify(self, run_id: str, record: RunRecord, column: str, path: tuple[str, ...], base: Any,
                   sheet_value: Any, changed: bool | None = None) -> None:
@@ -249,7 +350,7 @@ class _Planner:
         base_tags = tuple(self.base_of(run_id, "tags", record) or ())
         tags = list(base_tags)
         for column in tag_columns:
-            tag = column[len(TAG_COLUMN_PREFIX) :]
+            tag = self.tag_names[column]
             ticked = codec.decode_cell(cells.get(column), column=column, base=tag in base_tags, column_type="bool",
                                        source=self.source)
             if isinstance(ticked, codec.CellProblem) or not isinstance(ticked, (bool, type(None))):
@@ -280,6 +381,27 @@ class _Planner:
 _INVALID = object()
 
 
+def _print(column: str, value: Any) -> Any:
+    """A hashable stand-in for a cell's value that is equal where `same` would be (close enough to match rows)."""
+    if value is ABSENT or value is None or value == "":
+        return None
+    if column == "tags" and isinstance(value, (list, tuple)):
+        return tuple(sorted(value))
+    if isinstance(value, float):
+        return ("f", f"{value:.15g}")
+    if isinstance(value, str):
+        return codec._normalize_newlines(value)
+    if isinstance(value, (list, tuple, dict)):
+        return codec.to_json_text(value)
+    return (type(value).__name__, value)
+
+
+def _moved_message(moved: list[tuple[int, str, str]]) -> str:
+    examples = "; ".join(f"row {row} (run {rid}) holds run {other}'s values" for row, rid, other in moved[:3])
+    return (f"the id column looks sorted on its own: {len(moved)} rows hold the values another run had at "
+            f"export ({examples}). Undo the sort (sort whole rows, never one column) and import again")
+
+
 def _cell_id(raw: Any) -> str | None:
     if raw is None:
         return None
@@ -291,9 +413,20 @@ def _show(value: Any) -> str:
     return "(empty)" if value is ABSENT or value is None else repr(value)
 
 
-def build_plan(sheet: SheetData, live: Mapping[str, RunRecord], *, project: str, force: bool = False) -> Plan:
+def _kind(column: str) -> str:
+    if column == "tags":
+        return "tags"
+    if column.startswith(CONFIG_PREFIX):
+        return "config"
+    if column in TEXT_FIELDS:
+        return "text"
+    return "other"
+
+
+def build_plan(sheet: SheetData, live: Mapping[str, RunRecord], *, project: str, force: bool = False,
+               strict: bool = False) -> Plan:
     """Diff every editable cell of `sheet` against its base and W&B's `live` runs."""
-    plan = _Planner(sheet, live, project, force).run()
+    plan = _Planner(sheet, live, project, force, strict).run()
     if plan.errors:  # an invalid sheet writes nothing: keep the errors, drop the actions
         return Plan(plan.project, plan.source, (), (), plan.infos, plan.errors, plan.warnings, plan.three_way)
     return plan

@@ -208,7 +208,7 @@ def test_flatten_config():
         "config.a": (("a",), [1, {"x": 2}]),
         "config.b.c": (("b", "c"), 1),
         "config.b.d": (("b", "d"), {}),
-        "config.e.f.g": (("e.f", "g"), None),
+        "config.e\\.f.g": (("e.f", "g"), None),  # a dot inside a key is written \.
     }
     assert list(flatten_config(config)) == sorted(flatten_config(config))
 

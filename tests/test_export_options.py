@@ -17,7 +17,9 @@ def test_columns_config_keys_and_summary(seeded_sandbox, tmp_path):
     invoke("export", "e/p", "-o", sheet, "--columns", "name,tags,config.lr,config.model",
            "--summary", "acc,loss")
     header = read_sheet(str(sheet)).columns
-    assert header == ["id", "name", "tags", "config.lr", "config.model.depth", "config.model.width"]
+    # --summary asks for its columns whatever --columns says
+    assert header == ["id", "name", "tags", "config.lr", "config.model.depth", "config.model.width",
+                      "summary.acc", "summary.loss"]
     assert "group" not in header and "config.dataset" not in header
     wide = tmp_path / "keys.csv"
     invoke("export", "e/p", "-o", wide, "--config-keys", "model", "--summary", "acc")

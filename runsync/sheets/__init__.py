@@ -92,9 +92,9 @@ def column_note(column: str, notes: dict[str, str] | None = None) -> str:
 
 
 def header_name(raw: Any) -> str:
-    """A header cell as a column name: stray spaces trimmed, except inside config keys, where they are real."""
+    """A header cell as a column name: stray spaces trimmed, except in config keys and tags, where they are real."""
     text = "" if raw is None else str(raw)
-    return text if text.startswith("config.") else text.strip()
+    return text if text.startswith(("config.", "tag:")) else text.strip()
 
 
 def _id_text(raw: Any) -> str:

@@ -14,6 +14,9 @@ from typing import Any
 # What only openpyxl shows: formulas (<f>), error cells (t="e"), merged ranges, and a worksheet whose
 # XML uses a namespace prefix (then these plain patterns could miss the tags).
 _NEEDS_OPENPYXL = re.compile(rb'<(?:\w+:)?f[ >/]|\bt="e"|<(?:\w+:)?mergeCell[ >]|<\w+:sheetData')
+# calamine trims the text of a <t> without xml:space="preserve", so " " reads as "" and " x" as "x";
+# openpyxl writes whitespace-only text without it. Such text needs the openpyxl reader.
+_EDGE_SPACE = re.compile(rb'<(?:\w+:)?t>(?:\s[^<]*|[^<]*\s)</(?:\w+:)?t>')
 _MAX_EXACT = 2**53
 
 
@@ -35,21 +38,35 @@ def _unescape(text: str) -> str:
 
 
 def plain_values_only(path: str, sheet: str) -> bool:
-    """Whether `sheet` holds only values (no formula, error cell or merged range) that calamine shows as is."""
+    """Whether `sheet` holds only values that calamine shows as they are.
+
+    Not: formulas, error cells, merged ranges, or text with edge whitespace and no xml:space="preserve".
+    """
     try:
         with zipfile.ZipFile(path) as zf:
             member = _sheet_paths(zf).get(sheet)
             if member is None or member not in zf.namelist():
                 return False
-            with zf.open(member) as fh:
-                tail = b""
-                while block := fh.read(1 << 20):
-                    if _NEEDS_OPENPYXL.search(tail + block):
-                        return False
-                    tail = block[-64:]  # a tag split across two blocks is seen in the next search
+            if _found(zf, member, _NEEDS_OPENPYXL) or _found(zf, member, _EDGE_SPACE):
+                return False
+            if "xl/sharedStrings.xml" in zf.namelist() and _found(zf, "xl/sharedStrings.xml", _EDGE_SPACE):
+                return False
     except (KeyError, zipfile.BadZipFile, OSError):
         return False
     return True
+
+
+def _found(zf: zipfile.ZipFile, member: str, pattern: re.Pattern[bytes]) -> bool:
+    with zf.open(member) as fh:
+        tail = b""
+        while block := fh.read(1 << 20):
+            data = tail + block
+            if pattern.search(data):
+                return True
+            # Keep the unfinished element (text holds no raw "<"), so a match split across blocks is seen next.
+            cut = data.rfind(b"<")
+            tail = data[cut:] if cut >= 0 and len(data) - cut < (1 << 20) else data[-64:]
+    return False
 
 
 def openpyxl_like(value: Any) -> Any:
