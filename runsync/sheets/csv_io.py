@@ -10,7 +10,8 @@ from typing import Any
 from runsync.codec import to_csv_cell
 from runsync.errors import CellError, SheetError
 from runsync.model import ABSENT, SheetData, SheetMeta
-from runsync.sheets import assemble, atomic_output, cell_value, sidecar_path
+from runsync.sheets import assemble, atomic_output, cell_value, header_name, sidecar_path
+from runsync.sheets.encodings import ADVICE, NAMES, choose_encoding
 from runsync.sheets.meta import meta_from_json, meta_to_json
 
 DELIMITERS = (",", ";", "\t")
@@ -32,8 +33,16 @@ def _fail(path: str, message: str) -> SheetError:
     return SheetError([CellError(path, None, None, None, message)])
 
 
-def decode_bytes(data: bytes, path: str, warnings: list[str], meta: SheetMeta | None = None) -> str:
-    """Text of a CSV from whichever program saved it (see README "Sheet format" for the order)."""
+def decode_bytes(data: bytes, path: str, warnings: list[str], meta: SheetMeta | None = None,
+                 errors: list[CellError] | None = None) -> str:
+    """Text of a CSV from whichever program saved it (see README "Sheet format" for the order).
+
+    BOM or valid UTF-8 is read as such. Any other encoding is decided from the exported values by
+    `runsync.sheets.encodings.choose_encoding`: untouched cells must read back exactly. When the exported
+    values fit no candidate, this raises. With nothing to decide by (no base) a file that doesn't read as
+    Japanese cp932 gets a file-level error in `errors` (the plan then writes nothing; `read_sheet` still
+    shows the rows, as Latin-1).
+    """
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="replace")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -44,40 +53,23 @@ def decode_bytes(data: bytes, path: str, warnings: list[str], meta: SheetMeta | 
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    # Not UTF-8: Japanese Excel saves cp932, Western Excel cp1252, and many byte strings decode as both
-    # (b"cr\xe8me" is valid cp932). The exported values, when known, tell which one reads them back.
-    candidates = {}
-    for encoding in ("cp932", "cp1252"):
-        try:
-            candidates[encoding] = data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    if not candidates:
-        candidates["latin-1"] = data.decode("latin-1")  # decodes any bytes: the last resort
-    known = _non_ascii_texts(meta)
-    score = {e: sum(t in text for t in known) for e, text in candidates.items()}
-    ranked = sorted(candidates, key=lambda e: -score[e])  # stable: cp932 first on a tie
-    chosen = ranked[0]
-    decisive = chosen != "latin-1" and (len(ranked) == 1 or score[ranked[0]] > score[ranked[1]])
-    if not decisive:  # Latin-1 decodes anything, so reading with it is never evidence of being right
-        names = {"cp932": "cp932 (Shift-JIS, Japanese Excel's CSV)", "cp1252": "cp1252 (Western Windows)",
-                 "latin-1": "Latin-1"}
-        warnings.append(f"{path}: not UTF-8; guessed {names[chosen]}. If non-ASCII text looks wrong in the plan, "
-                        "save the CSV as UTF-8.")
-    return candidates[chosen]
+    decision = choose_encoding(data, meta.base if meta else None, _texts, header_name)
+    if decision.encoding is not None:
+        if decision.warn:
+            warnings.append(f"{path}: not UTF-8; guessed {NAMES[decision.encoding]} ({decision.reason}). If "
+                            "non-ASCII text looks wrong in the plan, save the CSV as UTF-8.")
+        return decision.text  # type: ignore[return-value]
+    message = f"not UTF-8, and its encoding can't be told: {decision.reason}; {ADVICE}"
+    if decision.evidence or errors is None:
+        raise _fail(path, message)
+    errors.append(CellError(path, None, None, None, message))
+    warnings.append(f"{path}: not UTF-8; guessed Latin-1 only to show the rows: nothing will be written.")
+    return data.decode("latin-1")
 
 
-def _non_ascii_texts(meta: SheetMeta | None, limit: int = 2000) -> list[str]:
-    """Exported text values with non-ASCII characters: the evidence for guessing an encoding."""
-    found: list[str] = []
-    for base in (meta.base.values() if meta else ()):
-        for value in base.values():
-            for text in (value if isinstance(value, list) else [value]):
-                if isinstance(text, str) and not text.isascii():
-                    found.append(text)
-                    if len(found) >= limit:
-                        return found
-    return found
+def _texts(value: Any) -> list[str]:
+    """An exported value's non-ASCII texts: the evidence for an encoding (a str, or each tag of a list)."""
+    return [t for t in (value if isinstance(value, list) else [value]) if isinstance(t, str) and not t.isascii()]
 
 
 def sniff_delimiter(text: str) -> str:
@@ -107,7 +99,7 @@ def read_csv(path: str, *, base_path: str | None = None) -> SheetData:
     warnings: list[str] = []
     errors: list[CellError] = []
     meta = _read_sidecar(path, base_path)
-    text = decode_bytes(data, path, warnings, meta)
+    text = decode_bytes(data, path, warnings, meta, errors)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text), strict=False)
     try:
         table = list(reader)
