@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,14 @@ from runsync.apply import DEFAULT_CONCURRENCY, ApplyOptions, ApplyReport, apply_
 from runsync.backend.wandb import DEFAULT_PER_PAGE, WandbBackend, parse_project_path
 from runsync.errors import BackendError, CellError, ConfigError, RunsyncError, SheetError
 from runsync.export import ExportShape, Table, base_snapshot, build_table
-from runsync.journal import read_journal
+from runsync.journal import (
+    check_can_append,
+    export_header,
+    journal_base,
+    new_journal_path,
+    read_journal,
+    undo_journal_path,
+)
 from runsync.model import ABSENT, ID, Plan, RunRecord, SheetData, SheetMeta
 from runsync.plan import build_plan
 from runsync.undo import plan_undo
@@ -21,7 +29,20 @@ from runsync.undo import plan_undo
 if TYPE_CHECKING:
     import pandas as pd
 
-JOURNAL_SUFFIX = ".runsync-journal.jsonl"
+# Plans made here -> what their journal's begin line says of where they came from (journal.export_header).
+# Kept beside the (frozen, shared) Plan type rather than in it; an entry goes when its plan does.
+_PLAN_HEADERS: dict[int, tuple[weakref.ref[Plan], dict[str, Any]]] = {}
+
+
+def _remember_header(plan: Plan, header: dict[str, Any]) -> Plan:
+    key = id(plan)
+    _PLAN_HEADERS[key] = (weakref.ref(plan, lambda _, k=key: _PLAN_HEADERS.pop(k, None)), header)
+    return plan
+
+
+def _header_of(plan: Plan) -> dict[str, Any]:
+    entry = _PLAN_HEADERS.get(id(plan))
+    return dict(entry[1]) if entry and entry[0]() is plan else {}
 
 
 @dataclass(frozen=True)
@@ -189,11 +210,22 @@ def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = Fa
         live: dict[str, RunRecord] = (backend or WandbBackend()).fetch_by_ids(target, ids) if ids else {}
     except BackendError as exc:  # e.g. the sheet's project is gone: say which sheet asked for it
         raise BackendError(f"{sheet.path}: {exc.message}", hint=exc.hint) from None
-    return build_plan(sheet, live, project=target, force=force)
+    if sheet.meta is not None:
+        # runsync's own earlier writes from this sheet (its journals) are part of the base: without them a
+        # value fixed again after an import would look "changed in W&B".
+        moved = journal_base(sheet.path, sheet.meta.project, sheet.meta.exported_at, live)
+        if moved:
+            merged = dict(sheet.meta.base)
+            for run_id, values in moved.items():
+                merged[run_id] = {**merged.get(run_id, {}), **values}
+            sheet.meta = replace(sheet.meta, base=merged)  # a copy: a DataFrame's attrs keep the export's
+    header = export_header(sheet.path, sheet.meta.exported_at if sheet.meta else None)
+    return _remember_header(build_plan(sheet, live, project=target, force=force), header)
 
 
 def default_journal(source: str) -> str:
-    return source + JOURNAL_SUFFIX
+    """A new, empty journal for one import of `source`: SOURCE.runsync-journals/<UTC time>-<n>.jsonl."""
+    return new_journal_path(source)
 
 
 def apply(
@@ -210,32 +242,52 @@ def apply(
         raise SheetError(list(plan.errors))
     if plan.conflicts and not force:
         raise RunsyncError(f"{len(plan.conflicts)} conflict(s): nothing written", hint="--force lets the sheet win")
-    options = ApplyOptions(journal=str(journal or default_journal(plan.source)), concurrency=concurrency, force=force)
+    if not plan.changes:
+        return ApplyReport()  # nothing to write: no journal either
+    header = _header_of(plan)
+    if journal is None:
+        path = default_journal(plan.source)
+    else:
+        path = str(journal)
+        check_can_append(path, plan.project, header)  # the same import re-run may add to it; another may not
+    options = ApplyOptions(journal=path, concurrency=concurrency, force=force, header=header)
     return apply_plan(plan, backend or WandbBackend(), options, on_run_done=on_run_done)
 
 
 def plan_undo_journal(journal: str | os.PathLike[str], *, force: bool = False,
                       backend: WandbBackend | None = None) -> Plan:
+    """The undo of one journal's import, planned against W&B now; `undo(journal, plan=...)` applies it."""
     contents = read_journal(journal)
     if not contents.project:
         raise RunsyncError(f"{journal}: the journal names no project")
     ids = sorted({h.run_id for h in contents.fields})
     live = (backend or WandbBackend()).fetch_by_ids(contents.project, ids) if ids else {}
-    return plan_undo(str(journal), live, force=force)
+    # The undo's journal names the same sheet and export as the import's: planning that sheet again
+    # then sees the restored values as its base.
+    header = {k: contents.begin[k] for k in ("sheet", "exported_at") if contents.begin.get(k)}
+    return _remember_header(plan_undo(str(journal), live, force=force, contents=contents),
+                            {**header, "undo_of": os.path.abspath(journal)})
 
 
 def undo(
     journal: str | os.PathLike[str],
     *,
+    plan: Plan | None = None,
     dry_run: bool = False,
     force: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
     backend: WandbBackend | None = None,
 ) -> tuple[Plan, ApplyReport | None]:
-    """Restore the values an import replaced; refuses fields changed since, unless `force`."""
+    """Restore the values an import replaced; refuses fields changed since, unless `force`.
+
+    `plan`: the one `plan_undo_journal(journal)` returned (e.g. shown and confirmed): exactly that is
+    applied, not a fresh plan. The undo is journaled in JOURNAL.undo.jsonl (a re-run resumes it).
+    """
     backend = backend or WandbBackend()
-    undo_plan = plan_undo_journal(journal, force=force, backend=backend)
+    if plan is not None and plan.source != str(journal):
+        raise RunsyncError(f"the plan given is the undo of {plan.source}, not of {journal}")
+    undo_plan = plan if plan is not None else plan_undo_journal(journal, force=force, backend=backend)
     if dry_run or undo_plan.empty:
         return undo_plan, None
-    undo_journal = str(journal).removesuffix(".jsonl") + ".undo.jsonl"
-    return undo_plan, apply(undo_plan, journal=undo_journal, concurrency=concurrency, force=force, backend=backend)
+    return undo_plan, apply(undo_plan, journal=undo_journal_path(journal), concurrency=concurrency, force=force,
+                            backend=backend)

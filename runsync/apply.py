@@ -51,6 +51,9 @@ class ApplyOptions:
     backoff_seconds: float = 1.0
     stop_after_failures: int = DEFAULT_STOP_AFTER_FAILURES
     read_chunk: int = IDS_PER_QUERY  # runs re-read per query just before their writes
+    # Extra begin-line fields naming where the plan came from: sheet, exported_at (journal.export_header);
+    # an undo adds undo_of. Planning the sheet again finds its journals by them (journal.journal_base).
+    header: dict[str, Any] = field(default_factory=dict)
 
 
 class _Backoff:
@@ -110,7 +113,7 @@ def apply_plan(
     breaker = _Breaker(options.stop_after_failures)
     lock = threading.Lock()
     with Journal(options.journal) as journal:
-        journal.append({"op": "begin", "v": 1, "project": plan.project, "source": plan.source,
+        journal.append({"op": "begin", "v": 1, "project": plan.project, "source": plan.source, **options.header,
                         "runs": len(by_run), "fields": len(plan.changes)})
         run_ids = list(by_run)
         with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,8 +132,16 @@ def run_demo(console: Console, workdir: Path | None = None) -> int:
             console.rule("4. import")
             console.print(f"$ runsync import {sheet.name} --yes")
             before = sandbox.stats()["mutations"]
-            report = runsync.apply(plan, journal=str(work / "runs.xlsx.runsync-journal.jsonl"))
-            render_apply_report(report, console)
+            report = runsync.apply(plan)  # journaled in runs.xlsx.runsync-journals/, as the CLI does
+            # The journal and its undo command only where they outlive the demo (--keep).
+            render_apply_report(report, console, show_journal=workdir is not None)
+            if workdir is None:
+                console.print("(journaled, so it could be undone; the demo's folder is deleted at the end: "
+                              "`runsync demo --keep DIR` keeps it, and prints the undo command)")
+            elif report.journal:
+                db = shlex.quote(str(work / "sandbox.db"))
+                console.print(f"(the demo's W&B is {db}: to undo later, run `runsync sandbox serve --db {db}`, "
+                              "export the two variables it prints, then the undo command above)")
             console.print(f"({sandbox.stats()['mutations'] - before} write requests for {len(plan.run_ids)} runs)")
             console.rule("5. read back through wandb.Api()")
             _show_runs(console, project, plan.run_ids)

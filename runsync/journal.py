@@ -1,18 +1,26 @@
-"""Append-only undo journal: one JSON line per event, fsync'd, a torn last line tolerated."""
+"""Append-only undo journal: one JSON line per event, fsync'd, a torn last line tolerated.
+
+One journal per import, by default in the sheet's own folder `SHEET.runsync-journals/`, named by the UTC
+time it started (`20250102T030405Z-001.jsonl`), so a listing sorts by time. Its `begin` line names the
+sheet and the export it came from (project + exported_at): planning that sheet again reads these journals
+to move the base past runsync's own earlier writes (`journal_base`).
+"""
 from __future__ import annotations
 
 import json
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from runsync.errors import JournalError
-from runsync.model import ABSENT
+from runsync.model import ABSENT, RunRecord
 
 JOURNAL_VERSION = 1
+JOURNAL_DIR_SUFFIX = ".runsync-journals"
 _ABSENT_TAG = {"$runsync": "absent"}
 
 
@@ -47,7 +55,8 @@ class Journal:
                 self._file.write(b"\n")
 
     def append(self, event: dict[str, Any]) -> None:
-        event = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **event}
+        # Microseconds: journals of one sheet are ordered by their begin time (`journal_base`).
+        event = {"at": datetime.now(timezone.utc).isoformat(timespec="microseconds"), **event}
         line = json.dumps(event, ensure_ascii=False, allow_nan=True).encode() + b"\n"
         with self._lock:
             self._file.write(line)
@@ -84,42 +93,196 @@ class JournalContents:
     project: str | None
     fields: list[FieldHistory] = field(default_factory=list)
     torn_lines: int = 0
+    begin: dict[str, Any] = field(default_factory=dict)  # the first begin line: sheet, exported_at, ...
+
+
+def read_events(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], int]:
+    """The journal's events in order, and how many torn (partial) lines were skipped.
+
+    A file with no `begin` event, or with a whole line that is JSON but no journal event, is not a journal
+    (a sheet passed by mistake, say): JournalError "PATH: not a runsync journal".
+    """
+    p = Path(path)
+    if not p.exists():
+        raise JournalError(f"{p}: no such journal")
+    if p.is_dir():
+        raise JournalError(f"{p}: not a runsync journal (a folder)")
+    events: list[dict[str, Any]] = []
+    torn = 0
+    for line in p.read_bytes().split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:  # JSONDecodeError, or bytes that are no UTF-8/16/32 at all
+            torn += 1
+            continue
+        if not isinstance(event, dict) or not isinstance(event.get("op"), str):
+            raise JournalError(f"{p}: not a runsync journal")
+        events.append(event)
+    if not any(e["op"] == "begin" for e in events):
+        raise JournalError(f"{p}: not a runsync journal")
+    return events, torn
 
 
 def read_journal(path: str | os.PathLike[str]) -> JournalContents:
     """Every write the journal records; a torn (partial) line is skipped and counted."""
     p = Path(path)
-    if not p.exists():
-        raise JournalError(f"{p}: no such journal")
+    events, torn = read_events(p)
     project: str | None = None
+    first_begin: dict[str, Any] = {}
     histories: dict[tuple[str, str], FieldHistory] = {}
-    torn = 0
-    for number, line in enumerate(p.read_bytes().split(b"\n"), start=1):
-        if not line.strip():
-            continue
+    try:
+        for event in events:
+            op = event["op"]
+            if op == "begin":
+                if project and event.get("project") != project:
+                    raise JournalError(f"{p}: journal mixes projects {project} and {event.get('project')}")
+                project = event.get("project")
+                first_begin = first_begin or event
+            elif op == "write":
+                for item in event["fields"]:
+                    key = (event["run"], item["field"])
+                    if key in histories:
+                        histories[key].after = decode_value(item["after"])
+                        histories[key].done = False
+                    else:
+                        histories[key] = FieldHistory(
+                            event["run"], event.get("run_name"), event["storage_id"], item["field"],
+                            tuple(item.get("path") or ()), decode_value(item["before"]),
+                            decode_value(item["after"]), False,
+                        )
+            elif op == "done":
+                for (run_id, _), history in histories.items():
+                    if run_id == event["run"]:
+                        history.done = True
+    except (KeyError, TypeError):
+        raise JournalError(f"{p}: not a runsync journal") from None
+    return JournalContents(project, list(histories.values()), torn, dict(first_begin))
+
+
+# -- one journal per import, found again by the sheet ----------------------------------------------------
+
+def journal_dir(sheet: str | os.PathLike[str]) -> Path:
+    """Where the journals of a sheet's imports go by default: `SHEET.runsync-journals/`."""
+    return Path(str(sheet) + JOURNAL_DIR_SUFFIX)
+
+
+def new_journal_path(sheet: str | os.PathLike[str]) -> str:
+    """A fresh, empty journal file for one import: `SHEET.runsync-journals/<UTC time>-<n>.jsonl`.
+
+    Created exclusively (O_EXCL), so two imports in the same second get -001 and -002, never one file.
+    """
+    folder = journal_dir(sheet)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    n = 1
+    while True:
+        candidate = folder / f"{stamp}-{n:03d}.jsonl"
         try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            torn += 1
+            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            n += 1
             continue
-        op = event.get("op")
-        if op == "begin":
-            if project and event.get("project") != project:
-                raise JournalError(f"{p}: line {number}: journal mixes projects {project} and {event.get('project')}")
-            project = event.get("project")
-        elif op == "write":
-            for item in event["fields"]:
-                key = (event["run"], item["field"])
-                if key in histories:
-                    histories[key].after = decode_value(item["after"])
-                    histories[key].done = False
-                else:
-                    histories[key] = FieldHistory(
-                        event["run"], event.get("run_name"), event["storage_id"], item["field"],
-                        tuple(item.get("path") or ()), decode_value(item["before"]), decode_value(item["after"]), False,
-                    )
-        elif op == "done":
-            for (run_id, _), history in histories.items():
-                if run_id == event["run"]:
-                    history.done = True
-    return JournalContents(project, list(histories.values()), torn)
+        return str(candidate)
+
+
+def undo_journal_path(journal: str | os.PathLike[str]) -> str:
+    """The journal of an undo: beside the import's, so re-running the undo resumes it (and it is found)."""
+    return str(journal).removesuffix(".jsonl") + ".undo.jsonl"
+
+
+def export_header(sheet: str, exported_at: str | None) -> dict[str, Any]:
+    """What a begin line records about where a plan came from (besides the project)."""
+    header: dict[str, Any] = {"sheet": os.path.abspath(sheet)}
+    if exported_at:
+        header["exported_at"] = exported_at
+    return header
+
+
+def check_can_append(path: str | os.PathLike[str], project: str, header: Mapping[str, Any]) -> None:
+    """Refuse to add to an existing journal holding an import of another project, sheet or export."""
+    p = Path(path)
+    if not p.exists() or p.stat().st_size == 0:
+        return
+    events, _ = read_events(p)  # "not a runsync journal" for any other file
+    for begin in (e for e in events if e["op"] == "begin"):
+        other = [f"project {begin.get('project')}"] if begin.get("project") != project else []
+        for key, what in (("sheet", "sheet"), ("exported_at", "export of")):
+            if begin.get(key) and header.get(key) and begin[key] != header[key]:
+                other.append(f"{what} {begin[key]}")
+        if other:
+            raise JournalError(
+                f"{p}: already holds an import of another {', '.join(other)}: nothing written",
+                hint="pass a new --journal path, or leave --journal out (one journal per import)")
+
+
+def journal_base(sheet: str, project: str, exported_at: str, live: Mapping[str, RunRecord]) -> dict[str, dict[str, Any]]:
+    """The base moved past runsync's own writes: run id -> {column: value}, from the sheet's journals.
+
+    Read: the journals in SHEET.runsync-journals/ whose begin line names this sheet (by file name) and this
+    export (project + exported_at); imports and undos alike, oldest first. Each field a journal records
+    as written and confirmed (`done`) takes the value written; a field written without `done` (the import
+    was killed or failed mid-request) only when W&B holds that value now. A re-export has a new
+    exported_at, so its sheet starts again from its own base.
+    """
+    from runsync.plan import live_value, same
+
+    folder = journal_dir(sheet)
+    if not folder.is_dir():
+        return {}
+    name = os.path.basename(sheet)
+    segments: list[tuple[datetime, str, int, list[dict[str, Any]]]] = []
+    for path in sorted(folder.glob("*.jsonl")):
+        try:
+            events, _ = read_events(path)
+        except (JournalError, OSError):
+            continue  # not a journal (or unreadable): nothing of ours
+        current: list[dict[str, Any]] | None = None
+        for event in events:
+            if event["op"] == "begin":
+                ours = (event.get("project") == project and event.get("exported_at") == exported_at
+                        and os.path.basename(str(event.get("sheet") or "")) == name)
+                current = [] if ours else None
+                if current is not None:
+                    segments.append((_when(event.get("at")), path.name, len(segments), current))
+            elif current is not None and event["op"] in ("write", "done"):
+                current.append(event)
+    base: dict[str, dict[str, Any]] = {}
+    for *_, events in sorted(segments, key=lambda s: s[:3]):
+        writes: list[tuple[dict[str, Any], list[bool]]] = []
+        latest: dict[str, list[bool]] = {}
+        for event in events:
+            run_id = event.get("run")
+            if event["op"] == "write":
+                flag = [False]
+                writes.append((event, flag))
+                latest[run_id] = flag
+            elif run_id in latest:
+                latest[run_id][0] = True
+        for event, (done,) in writes:
+            record = live.get(event.get("run"))
+            for item in event.get("fields") or ():
+                try:
+                    column, after = item["field"], decode_value(item["after"])
+                except (KeyError, TypeError):
+                    continue
+                if not done:
+                    if record is None:
+                        continue
+                    try:
+                        now = live_value(record, column, tuple(item.get("path") or ()))
+                    except KeyError:
+                        continue
+                    if not same(column, now, after):
+                        continue  # maybe never reached W&B: keep the base it had
+                base.setdefault(event["run"], {})[column] = None if after is ABSENT else after
+    return base
+
+
+def _when(at: Any) -> datetime:
+    try:
+        when = datetime.fromisoformat(str(at))
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)

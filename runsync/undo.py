@@ -1,14 +1,15 @@
 """Undo an import from its journal: a plan whose base is what was written and whose target is what was there."""
 from __future__ import annotations
 
-from runsync.journal import read_journal
+from runsync.journal import JournalContents, read_journal
 from runsync.model import ABSENT, Action, Change, Plan, RunRecord
 from runsync.plan import live_value, same
 
 
-def plan_undo(journal_path: str, live: dict[str, RunRecord], *, force: bool = False) -> Plan:
+def plan_undo(journal_path: str, live: dict[str, RunRecord], *, force: bool = False,
+              contents: JournalContents | None = None) -> Plan:
     """Restore every journaled field whose W&B value is still what the import wrote."""
-    contents = read_journal(journal_path)
+    contents = contents if contents is not None else read_journal(journal_path)
     changes: list[Change] = []
     conflicts: list[Change] = []
     warnings: list[str] = []

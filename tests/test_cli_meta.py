@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,20 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "Applied 4 field changes to 4 runs." in out
     assert out.rstrip().endswith("No changes.")
     assert "'reviewed'" in out and "optimizer='adam'" in out
-    assert (tmp_path / "runs.xlsx").exists() and (tmp_path / "runs.xlsx.runsync-journal.jsonl").exists()
+    assert (tmp_path / "runs.xlsx").exists()
+    journals = sorted((tmp_path / "runs.xlsx.runsync-journals").glob("*.jsonl"))
+    assert len(journals) == 1  # one import, one journal; with --keep its undo command is printed
+    assert f"Undo with: runsync undo {shlex.quote(str(journals[0]))}" in out
+
+
+def test_demo_without_keep_prints_no_journal_it_deletes():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env["NO_COLOR"] = "1"
+    result = subprocess.run([sys.executable, "-m", "runsync", "demo"], env=env, capture_output=True, text=True,
+                            timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "runsync undo" not in result.stdout and "Journal:" not in result.stdout
+    assert "--keep DIR" in result.stdout
 
 
 @pytest.mark.parametrize("name", sorted(cli.commands))

@@ -206,7 +206,8 @@ def test_cell_typed_in_calc_xlsx_is_the_one_change_and_arrives_exactly(world):
         ("t2", "notes", None, XLSX_EDIT)]
     invoke("import", sheet, "--yes")
     assert wandb.Api().run("e/p/t2").notes == XLSX_EDIT
-    invoke("undo", str(sheet) + ".runsync-journal.jsonl", "--yes")
+    (journal,) = Path(str(sheet) + ".runsync-journals").glob("*.jsonl")  # one import, one journal
+    invoke("undo", journal, "--yes")
     assert not wandb.Api().run("e/p/t2").notes
 
 

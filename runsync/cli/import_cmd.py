@@ -21,7 +21,9 @@ from runsync.errors import ExitCode
 @click.option("--base", "base", type=click.Path(exists=True, dir_okay=False),
               help="The base snapshot when the sheet lost it: the exported file or its .runsync.json sidecar.")
 @click.option("--project", help="ENTITY/PROJECT, for a sheet with no base at all (2-way diff, no conflict checks).")
-@click.option("--journal", type=click.Path(dir_okay=False), help="Undo journal [default: SHEET.runsync-journal.jsonl].")
+@click.option("--journal", type=click.Path(dir_okay=False),
+              help="Undo journal [default: a new SHEET.runsync-journals/<UTC time>-<n>.jsonl per import]. "
+                   "An existing one is added to only by imports of the same sheet and export.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Writes in flight at once.")
 def import_(sheet: str, dry_run: bool, yes: bool, force: bool, fmt: str, detailed_exitcode: bool, base: str | None,
             project: str | None, journal: str | None, concurrency: int | None) -> None:
@@ -35,7 +37,6 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, fmt: str, detaile
       runsync import runs.xlsx --dry-run --format json --detailed-exitcode
     """
     import runsync
-    from runsync.api import default_journal
     from runsync.apply import DEFAULT_CONCURRENCY
     from runsync.render import plan_json, render_apply_report, render_plan
 
@@ -69,10 +70,9 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, fmt: str, detaile
         if not click.confirm(f"Write {len(plan.changes)} field changes to {len(plan.run_ids)} runs?", err=True):
             err.print("Nothing written.")
             sys.exit(ExitCode.FAILED)
-    journal_path = journal or default_journal(sheet)
     with progress("Writing", enabled=True) as (set_total, advance):
         set_total(len(plan.run_ids))
-        report = runsync.apply(plan, journal=journal_path, force=force, backend=backend,
+        report = runsync.apply(plan, journal=journal, force=force, backend=backend,
                                concurrency=concurrency or DEFAULT_CONCURRENCY, on_run_done=lambda _: advance(1))
     render_apply_report(report, err)
     sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)

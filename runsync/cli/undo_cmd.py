@@ -19,8 +19,11 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool) -> None:
 
     \b
     Examples:
-      runsync undo runs.xlsx.runsync-journal.jsonl --dry-run
-      runsync undo runs.xlsx.runsync-journal.jsonl --yes
+      runsync undo runs.xlsx.runsync-journals/20250102T030405Z-001.jsonl --dry-run
+      runsync undo runs.xlsx.runsync-journals/20250102T030405Z-001.jsonl --yes
+
+    Each import has its own journal (the import prints its undo command); this
+    takes back that import only.
     """
     import runsync
     from runsync.api import plan_undo_journal
@@ -45,7 +48,7 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool) -> None:
             sys.exit(ExitCode.FAILED)
         if not click.confirm(f"Restore {len(plan.changes)} fields of {len(plan.run_ids)} runs?", err=True):
             sys.exit(ExitCode.FAILED)
-    _, report = runsync.undo(journal, force=force, backend=backend)
+    _, report = runsync.undo(journal, plan=plan, force=force, backend=backend)  # what was shown and confirmed
     if report is not None:
         render_apply_report(report, err)
         sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)

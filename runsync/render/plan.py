@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from itertools import groupby
 from typing import Any
 
@@ -105,7 +106,8 @@ def render_errors(errors: list[CellError], console: Console) -> None:
         console.print(f"error: {escape(error.one_line())}", highlight=False, soft_wrap=True)
 
 
-def render_apply_report(report: ApplyReport, console: Console) -> None:
+def render_apply_report(report: ApplyReport, console: Console, *, show_journal: bool = True) -> None:
+    """What was written; then the journal and the undo command for it (`show_journal`: when it will exist)."""
     applied_runs = len({c.run_id for c in report.applied})
     console.print(f"Applied {len(report.applied)} field changes to {applied_runs} runs.", highlight=False)
     if report.already:
@@ -121,6 +123,7 @@ def render_apply_report(report: ApplyReport, console: Console) -> None:
                       highlight=False)
     if report.failed:
         console.print("Re-run the same import to finish: fields already written are skipped.", highlight=False)
-    if report.journal:
-        console.print(f"Journal: {escape(report.journal)} (undo with: runsync undo {escape(report.journal)})",
-                      highlight=False)
+    if report.journal and show_journal:
+        console.print(f"Journal: {escape(report.journal)}", highlight=False)
+        # Quoted for a POSIX shell, so it can be copied and run as printed (spaces, quotes in the path).
+        console.print(f"Undo with: runsync undo {escape(shlex.quote(report.journal))}", highlight=False)
