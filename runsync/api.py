@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -100,19 +101,99 @@ def export(
     backend: WandbBackend | None = None,
     on_total: Callable[[int], None] | None = None,
     on_run: Callable[[], None] | None = None,
+    overwrite: bool = False,
 ) -> ExportResult:
-    """Write the project's selected runs to an XLSX or CSV sheet, with its base snapshot."""
-    from runsync.sheets import write_sheet
+    """Write the project's selected runs to an XLSX or CSV sheet, with its base snapshot.
+
+    Refuses, before asking W&B for anything, a path it can't write, and (unless `overwrite`) a file that
+    holds edits not imported yet or that it can't read.
+    """
+    from runsync.sheets import sidecar_path, write_sheet
 
     target = str(path)
     if not target.lower().endswith((".xlsx", ".csv")):
         raise ConfigError(f"{target}: the output must end in .xlsx or .csv")
+    project = "/".join(parse_project_path(project))  # `team/proj/` -> `team/proj`, as the file records it
+    _check_writable(target)
+    if target.lower().endswith(".csv") and os.path.isdir(sidecar_path(target)):
+        raise ConfigError(f"cannot write {sidecar_path(target)} (the CSV's sidecar): it is a folder")
+    if not overwrite:
+        _refuse_unsaved_edits(target)
     table, meta = _fetch_table(project, selection, shape, backend or WandbBackend(), on_total, on_run)
     try:
         write_sheet(target, table.columns, table.rows, meta)
     except ValueError as exc:  # e.g. a cell over a spreadsheet program's size limit
         raise RunsyncError(f"{target}: {exc}") from None
     return ExportResult(target, len(table.rows), table.columns)
+
+
+def _check_writable(target: str) -> None:
+    """Fail now, not after fetching every run, when `target` can't be written (one line, no traceback)."""
+    if os.path.isdir(target):
+        raise ConfigError(f"cannot write {target}: it is a folder", hint="name a file, e.g. -o runs.xlsx")
+    folder = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(folder):
+        what = "is not a folder" if os.path.exists(folder) else "does not exist"
+        raise ConfigError(f"cannot write {target}: folder {folder} {what}")
+    try:  # the real test: the sheet is written as a temp file in this folder, then renamed
+        fd, probe = tempfile.mkstemp(prefix=".runsync-probe-", dir=folder)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: folder {folder} is not writable ({exc.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _refuse_unsaved_edits(target: str) -> None:
+    """Refuse to replace a sheet whose edits were not imported, or one that can't be told unedited."""
+    if not os.path.exists(target):
+        return
+    replace = "export to another file, or pass --overwrite to replace it"
+    try:
+        sheet = read(target)
+    except (RunsyncError, OSError, ValueError) as exc:
+        why = exc.message if isinstance(exc, RunsyncError) else f"{type(exc).__name__}: {exc}"
+        raise ConfigError(f"{target} exists and can't be read as a runsync sheet ({why}): not replaced",
+                          hint=replace) from None
+    if sheet.meta is None:
+        raise ConfigError(f"{target} exists and has no runsync base snapshot, so edits in it can't be ruled "
+                          "out: not replaced", hint=replace)
+    edits = sheet_differs_from_base(sheet)
+    if edits:
+        shown = "; ".join(f"row {row}, column {column!r}" for row, column in edits[:3])
+        more = f" and {len(edits) - 3} more" if len(edits) > 3 else ""
+        raise ConfigError(f"{target} has edits not imported yet ({shown}{more}): not replaced",
+                          hint=f"import them first (runsync import {target}), {replace}")
+
+
+def sheet_differs_from_base(sheet: SheetData) -> list[tuple[int, str]]:
+    """(row, column) of every cell that no longer holds its exported value; no W&B request. Pure."""
+    from runsync.mangle import mangled_by_program
+    from runsync.plan import TEXT_FIELDS, same
+
+    if sheet.meta is None:
+        raise ValueError(f"{sheet.path}: no base snapshot to compare with")
+    source = "xlsx" if sheet.path.lower().endswith(".xlsx") else "csv"
+    edits = [(e.row or 1, e.column or "") for e in sheet.errors]  # an export has no duplicate ids, ...
+    for row_no, cells in sheet.rows:
+        base = sheet.meta.base.get(str(cells.get(ID) or "").strip())
+        if base is None:
+            edits.append((row_no, ID))  # a row added, or an id edited
+            continue
+        for column in sheet.columns:
+            if column == ID:
+                continue
+            raw, old = cells.get(column), base.get(column, ABSENT)
+            if column == "tags" and isinstance(old, list):
+                old = tuple(old)
+            hint = (old if isinstance(old, str) else "") if column in TEXT_FIELDS else old
+            value = codec.decode_cell(raw, column=column, base=hint, source=source)
+            if isinstance(value, codec.CellProblem):
+                edits.append((row_no, column))
+            elif value is None and old is ABSENT:
+                continue  # an empty cell where the run had no such key
+            elif not same(column, value, old) and not mangled_by_program(old, raw):
+                edits.append((row_no, column))
+    return edits
 
 
 def frame(

@@ -1,6 +1,7 @@
 """The `runsync` command: parse options, call the library, print. Nothing else."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -12,8 +13,9 @@ from runsync.errors import ExitCode
 
 @click.group(cls=RunsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="runsync")
-@click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors.")
-def cli(debug: bool) -> None:
+@click.option("--debug", is_flag=True, help="Show tracebacks for unexpected errors, and debug messages.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
     """Curate Weights & Biases runs in a spreadsheet.
 
     \b
@@ -25,6 +27,26 @@ def cli(debug: bool) -> None:
 
     Try it without an account: runsync demo
     """
+    if debug or os.environ.get("RUNSYNC_DEBUG"):
+        _debug_log(ctx)
+
+
+def _debug_log(ctx: click.Context) -> None:
+    """Show runsync's debug log (e.g. which XLSX reader ran) on stderr until the command ends."""
+    import logging
+
+    handler = logging.StreamHandler()  # the stderr of this invocation (CliRunner's in tests)
+    handler.setFormatter(logging.Formatter("debug: %(message)s"))
+    logger = logging.getLogger("runsync")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+    ctx.call_on_close(restore)
 
 
 def _register() -> None:

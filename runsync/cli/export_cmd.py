@@ -38,7 +38,7 @@ def parse_filters(pairs: tuple[str, ...], filters_json: str | None) -> dict | No
 
 @click.command()
 @click.argument("project", metavar="ENTITY/PROJECT")
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--output", "output", required=True, type=click.Path(),
               help="Where to write: FILE.xlsx or FILE.csv (CSV gets a FILE.csv.runsync.json sidecar).")
 @click.option("--filter", "filter_pairs", multiple=True, metavar="KEY=VALUE",
               help="Keep runs where KEY equals VALUE (JSON if it parses). Repeatable; AND-ed.")
@@ -49,9 +49,11 @@ def parse_filters(pairs: tuple[str, ...], filters_json: str | None) -> dict | No
 @click.option("--config-keys", help="Only these config keys and what is under them (comma-separated).")
 @click.option("--summary", help="Summary metrics to add as read-only columns, e.g. acc,loss.")
 @click.option("--tag-columns", is_flag=True, help="Add one TRUE/FALSE column per tag (tag:NAME) to tick.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace FILE even if it has edits not imported yet (or can't be read as a runsync sheet).")
 def export(project: str, output: str, filter_pairs: tuple[str, ...], filters_json: str | None, order: str | None,
            limit: int | None, columns: str | None, config_keys: str | None, summary: str | None,
-           tag_columns: bool) -> None:
+           tag_columns: bool, overwrite: bool) -> None:
     """Write a project's runs to a spreadsheet.
 
     \b
@@ -59,8 +61,10 @@ def export(project: str, output: str, filter_pairs: tuple[str, ...], filters_jso
       runsync export my-team/cifar -o runs.xlsx
       runsync export my-team/cifar --filter config.dataset=cifar10 --filter state=finished -o runs.csv
       runsync export my-team/cifar --filters '{"tags": {"$in": ["baseline"]}}' --summary acc,loss -o runs.xlsx
+      runsync export my-team/cifar -o runs.xlsx --overwrite   # start over, dropping edits not imported
     """
     import runsync
+    from runsync.backend.wandb import parse_project_path
     from runsync.export import ExportShape
 
     selection = runsync.Selection(parse_filters(filter_pairs, filters_json), order, limit)
@@ -68,7 +72,8 @@ def export(project: str, output: str, filter_pairs: tuple[str, ...], filters_jso
                         summary=split_list(summary) or (), tag_columns=tag_columns)
     with progress("Fetching runs", enabled=True) as (set_total, advance):
         result = runsync.export(project, output, selection=selection, shape=shape,
-                                on_total=set_total, on_run=advance)
+                                on_total=set_total, on_run=advance, overwrite=overwrite)
+    project = "/".join(parse_project_path(project))  # as the file records it: `team/proj/` -> `team/proj`
     err = stderr_console()
     err.print(f"Exported {result.runs} runs of {project} to {result.path} ({len(result.columns)} columns).")
     err.print(f"Edit it, then see what would change: runsync import {result.path} --dry-run")

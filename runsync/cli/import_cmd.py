@@ -48,7 +48,7 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, fmt: str, detaile
     for warning in plan.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
     if fmt == "json":
-        click.echo(json.dumps(plan_json(plan), ensure_ascii=False, indent=2, allow_nan=True))
+        click.echo(json.dumps(plan_json(plan), ensure_ascii=False, indent=2, allow_nan=False))
     else:
         if not plan.errors:
             err.print(f"Read {sheet}: plan for {plan.project}" + ("" if plan.three_way else " (2-way)"))

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import signal
 import sys
+import tempfile
 import threading
 from typing import Any
 
@@ -16,8 +18,13 @@ def sandbox() -> None:
 
     \b
       runsync sandbox seed --db sb.db --entity e --project p --runs 1000
-      runsync sandbox serve --db sb.db          # prints the two export lines
-      eval "$(runsync sandbox serve --db sb.db | head -2)"   # or copy them
+      rm -f sb.env; runsync sandbox serve --db sb.db --env-file sb.env &
+      until [ -s sb.env ]; do sleep 0.2; done; . ./sb.env   # WANDB_BASE_URL, WANDB_API_KEY
+      runsync export e/p -o runs.xlsx
+      kill %1                                   # stops it (and removes sb.env)
+
+    `serve` keeps running, so `eval "$(runsync sandbox serve ...)"` would wait for it forever: in a
+    terminal, copy the two export lines it prints instead.
     """
 
 
@@ -48,6 +55,19 @@ def seed(db: str, entity: str, project: str, runs: int, seed: int, demo: bool) -
     click.echo(f"seeded {len(ids)} runs into {entity}/{project}", err=True)
 
 
+def _write_private(path: str, text: str) -> None:
+    """Write `text` readable by the owner only, appearing whole (a temp file renamed): it holds the API key."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=directory)  # mode 0600
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -69,16 +89,23 @@ def _is_loopback(host: str) -> bool:
 @click.option("--hang-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests never answered.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for the fault draws.")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host (exposes the sandbox).")
+@click.option("--env-file", type=click.Path(dir_okay=False),
+              help="Also write the export lines to this file (mode 0600) once serving; removed on exit.")
 def serve(db: str, host: str, port: int, api_key: str | None, entity: str, latency_ms: float,
           error_rate: float, rate_limit: float | None, hang_rate: float, seed: int,
-          allow_remote: bool) -> None:
+          allow_remote: bool, env_file: str | None) -> None:
     """Serve a sandbox database until interrupted (Ctrl-C or SIGTERM).
 
-    Prints the environment for the wandb client first, then serves:
+    Prints the environment for the wandb client first (and writes it to --env-file), then serves:
 
     \b
       export WANDB_BASE_URL=http://127.0.0.1:PORT
       export WANDB_API_KEY=KEY
+
+    \b
+    In a script, serve in the background and source the file once it appears:
+      rm -f sb.env; runsync sandbox serve --db sb.db --env-file sb.env &
+      until [ -s sb.env ]; do sleep 0.2; done; . ./sb.env
 
     Faults can be changed while it runs: POST /_sandbox/faults with JSON
     {"latency_ms", "error_rate", "rate_limit", "hang_rate"}; counters at GET /_sandbox/stats.
@@ -99,13 +126,18 @@ def serve(db: str, host: str, port: int, api_key: str | None, entity: str, laten
     sb = start(db=db, api_key=api_key, host=host, port=port, latency_ms=latency_ms,
                error_rate=error_rate, rate_limit=rate_limit or None, hang_rate=hang_rate,
                seed=seed, entity=entity)
+    lines = f"export WANDB_BASE_URL={sb.url}\nexport WANDB_API_KEY={sb.api_key}\n"
     try:
-        # The only place the key is ever printed: handing it to the user is the point.
-        sys.stdout.write(f"export WANDB_BASE_URL={sb.url}\nexport WANDB_API_KEY={sb.api_key}\n")
+        # The only places the key is ever shown: handing it to the user is the point.
+        if env_file:
+            _write_private(env_file, lines)
+        sys.stdout.write(lines)
         sys.stdout.flush()
         while not stop.wait(0.5):
             pass
     finally:
+        if env_file and os.path.exists(env_file):
+            os.unlink(env_file)
         sb.stop()
         for s, handler in previous.items():
             signal.signal(s, handler)

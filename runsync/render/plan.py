@@ -14,6 +14,7 @@ from runsync.apply import ApplyReport
 from runsync.codec import format_tags
 from runsync.errors import CellError
 from runsync.model import ABSENT, Change, Plan
+from runsync.sheets.meta import encode_value
 
 JSON_FORMAT = 1
 ARROW = "→"
@@ -32,11 +33,10 @@ def show(value: Any) -> str:
 
 
 def _json_value(value: Any) -> Any:
+    """A value as strict JSON, encoded as in the sidecar: NaN/inf as {"$f": "nan"}, never a bare NaN."""
     if value is ABSENT:
         return None
-    if isinstance(value, tuple):
-        return list(value)
-    return value
+    return encode_value(value)
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:

@@ -154,7 +154,7 @@ class Resolvers:
         obj = {
             "id": _b64(f"Project:{p['rowid']}"), "internalId": str(p["rowid"]), "name": name,
             "entityName": entity, "createdAt": p["created_at"], "isBenchmark": False,
-            "readOnly": False, "user": self.viewer(),
+            "readOnly": False, "user": self.viewer(), "entity": {"id": _b64(f"Entity:{entity}"), "name": entity},
             "runCount": lambda info, filters=None: query.count_runs(store, entity, name, filters),
             "runs": runs, "run": run,
         }

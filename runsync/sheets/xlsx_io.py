@@ -1,6 +1,7 @@
 """XLSX sheets: a "runs" sheet people edit, and a hidden "_runsync" sheet with the metadata and base."""
 from __future__ import annotations
 
+import logging
 import re
 import warnings as pywarnings
 import zipfile
@@ -19,6 +20,29 @@ CHUNK = 30_000
 MAX_WIDTH = 60
 WIDTH_SAMPLE = 2_000  # rows measured for column widths; enough to size a column, cheap at 50k runs
 GREY = "FFE7E6E6"
+
+log = logging.getLogger(__name__)
+
+# OOXML's own escape for characters XML can't hold (ECMA-376 Part 1, 22.9.2.19 ST_Xstring): U+0001 is
+# stored as `_x0001_`, and a literal `_xHHHH_` typed by a person as `_x005F_xHHHH_`. Excel and calamine
+# decode it; openpyxl leaves cell text as stored (hence unescape_text); LibreOffice keeps both forms on re-save.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_LITERAL_ESCAPE = re.compile(r"_(?=x[0-9A-Fa-f]{4}_)")
+_ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")
+
+
+def escape_text(text: str) -> str:
+    """Text as an XLSX cell stores it: control characters (and literal `_xHHHH_`) in OOXML's `_xHHHH_` form."""
+    if "_x" in text:
+        text = _LITERAL_ESCAPE.sub("_x005F_", text)
+    return _CONTROL.sub(lambda m: f"_x{ord(m.group()):04X}_", text)
+
+
+def unescape_text(text: str) -> str:
+    """Inverse of escape_text, as Excel and calamine read a cell."""
+    if "_x" not in text:
+        return text
+    return _ESCAPED.sub(lambda m: chr(int(m.group(1), 16)), text)
 
 
 def _chunks(text: str) -> list[str]:
@@ -45,7 +69,6 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
     from openpyxl.comments import Comment
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
-    from openpyxl.utils.exceptions import IllegalCharacterError
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(DATA_SHEET)
@@ -67,7 +90,7 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
 
     header = []
     for column, ro in zip(columns, readonly):
-        cell = WriteOnlyCell(ws, value=column)
+        cell = WriteOnlyCell(ws, value=escape_text(column))
         cell.data_type = "s"
         cell.font = bold
         if ro:
@@ -92,11 +115,7 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
                 raise ValueError(f"run {rid}: column {column!r}: {_utf16_len(xc.value)} characters, over "
                                  f"Excel's {MAX_CELL_CHARS:,}-character cell limit; leave it out "
                                  "(--columns, --config-keys) or export to .csv")
-            try:
-                cell = WriteOnlyCell(ws, value=xc.value)
-            except IllegalCharacterError:
-                raise ValueError(f"run {rid}: column {column!r}: control characters can't be stored in "
-                                 "XLSX; export to CSV instead") from None
+            cell = WriteOnlyCell(ws, value=escape_text(xc.value))
             cell.data_type = "s"  # never a formula, even for '=SUM(A1:A2)'
             if _looks_special(xc.value):
                 cell.quotePrefix = True
@@ -123,7 +142,7 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
     def text_cells(values: list[Any]) -> list[Any]:
         out = []
         for v in values:
-            cell = WriteOnlyCell(hidden, value=v)
+            cell = WriteOnlyCell(hidden, value=escape_text(v) if isinstance(v, str) else v)
             if isinstance(v, str):
                 cell.data_type = "s"
             out.append(cell)
@@ -178,12 +197,20 @@ def _merged_ranges(path: str, ws: Any) -> list[str]:
 def read_xlsx(path: str) -> SheetData:
     """Raw cell values of the "runs" sheet, structural errors, and the hidden metadata."""
     _check_container(path)
-    if xlsx_fast.plain_values_only(path, DATA_SHEET):
-        try:
-            return read_fast(path)
-        except Exception:  # anything calamine can't take: the openpyxl reader gives the precise error
-            pass
+    if not xlsx_fast.plain_values_only(path, DATA_SHEET):
+        log.debug("%s: formulas, error cells or merged ranges: reading with openpyxl", path)
+        return read_with_openpyxl(path)
+    from python_calamine import CalamineError
+
+    try:
+        return read_fast(path)
+    except (CalamineError, _EmptySheet) as exc:  # XML calamine rejects; the openpyxl reader words the error
+        log.debug("%s: the fast reader failed (%s: %s): reading with openpyxl", path, type(exc).__name__, exc)
     return read_with_openpyxl(path)
+
+
+class _EmptySheet(Exception):
+    """The runs sheet has no rows: the openpyxl reader says so in the user's terms."""
 
 
 def read_with_openpyxl(path: str) -> SheetData:
@@ -195,12 +222,47 @@ def read_with_openpyxl(path: str) -> SheetData:
         with pywarnings.catch_warnings():
             pywarnings.simplefilter("ignore")  # openpyxl warns about extensions it drops; nothing of ours
             wb = load_workbook(path, read_only=True, data_only=False)
+        _use_raw_shared_strings(path, wb)
     except Exception as exc:  # openpyxl raises many kinds for damaged files
         raise _fail(path, f"cannot read XLSX: {type(exc).__name__}: {exc}") from None
     try:
         return _read_workbook(path, wb)
     finally:
         wb.close()
+
+
+def _use_raw_shared_strings(path: str, wb: Any) -> None:
+    """Give openpyxl's read-only sheets the shared strings as stored, for unescape_text to decode.
+
+    openpyxl deletes every "x005F_" from shared strings (a shortcut for the `_x005F_` escape), which turns a
+    person's literal `_x0041_` (stored `_x005F_x0041_`) into an escape and mangles any text holding "x005F_".
+    Excel and LibreOffice write shared strings, so every re-saved sheet would be read wrong.
+    """
+    strings = next((ws._shared_strings for ws in wb.worksheets if hasattr(ws, "_shared_strings")), None)
+    if not strings:
+        return
+    with zipfile.ZipFile(path) as zf:
+        types = zf.read("[Content_Types].xml").decode("utf-8", "replace")
+        part = re.search(r'PartName="/([^"]+)"[^>]*ContentType="[^"]*sharedStrings\+xml"', types)
+        raw = _read_shared_strings(zf, part.group(1) if part else "xl/sharedStrings.xml")
+    if len(raw) == len(strings):  # the same table openpyxl read; anything else: keep openpyxl's reading
+        strings[:] = raw
+
+
+def _read_shared_strings(zf: zipfile.ZipFile, member: str) -> list[str]:
+    """The text of each <si>, as openpyxl's Text.content joins it (plain <t>, then rich-text runs), undecoded."""
+    from xml.etree.ElementTree import iterparse
+
+    ns = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    out = []
+    with zf.open(member) as fh:
+        for _, node in iterparse(fh):
+            if node.tag == ns + "si":
+                parts = [node.findtext(ns + "t") or ""]
+                parts += [run.findtext(ns + "t") or "" for run in node.findall(ns + "r")]
+                out.append("".join(parts))
+                node.clear()
+    return out
 
 
 def read_fast(path: str) -> SheetData:
@@ -210,7 +272,7 @@ def read_fast(path: str) -> SheetData:
     workbook = xlsx_fast.open_workbook(path)
     rows = xlsx_fast.read_rows(workbook, DATA_SHEET)
     if not rows:
-        raise ValueError("empty sheet")  # the openpyxl reader words this error
+        raise _EmptySheet()
     numbered = ((row_no, cells) for row_no, cells in enumerate(rows[1:], start=2))
     columns, out = assemble(path, rows[0], numbered, errors, warnings)
     has_meta = META_SHEET in workbook.sheet_names
@@ -239,7 +301,7 @@ def _read_workbook(path: str, wb: Any) -> SheetData:
         header_cells = next(rows_iter)
     except StopIteration:
         raise _fail(path, f"sheet {ws.title!r} is empty") from None
-    header = [c.value for c in header_cells]
+    header = [_text_value(c.value) for c in header_cells]
     names = [None if h is None else header_name(h) for h in header]
 
     def rows():
@@ -252,6 +314,8 @@ def _read_workbook(path: str, wb: Any) -> SheetData:
                 elif kind == "e":
                     errors.append(CellError(path, row_no, None, _name(names, i),
                                             f"error value {value} in the cell: type a value", value))
+                elif isinstance(value, str):
+                    value = unescape_text(value)
                 values.append(value)
             yield row_no, values
 
@@ -260,9 +324,14 @@ def _read_workbook(path: str, wb: Any) -> SheetData:
     except Exception as exc:
         raise _fail(path, f"cannot read XLSX: {type(exc).__name__}: {exc}") from None
     has_meta = META_SHEET in wb.sheetnames
-    meta_rows = wb[META_SHEET].iter_rows(values_only=True) if has_meta else iter(())
+    meta_rows = ([_text_value(v) for v in row] for row in wb[META_SHEET].iter_rows(values_only=True)) \
+        if has_meta else iter(())
     meta = _read_meta(path, has_meta, meta_rows, warnings)
     return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors)
+
+
+def _text_value(value: Any) -> Any:
+    return unescape_text(value) if isinstance(value, str) else value
 
 
 def _name(names: list[str | None], i: int) -> str | None:
