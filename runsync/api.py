@@ -63,11 +63,16 @@ class ExportResult:
     path: str
     runs: int
     columns: list[str]
+    warnings: tuple[str, ...] = ()  # e.g. a --config-keys name that no exported run has
 
 
 def _fetch_table(project: str, selection: Selection, shape: ExportShape, backend: WandbBackend,
                  on_total: Callable[[int], None] | None, on_run: Callable[[], None] | None) -> tuple[Table, SheetMeta]:
     parse_project_path(project)
+    try:
+        shape.check()
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     records = backend.iter_runs(
         project, filters=selection.filters, order=selection.order, limit=selection.limit,
         per_page=DEFAULT_PER_PAGE, with_summary=bool(shape.summary), on_total=on_total,
@@ -124,7 +129,8 @@ def export(
         write_sheet(target, table.columns, table.rows, meta)
     except ValueError as exc:  # e.g. a cell over a spreadsheet program's size limit
         raise RunsyncError(f"{target}: {exc}") from None
-    return ExportResult(target, len(table.rows), table.columns)
+    unmatched = tuple(f"{name}: no exported run has this config key" for name in table.unmatched)
+    return ExportResult(target, len(table.rows), table.columns, unmatched)
 
 
 def _check_writable(target: str) -> None:
@@ -224,7 +230,14 @@ def _sheet_from_frame(df: pd.DataFrame, meta: SheetMeta | None) -> SheetData:
     from runsync.sheets import assemble
 
     header = [str(c) for c in df.columns]
-    raw_rows = ((position, [_frame_to_raw(c, v) for c, v in zip(header, values)])
+    base = meta.base if meta is not None else {}
+    id_at = header.index(ID) if ID in header else None
+
+    def raw_row(values: tuple) -> list[Any]:
+        run_base = base.get(str(values[id_at]), {}) if id_at is not None else {}
+        return [_frame_to_raw(c, v, run_base.get(c, ABSENT), meta is None) for c, v in zip(header, values)]
+
+    raw_rows = ((position, raw_row(values))
                 for position, values in enumerate(df.itertuples(index=False, name=None), start=2))
     errors: list[CellError] = []
     warnings: list[str] = []
@@ -232,12 +245,20 @@ def _sheet_from_frame(df: pd.DataFrame, meta: SheetMeta | None) -> SheetData:
     return SheetData("<DataFrame>", columns, rows, meta, warnings, errors)
 
 
-def _frame_to_raw(column: Any, value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value):
+def _frame_to_raw(column: Any, value: Any, base: Any, no_base: bool) -> Any:
+    if _is_nan(value):
+        # NaN is W&B's value where the base (or, with no base, W&B) holds NaN; anywhere else it is
+        # pandas' "missing", an empty cell.
+        return value if no_base or _is_nan(base) else ""
+    if value is None or type(value).__name__ == "NAType":  # pandas.NA
         return ""
     if column == "tags" and isinstance(value, (list, tuple)):
         return codec.to_csv_cell(codec.format_tags(value))
     return codec.to_csv_cell(value)
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and value != value
 
 
 def read(path: str | os.PathLike[str], *, base: str | os.PathLike[str] | None = None) -> SheetData:
@@ -261,18 +282,24 @@ def plan(
     base: str | os.PathLike[str] | None = None,
     project: str | None = None,
     force: bool = False,
+    strict: bool = False,
+    include_running: bool = False,
     backend: WandbBackend | None = None,
 ) -> Plan:
-    """The 3-way plan for an edited sheet (path) or DataFrame from `frame()`; writes nothing."""
+    """The 3-way plan for an edited sheet (path) or DataFrame from `frame()`; writes nothing.
+
+    `strict` refuses text typed into a column whose values all share another type (`Yes` among booleans).
+    """
     if isinstance(source, (str, os.PathLike)):
         sheet = read(source, base=base)
     else:
         sheet = _sheet_from_frame(source, source.attrs.get("runsync"))
-    return plan_sheet(sheet, project=project, force=force, backend=backend)
+    return plan_sheet(sheet, project=project, force=force, strict=strict, include_running=include_running,
+                      backend=backend)
 
 
-def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = False,
-               backend: WandbBackend | None = None) -> Plan:
+def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = False, strict: bool = False,
+               include_running: bool = False, backend: WandbBackend | None = None) -> Plan:
     if sheet.meta is None and project is None:
         # The reader's warning says what was lost (e.g. the hidden sheet); else say what was looked for.
         why = "; ".join(sheet.warnings) or f"{sheet.path}: no base snapshot (no .runsync.json sidecar next to it)"
@@ -301,7 +328,8 @@ def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = Fa
                 merged[run_id] = {**merged.get(run_id, {}), **values}
             sheet.meta = replace(sheet.meta, base=merged)  # a copy: a DataFrame's attrs keep the export's
     header = export_header(sheet.path, sheet.meta.exported_at if sheet.meta else None)
-    return _remember_header(build_plan(sheet, live, project=target, force=force), header)
+    return _remember_header(build_plan(sheet, live, project=target, force=force, strict=strict,
+                                         include_running=include_running), header)
 
 
 def default_journal(source: str) -> str:
@@ -331,7 +359,8 @@ def apply(
     else:
         path = str(journal)
         check_can_append(path, plan.project, header)  # the same import re-run may add to it; another may not
-    options = ApplyOptions(journal=path, concurrency=concurrency, force=force, header=header)
+    options = ApplyOptions(journal=path, concurrency=concurrency, force=force, header=header,
+                           include_running=plan.include_running)
     return apply_plan(plan, backend or WandbBackend(), options, on_run_done=on_run_done)
 
 

@@ -7,15 +7,15 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from runsync import codec
 from runsync.backend.wandb import IDS_PER_QUERY, WandbBackend
 from runsync.errors import BackendError
 from runsync.journal import Journal, encode_value
-from runsync.model import ABSENT, CONFIG_PREFIX, Action, Change, Plan, RunRecord
-from runsync.plan import live_value, same
+from runsync.model import ABSENT, CONFIG_PREFIX, Action, Change, Plan, RunRecord, Skip
+from runsync.plan import RUNNING, live_value, same
 
 # Writes in flight at once: chosen in benchmarks/ (README "Performance").
 DEFAULT_CONCURRENCY = 8
@@ -34,6 +34,7 @@ class ApplyReport:
     failed: dict[str, str] = field(default_factory=dict)  # run id -> why, after every retry
     failed_changes: list[Change] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # deleted in W&B between plan and write
+    skipped: list[Skip] = field(default_factory=list)  # started running between plan and write
     warnings: list[str] = field(default_factory=list)
     journal: str | None = None
 
@@ -51,6 +52,7 @@ class ApplyOptions:
     backoff_seconds: float = 1.0
     stop_after_failures: int = DEFAULT_STOP_AFTER_FAILURES
     read_chunk: int = IDS_PER_QUERY  # runs re-read per query just before their writes
+    include_running: bool = False  # write runs whose state is "running" too
     # Extra begin-line fields naming where the plan came from: sheet, exported_at (journal.export_header);
     # an undo adds undo_of. Planning the sheet again finds its journals by them (journal.journal_base).
     header: dict[str, Any] = field(default_factory=dict)
@@ -103,6 +105,8 @@ def apply_plan(
     on_run_done: Callable[[str], None] | None = None,
 ) -> ApplyReport:
     """Write the plan's changes; safe to re-run: fields W&B already holds are skipped."""
+    if plan.include_running and not options.include_running:
+        options = replace(options, include_running=True)  # the plan already chose to write running runs
     report = ApplyReport(journal=options.journal)
     by_run: dict[str, list[Change]] = {}
     for change in plan.changes:
@@ -168,12 +172,21 @@ def _write_run(backend: WandbBackend, journal: Journal, options: ApplyOptions, b
             report.missing.append(run_id)
             report.failed_changes.extend(changes)
         return
+    if record.state == RUNNING and not options.include_running:
+        with lock:  # it was not running at plan time; its process would re-send its config over the edit
+            report.skipped.append(Skip(run_id, record.name, RUNNING))
+        return
     to_write: list[Change] = []
     for change in changes:
         now = live_value(record, change.field, change.path)
         if same(change.field, now, change.sheet):
             with lock:
                 report.already.append(change)
+        elif _would_replace(record, change):
+            # The key above (or the key itself) changed shape in W&B since the plan: writing would destroy it.
+            with lock:
+                report.conflicts.append(Change(change.run_id, change.run_name, change.field, change.base,
+                                               change.sheet, now, Action.CONFLICT, change.path))
         elif same(change.field, now, change.live) or options.force:
             to_write.append(Change(change.run_id, change.run_name, change.field, change.base, change.sheet,
                                    now, Action.UPDATE, change.path))
@@ -205,6 +218,13 @@ def _write_run(backend: WandbBackend, journal: Journal, options: ApplyOptions, b
         return
     breaker.record(False)
     _give_up(report, to_write, error, lock)
+
+
+def _would_replace(record: RunRecord, change: Change) -> bool:
+    if not change.field.startswith(CONFIG_PREFIX) or change.sheet is ABSENT:
+        return False
+    held = codec.get_path(record.config, change.path)
+    return codec.blocking_ancestor(record.config, change.path) is not None or (isinstance(held, dict) and bool(held))
 
 
 def write_fields(record: RunRecord, changes: list[Change]) -> dict[str, Any]:

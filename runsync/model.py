@@ -95,6 +95,15 @@ class Change:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """A run left out of a plan on purpose, with why (e.g. "running": its live process may overwrite edits)."""
+
+    run_id: str
+    run_name: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
 class Plan:
     """What an import would do. Pure data; rendering and applying read it."""
 
@@ -106,6 +115,8 @@ class Plan:
     errors: tuple[CellError, ...] = ()
     warnings: tuple[str, ...] = ()
     three_way: bool = True
+    skipped: tuple[Skip, ...] = ()
+    include_running: bool = False  # runs still running are in the plan (and written) rather than skipped
 
     @property
     def run_ids(self) -> list[str]:

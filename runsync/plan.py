@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from runsync import codec, mangle
@@ -19,6 +20,7 @@ from runsync.model import (
     RunRecord,
     SheetData,
     SheetMeta,
+    Skip,
     is_editable,
     is_readonly,
 )
@@ -72,7 +74,7 @@ def _dominant_type(values: list[Any]) -> str | None:
 
 class _Planner:
     def __init__(self, sheet: SheetData, live: Mapping[str, RunRecord], project: str, force: bool,
-                 strict: bool = False) -> None:
+                 strict: bool = False, include_running: bool = False) -> None:
         self.sheet = sheet
         self.meta: SheetMeta | None = sheet.meta
         self.live = live
@@ -85,6 +87,7 @@ class _Planner:
         self.infos: list[Change] = []
         self.source = "xlsx" if sheet.path.lower().endswith(".xlsx") else "csv"
         self.strict = strict
+        self.include_running = include_running
         self.paths = self._config_paths()
         self.column_family: dict[str, str] = {}  # config column -> the one family all its values share
         self.column_types = self._column_types()
@@ -181,16 +184,33 @@ class _Planner:
         if not self.sheet.rows and not self.errors:
             # Only a header: most likely the wrong file or tab; "No changes." would hide that.
             self._error(None, None, None, "no runs in the sheet (only a header row): nothing to import")
+        changes, conflicts, skipped = self._leave_out_running()
         return Plan(
             project=self.project,
             source=self.sheet.path,
-            changes=tuple(self.changes),
-            conflicts=tuple(self.conflicts),
+            changes=changes,
+            conflicts=conflicts,
+            skipped=skipped,
+            include_running=self.include_running,
             infos=tuple(self.infos),
             errors=tuple(self.errors),
             warnings=tuple(dict.fromkeys(self.warnings)),
             three_way=self.meta is not None,
         )
+
+    def _leave_out_running(self) -> tuple[tuple[Change, ...], tuple[Change, ...], tuple[Skip, ...]]:
+        """Runs still running are skipped: their process re-sends its config and may undo the edit."""
+        running = {c.run_id for c in self.changes + self.conflicts if _is_running(self.live.get(c.run_id))}
+        if not running:
+            return tuple(self.changes), tuple(self.conflicts), ()
+        if self.include_running:
+            self.warnings.append(f"{len(running)} run(s) are still running ({', '.join(sorted(running)[:5])}): "
+                                 "written anyway (--include-running); the live process may overwrite the edit")
+            return tuple(self.changes), tuple(self.conflicts), ()
+        skipped = tuple(Skip(rid, self.live[rid].name, RUNNING) for rid in dict.fromkeys(
+            c.run_id for c in self.changes + self.conflicts if c.run_id in running))
+        return (tuple(c for c in self.changes if c.run_id not in running),
+                tuple(c for c in self.conflicts if c.run_id not in running), skipped)
 
     def _tally(self) -> tuple[int, int, int, int]:
         return len(self.changes), len(self.conflicts), len(self.errors), len(self.warnings)
@@ -379,6 +399,11 @@ class _Planner:
 
 
 _INVALID = object()
+RUNNING = "running"
+
+
+def _is_running(record: RunRecord | None) -> bool:
+    return record is not None and record.state == RUNNING
 
 
 def _print(column: str, value: Any) -> Any:
@@ -424,11 +449,11 @@ def _kind(column: str) -> str:
 
 
 def build_plan(sheet: SheetData, live: Mapping[str, RunRecord], *, project: str, force: bool = False,
-               strict: bool = False) -> Plan:
+               strict: bool = False, include_running: bool = False) -> Plan:
     """Diff every editable cell of `sheet` against its base and W&B's `live` runs."""
-    plan = _Planner(sheet, live, project, force, strict).run()
+    plan = _Planner(sheet, live, project, force, strict, include_running).run()
     if plan.errors:  # an invalid sheet writes nothing: keep the errors, drop the actions
-        return Plan(plan.project, plan.source, (), (), plan.infos, plan.errors, plan.warnings, plan.three_way)
+        return replace(plan, changes=(), conflicts=())
     return plan
 
 

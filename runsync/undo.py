@@ -35,4 +35,10 @@ def plan_undo(journal_path: str, live: dict[str, RunRecord], *, force: bool = Fa
         else:
             conflicts.append(Change(change.run_id, change.run_name, change.field, change.base, change.sheet,
                                     change.live, Action.CONFLICT, change.path))
-    return Plan(contents.project or "", journal_path, tuple(changes), tuple(conflicts), (), (), tuple(warnings))
+    running = sorted({c.run_id for c in changes if live[c.run_id].state == "running"})
+    if running:
+        warnings.append(f"{len(running)} run(s) are running now ({', '.join(running[:5])}): undone anyway (undo puts "
+                        "back what runsync wrote); their live process may overwrite it again")
+    # Undo takes back runsync's own writes, so it writes running runs too (unlike an import).
+    return Plan(contents.project or "", journal_path, tuple(changes), tuple(conflicts), (), (), tuple(warnings),
+                include_running=True)

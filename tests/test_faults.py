@@ -44,6 +44,7 @@ def test_1000_changes_under_500s_429s_and_hangs_land_exactly(sandbox, tmp_path):
     sandbox.reset_stats()
     journal = tmp_path / "j.jsonl"
     done = run_cli(cli_env(sandbox.url, sandbox.api_key, tmp_path, http_timeout=5), "import", sheet, "--yes",
+                   "--include-running",
                    "--journal", journal, "--concurrency", "16", timeout=150)
     stats = sandbox.stats()
     sandbox.set_faults(error_rate=0, rate_limit=0, hang_rate=0)
@@ -111,7 +112,7 @@ def test_exhausted_retries_report_exactly_what_was_not_applied_and_a_rerun_finis
     edits = plan_edits(targets, 12)
     edit_csv(sheet, edits)
     backend = WandbBackend(timeout=1)  # the client gives up on a 500 after 1 s (its first retry is at ~2 s)
-    plan = runsync.plan(sheet, backend=backend)
+    plan = runsync.plan(sheet, backend=backend, include_running=True)
     assert len(plan.changes) == 12
     # Each request is held 200 ms after its fault is drawn, so the switch lands between two writes.
     seeded_sandbox.set_faults(latency_ms=200)
@@ -156,7 +157,7 @@ def test_cli_exits_1_naming_the_runs_and_fields_not_applied(seeded_sandbox, tmp_
     seeded_sandbox.reset_stats()
     # Two writes in flight at once: the first two are drawn before the switch, the next two after.
     watcher = _switch_faults_when(seeded_sandbox, "RunsyncUpsertBucket", 2, error_rate=1.0)
-    failed = run_cli(env, "import", sheet, "--yes", "--concurrency", "2", timeout=120)
+    failed = run_cli(env, "import", sheet, "--yes", "--include-running", "--concurrency", "2", timeout=120)
     watcher.join()
     seeded_sandbox.set_faults(error_rate=0, latency_ms=0)
     assert failed.returncode == 1, failed.stderr
@@ -175,7 +176,7 @@ def test_cli_exits_1_naming_the_runs_and_fields_not_applied(seeded_sandbox, tmp_
     assert "Re-run the same import to finish" in failed.stderr
 
     seeded_sandbox.reset_stats()
-    rerun = run_cli(env, "import", sheet, "--yes")
+    rerun = run_cli(env, "import", sheet, "--yes", "--include-running")
     assert rerun.returncode == 0, rerun.stderr
     assert "Applied 4 field changes to 2 runs." in rerun.stderr
     assert seeded_sandbox.stats()["mutations"] == 2  # only the runs that failed

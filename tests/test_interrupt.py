@@ -90,7 +90,7 @@ def test_kill_9_then_rerun_converges_and_undo_restores_exactly(served, tmp_path,
     # One journal line per begin/write/done: 2 * RUNS + 2 in all. Kill somewhere in the writes
     # (possibly between a `write` and its `done`), or before anything was written.
     kill_at = 0 if seed == 1 else rng.randrange(1, 2 * RUNS)
-    code = _kill_after(runsync_cmd("import", sheet, "--yes", "--journal", journal, "--concurrency", "2"),
+    code = _kill_after(runsync_cmd("import", sheet, "--yes", "--include-running", "--journal", journal, "--concurrency", "2"),
                        env, journal, kill_at)
     assert code == -signal.SIGKILL
     _journal_is_sound(journal)
@@ -100,7 +100,7 @@ def test_kill_9_then_rerun_converges_and_undo_restores_exactly(served, tmp_path,
         for run_id, state in now.items():  # ... and every run is either untouched or fully written
             assert state in (before[run_id], planned[run_id])
 
-    rerun = run_cli(env, "import", sheet, "--yes", "--journal", journal)
+    rerun = run_cli(env, "import", sheet, "--yes", "--include-running", "--journal", journal)
     assert rerun.returncode == 0, rerun.stderr
     assert snapshot(store) == planned
     _journal_is_sound(journal)
@@ -126,7 +126,7 @@ def test_a_torn_last_journal_line_is_tolerated(served, tmp_path):
     edits = plan_edits(sorted(before)[:3], 3)
     edit_csv(sheet, edits)
     journal = tmp_path / "j.jsonl"
-    assert run_cli(env, "import", sheet, "--yes", "--journal", journal).returncode == 0
+    assert run_cli(env, "import", sheet, "--yes", "--include-running", "--journal", journal).returncode == 0
     with open(journal, "ab") as fh:  # what a kill in the middle of an append leaves behind
         fh.write(b'{"at": "2026-01-01T00:00:00+00:00", "op": "write", "run": "tor')
     dry = run_cli(env, "undo", journal, "--dry-run")
@@ -134,7 +134,7 @@ def test_a_torn_last_journal_line_is_tolerated(served, tmp_path):
     assert "1 torn line(s) skipped" in dry.stderr
     # A later import appends after the torn line without gluing onto it.
     edit_csv(sheet, {(sorted(before)[5], "group"): "after-the-tear"})
-    assert run_cli(env, "import", sheet, "--yes", "--journal", journal).returncode == 0
+    assert run_cli(env, "import", sheet, "--yes", "--include-running", "--journal", journal).returncode == 0
     assert read_journal(journal).torn_lines == 1
     assert run_cli(env, "undo", journal, "--yes").returncode == 0
     assert snapshot(store) == before

@@ -56,7 +56,7 @@ def test_text_plan_matches_golden(name):
 
 def test_json_plan_shape():
     doc = plan_json(PLANS["conflicts"])
-    assert list(doc) == ["format", "project", "changes", "conflicts", "errors", "summary"]
+    assert list(doc) == ["format", "project", "changes", "conflicts", "errors", "skipped", "summary"]
     assert doc["changes"] == [{"run_id": "abc123", "run_name": "n", "field": "name", "old": "old", "new": "new"}]
     assert doc["conflicts"] == [{"run_id": "def456", "field": "config.model.depth", "base": 18, "sheet": 50, "live": 34}]
     assert doc["summary"] == {"runs": 1, "fields": 1, "conflicts": 1, "errors": 0}

@@ -15,6 +15,9 @@ from runsync.errors import ExitCode
 @click.option("--dry-run", is_flag=True, help="Show the plan; write nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Let the sheet win conflicts.")
+@click.option("--strict", is_flag=True, help="Refuse text typed into a column of numbers, booleans or JSON.")
+@click.option("--include-running", is_flag=True,
+              help="Also write runs still running (their process may overwrite the edit); skipped by default.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="How to print the plan.")
 @click.option("--detailed-exitcode", is_flag=True, help="With --dry-run, exit 2 when there are changes.")
@@ -25,8 +28,8 @@ from runsync.errors import ExitCode
               help="Undo journal [default: a new SHEET.runsync-journals/<UTC time>-<n>.jsonl per import]. "
                    "An existing one is added to only by imports of the same sheet and export.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Writes in flight at once.")
-def import_(sheet: str, dry_run: bool, yes: bool, force: bool, fmt: str, detailed_exitcode: bool, base: str | None,
-            project: str | None, journal: str | None, concurrency: int | None) -> None:
+def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, include_running: bool, fmt: str,
+            detailed_exitcode: bool, base: str | None, project: str | None, journal: str | None, concurrency: int | None) -> None:
     """Apply an edited sheet to W&B: only the fields that changed.
 
     \b
@@ -44,7 +47,8 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, fmt: str, detaile
 
     err, out = stderr_console(), stdout_console()
     backend = WandbBackend()  # one client for the plan and the writes: one login, one sidecar session
-    plan = runsync.plan(sheet, base=base, project=project, force=force, backend=backend)
+    plan = runsync.plan(sheet, base=base, project=project, force=force, strict=strict,
+                        include_running=include_running, backend=backend)
     for warning in plan.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
     if fmt == "json":

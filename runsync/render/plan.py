@@ -17,6 +17,8 @@ from runsync.model import ABSENT, Change, Plan
 from runsync.sheets.meta import encode_value
 
 JSON_FORMAT = 1
+SKIP_REASONS = {"running": "still running: its process may overwrite an edit; import again once it has finished, "
+                           "or pass --include-running"}
 ARROW = "→"
 
 
@@ -55,6 +57,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             for c in plan.conflicts
         ],
         "errors": [e.to_json() for e in plan.errors],
+        "skipped": [{"run_id": k.run_id, "run_name": k.run_name, "reason": k.reason} for k in plan.skipped],
         "summary": {"runs": len(plan.run_ids), "fields": len(plan.changes), "conflicts": len(plan.conflicts),
                     "errors": len(plan.errors)},
     }
@@ -92,6 +95,12 @@ def render_plan(plan: Plan, console: Console, *, show_infos: bool = True) -> Non
         for c in plan.infos:
             console.print(f"  i {escape(c.run_id)} {escape(c.field)}: {escape(show(c.base))} {ARROW} "
                           f"{escape(show(c.live))}", highlight=False)
+    if plan.skipped:
+        console.print()
+        console.print("Skipped (left as they are):", highlight=False)
+        for k in plan.skipped:
+            console.print(f"  - {escape(k.run_id)}{f' ({escape(k.run_name)})' if k.run_name else ''}: "
+                          f"{escape(SKIP_REASONS.get(k.reason, k.reason))}", highlight=False)
     if plan.changes or plan.conflicts:
         console.print()
         console.print(
@@ -115,6 +124,9 @@ def render_apply_report(report: ApplyReport, console: Console, *, show_journal: 
     for c in report.conflicts:
         console.print(f"[red]not applied[/red]: {escape(c.run_id)} {escape(c.field)} changed in W&B since the plan "
                       f"(now {escape(show(c.live))})", highlight=False)
+    for k in report.skipped:
+        console.print(f"[yellow]skipped[/yellow]: run {escape(k.run_id)} "
+                      f"{escape(SKIP_REASONS.get(k.reason, k.reason))} (started since the plan)", highlight=False)
     for run_id in report.missing:
         console.print(f"[red]not applied[/red]: run {escape(run_id)} no longer exists in W&B", highlight=False)
     for run_id, why in report.failed.items():
