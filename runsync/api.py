@@ -81,7 +81,7 @@ def _fetch_table(project: str, selection: Selection, shape: ExportShape, backend
     meta = SheetMeta(
         project=project,
         selection=selection.to_json(),
-        exported_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        exported_at=datetime.now(timezone.utc).isoformat(timespec="microseconds"),  # also the export's identity
         runsync_version=__version__,
         config_paths=table.config_paths,
         base=base_snapshot(table),
@@ -163,6 +163,7 @@ def _refuse_unsaved_edits(target: str) -> None:
     if sheet.meta is None:
         raise ConfigError(f"{target} exists and has no runsync base snapshot, so edits in it can't be ruled "
                           "out: not replaced", hint=replace)
+    _advance_base(sheet, {})  # imported cells are not unsaved edits (only confirmed writes count here)
     edits = sheet_differs_from_base(sheet)
     if edits:
         shown = "; ".join(f"row {row}, column {column!r}" for row, column in edits[:3])
@@ -318,18 +319,26 @@ def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = Fa
         live: dict[str, RunRecord] = (backend or WandbBackend()).fetch_by_ids(target, ids) if ids else {}
     except BackendError as exc:  # e.g. the sheet's project is gone: say which sheet asked for it
         raise BackendError(f"{sheet.path}: {exc.message}", hint=exc.hint) from None
-    if sheet.meta is not None:
-        # runsync's own earlier writes from this sheet (its journals) are part of the base: without them a
-        # value fixed again after an import would look "changed in W&B".
-        moved = journal_base(sheet.path, sheet.meta.project, sheet.meta.exported_at, live)
-        if moved:
-            merged = dict(sheet.meta.base)
-            for run_id, values in moved.items():
-                merged[run_id] = {**merged.get(run_id, {}), **values}
-            sheet.meta = replace(sheet.meta, base=merged)  # a copy: a DataFrame's attrs keep the export's
+    _advance_base(sheet, live)
     header = export_header(sheet.path, sheet.meta.exported_at if sheet.meta else None)
     return _remember_header(build_plan(sheet, live, project=target, force=force, strict=strict,
                                          include_running=include_running), header)
+
+
+def _advance_base(sheet: SheetData, live: dict[str, RunRecord]) -> None:
+    """Count runsync's own earlier writes from this sheet (its journals) as part of the base.
+
+    Without them a value fixed again after an import would look "changed in W&B", and a re-export would
+    take the imported cells for unsaved edits.
+    """
+    if sheet.meta is None:
+        return
+    moved = journal_base(sheet.path, sheet.meta.project, sheet.meta.exported_at, live)
+    if moved:
+        merged = dict(sheet.meta.base)
+        for run_id, values in moved.items():
+            merged[run_id] = {**merged.get(run_id, {}), **values}
+        sheet.meta = replace(sheet.meta, base=merged)  # a copy: a DataFrame's attrs keep the export's
 
 
 def default_journal(source: str) -> str:

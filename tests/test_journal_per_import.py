@@ -191,7 +191,7 @@ def test_reexport_to_the_same_file_then_undo_of_an_old_journal_touches_only_that
     (old_journal,) = journals(sheet)
 
     sheet.unlink()
-    time.sleep(1.01)  # exported_at has whole seconds: two exports within one second would look alike
+    # exported_at has microseconds: a re-export right away is a new export
     export(tmp_path)  # the same file name, a new export
     assert dry_run(sheet)["changes"] == []  # the old journal is not this export's: nothing replayed
     edit_cells(sheet, {(b, "group"): "after-reexport"})
@@ -277,3 +277,15 @@ def test_undo_applies_exactly_the_plan_it_confirmed(ids, tmp_path, monkeypatch):
     undo_events, _ = read_events(str(journal).removesuffix(".jsonl") + ".undo.jsonl")
     assert [(e["run"], [f["field"] for f in e["fields"]]) for e in undo_events if e["op"] == "write"] == [
         (a, ["group"])]
+
+
+def test_re_export_after_an_import_is_not_refused_as_unsaved_edits(seeded_sandbox, tmp_path):
+    sheet = tmp_path / "runs.xlsx"
+    invoke("export", "e/p", "-o", sheet)
+    run_id = next(r.id for r in wandb.Api().runs("e/p") if r.state != "running")
+    edit_cells(sheet, {(run_id, "group"): "imported-group"})
+    refused = invoke("export", "e/p", "-o", sheet, exit_code=1)
+    assert "edits not imported" in refused.stderr
+    invoke("import", sheet, "--yes")
+    invoke("export", "e/p", "-o", sheet)  # the edit is in W&B now: nothing would be lost
+    assert runsync.plan(sheet).empty
