@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
+from runsync.backend.filters import check_filters
 from runsync.errors import BackendError, ConfigError
 from runsync.model import RunRecord
 
@@ -26,6 +29,13 @@ IDS_PER_QUERY = 1000
 # Tries per page read, on top of the client's own retries (which end at its deadline).
 READ_ATTEMPTS = 3
 READ_RETRY_SECONDS = 1.0
+# A TCP connect to the server before the client's first request: "connection refused" is then said at once,
+# not after the client's ~19 s deadline as "the service process is busy".
+PROBE_SECONDS = 5.0
+# The first page of a listing with the user's filters: W&B answers some filters with HTTP 500, which the
+# client retries until its deadline; give up sooner than that, once, and say whether the filter or the server
+# failed (REAL_WANDB.md "Filters").
+FILTERED_FIRST_PAGE_SECONDS = 12.0
 
 _RUNS_QUERY = """
 query RunsyncRuns($project: String!, $entity: String!, $cursor: String, $perPage: Int, $order: String,
@@ -86,15 +96,24 @@ def _load_json(text: Any) -> dict[str, Any]:
 
 
 class WandbBackend:
-    """A W&B server reached through `wandb.Api`; thread-safe for concurrent writes."""
+    """A W&B server reached through `wandb.Api`; thread-safe for concurrent writes.
+
+    Credentials and host are found as `wandb.Api()` finds them: `api_key`, else WANDB_API_KEY, else what
+    `wandb login` stored (netrc `machine HOST`); host: `base_url`, else WANDB_BASE_URL, else the host
+    `wandb login --host` recorded in wandb's settings file.
+    """
 
     def __init__(self, *, base_url: str | None = None, api_key: str | None = None, timeout: float | None = None,
-                 read_attempts: int = READ_ATTEMPTS) -> None:
+                 read_attempts: int = READ_ATTEMPTS, filter_timeout: float = FILTERED_FIRST_PAGE_SECONDS) -> None:
         self._base_url = base_url
         self._read_attempts = max(1, read_attempts)
         self._api_key = api_key
         self._timeout = timeout
+        self._filter_timeout = filter_timeout if timeout is None else min(filter_timeout, timeout)
         self._api: Any = None
+        self._host: str | None = None  # the host as resolved before connecting
+        self._host_origin = "the wandb default"
+        self._secrets: list[str] = [k for k in (api_key,) if k]
         self._lock = threading.Lock()
 
     # -- connection -------------------------------------------------------------------------
@@ -102,32 +121,130 @@ class WandbBackend:
     def api(self) -> Any:
         with self._lock:
             if self._api is None:
-                self._api = self._connect()
+                try:
+                    self._api = self._connect()
+                except BackendError as exc:
+                    exc.no_retry = True  # type: ignore[attr-defined]  # the client already retried, or nothing listens
+                    raise
             return self._api
 
     def _connect(self) -> Any:
         import wandb  # lazily: importing wandb costs ~1 s, `runsync --help` must not pay it
 
-        api_key = self._api_key or os.environ.get("WANDB_API_KEY")
-        if not api_key:
-            raise ConfigError(
-                "no W&B API key: set WANDB_API_KEY (or run `wandb login`)",
-                hint="for a local try-out, `runsync demo` needs no account",
-            )
-        overrides = {"base_url": self._base_url} if self._base_url else None
+        host = self._resolve_host()
+        self._host = host
+        source = self._find_credentials(host)
+        if host:
+            _probe(host)
+        kwargs: dict[str, Any] = {}
+        if self._api_key:  # else wandb.Api() finds the key itself, as for any wandb user
+            kwargs["api_key"] = self._api_key
+        if self._base_url:
+            kwargs["overrides"] = {"base_url": self._base_url}
+        if self._timeout is not None:
+            kwargs["timeout"] = self._timeout
         try:
-            kwargs: dict[str, Any] = {"overrides": overrides, "api_key": api_key}
-            if self._timeout is not None:
-                kwargs["timeout"] = self._timeout
-            return wandb.Api(**kwargs)
+            api = wandb.Api(**kwargs)
         except Exception as exc:  # the client raises several unrelated types for "cannot log in"
-            raise BackendError(f"cannot connect to W&B at {self.base_url}: {_scrub(exc, api_key)}") from None
+            where = host or "the wandb default host"
+            text = self._scrub(exc)
+            if "service process is busy" in text:
+                raise BackendError(f"W&B at {where} did not answer in time while checking the credentials "
+                                   "(server errors, rate limiting or slowness outlasted the client's retries)") from None
+            if type(exc).__name__ in ("AuthenticationError", "UsageError"):
+                raise BackendError(
+                    f"W&B at {where} did not accept the credentials from {source or 'wandb'}: {text}",
+                    hint=f"run `wandb login --relogin --host {where}`, or set WANDB_API_KEY",
+                ) from None
+            raise BackendError(f"cannot connect to W&B at {where}: {text}") from None
+        key = getattr(api, "api_key", None)
+        if isinstance(key, str) and key and key not in self._secrets:
+            self._secrets.append(key)
+        return api
+
+    def _resolve_host(self) -> str | None:
+        """The host `wandb.Api()` will use: base_url, WANDB_BASE_URL, else the settings file's (`wandb login --host`)."""
+        if self._base_url:
+            self._host_origin = "given to runsync"
+            return self._base_url.rstrip("/")
+        if os.environ.get("WANDB_BASE_URL"):
+            self._host_origin = "from WANDB_BASE_URL"
+            return os.environ["WANDB_BASE_URL"].rstrip("/")
+        try:
+            from wandb.sdk import wandb_setup
+
+            url = wandb_setup.singleton().settings.base_url
+        except Exception:  # a private path of the client; without it the client resolves the host alone
+            return None
+        self._host_origin = "from wandb's settings (`wandb login --host`) or its default"
+        return str(url).rstrip("/") if url else None
+
+    def _find_credentials(self, host: str | None) -> str | None:
+        """Say where the key will come from, or raise ConfigError naming every place looked at.
+
+        Looks where `wandb.Api()` looks, without its interactive prompt (a command must not stop to ask).
+        Returns None when the client's own lookup cannot be reproduced: `wandb.Api()` then decides.
+        """
+        if self._api_key:
+            return "the api_key given to runsync"
+        if os.environ.get("WANDB_API_KEY"):
+            self._secrets.append(os.environ["WANDB_API_KEY"])
+            return "WANDB_API_KEY"
+        if os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
+            return "WANDB_IDENTITY_TOKEN_FILE"
+        if not host:
+            return None
+        try:
+            from wandb.sdk import wandb_setup
+            from wandb.sdk.lib.wbauth import authenticate, wbnetrc
+        except Exception:
+            return None
+        netrc_path = str(wbnetrc._get_netrc_file_path())
+        netloc = urlsplit(host).netloc
+        try:
+            key = wbnetrc.read_netrc_auth(host=host)
+        except ValueError as exc:  # not a URL the client accepts
+            raise ConfigError(f"W&B host {host!r} is not usable: {exc}") from None
+        except Exception as exc:  # AuthenticationError: an entry whose key has the wrong form
+            raise ConfigError(f"the key for machine {netloc} in {netrc_path} is not a W&B API key: "
+                              f"{self._scrub(exc)}", hint=f"run `wandb login --relogin --host {host}`") from None
+        if key:
+            self._secrets.append(key)
+            return f"{netrc_path} (machine {netloc})"
+        try:
+            settings = wandb_setup.singleton().settings
+            if settings.api_key and str(settings.base_url).rstrip("/") == host:
+                self._secrets.append(settings.api_key)
+                return "wandb settings"
+            if authenticate.session_credentials(host=host):
+                return "this process's wandb login"
+        except Exception:
+            return None
+        raise ConfigError(
+            f"no W&B credentials for {host} (host {self._host_origin}): WANDB_API_KEY is not set and "
+            f"{netrc_path} has no entry for machine {netloc} (where `wandb login` writes it)",
+            hint=f"run `wandb login --host {host}` (or set WANDB_API_KEY); "
+                 "for a local try-out, `runsync demo` needs no account",
+        )
 
     @property
     def base_url(self) -> str:
-        return (self._base_url or os.environ.get("WANDB_BASE_URL") or "(wandb default host)").rstrip("/")
+        """The W&B host this backend talks to (as the client resolved it, once connected)."""
+        if self._api is not None:
+            try:
+                return str(self._api.settings["base_url"]).rstrip("/")
+            except Exception:
+                pass
+        host = self._host or self._resolve_host()
+        return host or "(wandb default host)"
 
-    def execute(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    def _scrub(self, exc: BaseException) -> str:
+        text = _scrub(exc, None)
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def execute(self, query: str, variables: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         """Send one GraphQL operation through the client's authenticated transport.
 
         `_service_api.execute_graphql` is private in wandb 0.31 (`api.client` is gone); it is used
@@ -135,14 +252,23 @@ class WandbBackend:
         """
         api = self.api
         try:
-            return api._service_api.execute_graphql(query, variables)
+            if timeout is None:
+                return api._service_api.execute_graphql(query, variables)
+            return api._service_api.execute_graphql(query, variables, timeout=timeout)
         except Exception as exc:
-            message = _scrub(exc, self._api_key or os.environ.get("WANDB_API_KEY"))
-            if "service process is busy" in message:
+            message = self._scrub(exc)
+            timed_out = "service process is busy" in message
+            if timed_out:
+                try:
+                    _probe(self.base_url)
+                except BackendError as down:
+                    raise down from None
                 # The client's wording when its deadline passed; the cause is the server, not the local process.
                 message = (f"W&B at {self.base_url} did not answer in time (server errors, rate limiting or "
                            "slowness outlasted the client's retries)")
-            raise BackendError(message) from None
+            error = BackendError(message)
+            error.timed_out = timed_out  # type: ignore[attr-defined]
+            raise error from None
 
     # -- reads ------------------------------------------------------------------------------
     def _read(self, query: str, variables: dict[str, Any]) -> dict[str, Any]:
@@ -150,8 +276,8 @@ class WandbBackend:
         for attempt in range(self._read_attempts):
             try:
                 return self.execute(query, variables)
-            except BackendError:
-                if attempt == self._read_attempts - 1:
+            except BackendError as exc:
+                if attempt == self._read_attempts - 1 or getattr(exc, "no_retry", False):
                     raise
                 time.sleep(READ_RETRY_SECONDS * 2**attempt)
         raise AssertionError("unreachable")
@@ -167,29 +293,41 @@ class WandbBackend:
         with_summary: bool = False,
         on_total: Callable[[int], None] | None = None,
     ) -> Iterator[RunRecord]:
-        """Yield the project's runs matching `filters`, paging with the server's cursor."""
+        """Yield the project's runs matching `filters`, paging with the server's cursor.
+
+        The filters are checked (and `$all` rewritten) here, before anything is sent: a filter W&B would
+        answer with HTTP 500 raises ConfigError at once (runsync/backend/filters.py).
+        """
         entity, name = parse_project_path(project)
+        checked = check_filters(filters)
+        return self._iter_runs(entity, name, checked, order, limit, per_page, with_summary, on_total,
+                               guard=bool(checked))
+
+    def _iter_runs(self, entity: str, name: str, filters: dict[str, Any] | None, order: str | None,
+                   limit: int | None, per_page: int, with_summary: bool,
+                   on_total: Callable[[int], None] | None, *, guard: bool) -> Iterator[RunRecord]:
         cursor: str | None = None
         seen = 0
         first_page = True
         while True:
             page_size = per_page if limit is None else max(1, min(per_page, limit - seen))
-            data = self._read(
-                _RUNS_QUERY,
-                {
-                    "project": name,
-                    "entity": entity,
-                    "cursor": cursor,
-                    "perPage": page_size,
-                    "order": order or "+created_at",
-                    "filters": json.dumps(filters or {}),
-                    "withCount": first_page and on_total is not None,
-                    "withSummary": with_summary,
-                },
-            )
+            variables = {
+                "project": name,
+                "entity": entity,
+                "cursor": cursor,
+                "perPage": page_size,
+                "order": order or "+created_at",
+                "filters": json.dumps(filters or {}),
+                "withCount": first_page and on_total is not None,
+                "withSummary": with_summary,
+            }
+            if first_page and guard:
+                data = self._first_filtered_page(variables, filters)
+            else:
+                data = self._read(_RUNS_QUERY, variables)
             proj = data.get("project")
             if proj is None:
-                raise BackendError(f"project {project} not found at {self.base_url}")
+                raise BackendError(f"project {entity}/{name} not found at {self.base_url}")
             if first_page and on_total is not None:
                 total = proj.get("runCount") or 0
                 on_total(total if limit is None else min(total, limit))
@@ -204,17 +342,42 @@ class WandbBackend:
                 return
             cursor = runs["edges"][-1]["cursor"]
 
+    def _first_filtered_page(self, variables: dict[str, Any], filters: dict[str, Any] | None) -> dict[str, Any]:
+        """The first page with the user's filters: bounded, tried once, and a failure says filter or server."""
+        shown = json.dumps(filters, ensure_ascii=False)
+        try:
+            return self.execute(_RUNS_QUERY, variables, timeout=self._filter_timeout)
+        except BackendError as exc:
+            if getattr(exc, "no_retry", False):
+                raise
+            if not getattr(exc, "timed_out", False):  # an answer: the server said what it did not like
+                raise BackendError(f"W&B at {self.base_url} refused the filter {shown}: {exc.message}") from None
+        # No answer in time: W&B answers a filter it cannot run with HTTP 500, which the client retries until
+        # its deadline. Ask for one run without the filter to tell the two apart.
+        try:
+            self.execute(_RUNS_QUERY, {**variables, "filters": "{}", "perPage": 1, "cursor": None,
+                                       "withCount": False, "withSummary": False}, timeout=self._filter_timeout)
+        except BackendError as exc:
+            raise BackendError(
+                f"W&B at {self.base_url} is failing: listing runs got no answer in {self._filter_timeout:g} s, "
+                f"with the filter {shown} or without it ({exc.message})") from None
+        raise BackendError(
+            f"W&B at {self.base_url} failed on the filter {shown}: no answer in {self._filter_timeout:g} s "
+            "while the same listing without it answers (W&B answers filters it cannot run with HTTP 500)",
+            hint="check the fields and operators against README \"runsync export\"; "
+                 "or retry, if the server was only slow")
+
     def fetch_by_ids(
         self, project: str, ids: Iterable[str], *, with_summary: bool = False, chunk: int = IDS_PER_QUERY
     ) -> dict[str, RunRecord]:
         """Read the runs with these ids, a chunk of ids per query; missing ids are simply absent."""
+        entity, name = parse_project_path(project)
         wanted = list(dict.fromkeys(ids))
         found: dict[str, RunRecord] = {}
         for start in range(0, len(wanted), chunk):
             part = wanted[start : start + chunk]
-            for record in self.iter_runs(
-                project, filters={"name": {"$in": part}}, per_page=len(part), with_summary=with_summary
-            ):
+            for record in self._iter_runs(entity, name, {"name": {"$in": part}}, None, None, len(part),
+                                          with_summary, None, guard=False):
                 found[record.id] = record
         return found
 
@@ -274,3 +437,37 @@ def _scrub(exc: BaseException, api_key: str | None) -> str:
     if api_key:
         text = text.replace(api_key, "***")
     return text
+
+
+def _probe(base_url: str) -> None:
+    """Raise BackendError("cannot connect to URL: ...") unless a TCP connection to the host opens in time.
+
+    Skipped when a proxy carries the traffic (the sidecar then never connects to the host itself).
+    """
+    parts = urlsplit(base_url)
+    host = parts.hostname
+    if not host or parts.scheme not in ("http", "https"):
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return
+    import urllib.request
+
+    if os.environ.get("WANDB__PROXIES") or (
+        urllib.request.getproxies().get(parts.scheme) and not urllib.request.proxy_bypass(host)
+    ):
+        return
+    try:
+        socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
+        return
+    except socket.gaierror as exc:
+        error = BackendError(f"cannot connect to {base_url}: the host name {host} does not resolve "
+                             f"({exc.strerror or exc})")
+    except (socket.timeout, TimeoutError):
+        error = BackendError(f"cannot connect to {base_url}: no answer from {host}:{port} within {PROBE_SECONDS:g} s")
+    except OSError as exc:
+        error = BackendError(f"cannot connect to {base_url}: {exc.strerror or exc}",
+                             hint="is the server running, and WANDB_BASE_URL right?")
+    error.no_retry = True  # type: ignore[attr-defined]
+    raise error

@@ -89,10 +89,13 @@ def _is_loopback(host: str) -> bool:
 @click.option("--hang-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests never answered.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for the fault draws.")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host (exposes the sandbox).")
+@click.option("--lenient-filters", is_flag=True,
+              help="Accept filters the real W&B answers with HTTP 500 (tags + $all, a bare list on tags, "
+                   "non-RE2 $regex); by default they get HTTP 500 here too.")
 @click.option("--env-file", type=click.Path(dir_okay=False),
               help="Also write the export lines to this file (mode 0600) once serving; removed on exit.")
 def serve(db: str, host: str, port: int, api_key: str | None, entity: str, latency_ms: float,
-          error_rate: float, rate_limit: float | None, hang_rate: float, seed: int,
+          error_rate: float, rate_limit: float | None, hang_rate: float, seed: int, lenient_filters: bool,
           allow_remote: bool, env_file: str | None) -> None:
     """Serve a sandbox database until interrupted (Ctrl-C or SIGTERM).
 
@@ -125,7 +128,7 @@ def serve(db: str, host: str, port: int, api_key: str | None, entity: str, laten
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     sb = start(db=db, api_key=api_key, host=host, port=port, latency_ms=latency_ms,
                error_rate=error_rate, rate_limit=rate_limit or None, hang_rate=hang_rate,
-               seed=seed, entity=entity)
+               seed=seed, entity=entity, strict_filters=not lenient_filters)
     lines = f"export WANDB_BASE_URL={sb.url}\nexport WANDB_API_KEY={sb.api_key}\n"
     try:
         # The only places the key is ever shown: handing it to the user is the point.

@@ -262,3 +262,87 @@ def parse_order(order: str | None) -> tuple[Callable[[RunRec], tuple], bool]:
         return (lambda r: (3, _run_time(getter(r)))), desc
     getter = field_getter(field)
     return (lambda r: sort_key(getter(r))), desc
+
+
+# -- what the real service refuses (strict mode) --------------------------------------------------
+def service_refusal(spec: Any) -> str | None:
+    """Say why the real W&B service would answer this filter with HTTP 500, or None.
+
+    `{"tags": {"$all": [...]}}` (wandb/wandb#5967) and a bare list on `tags` (#4068) are known; a `$regex`
+    that RE2 cannot compile (look-around, back-references, possessive or atomic groups, conditionals,
+    `\\Z`, verbose/ASCII flags) is inferred to be the same. The sandbox answers them HTTP 500 too unless
+    started with strict_filters=False (`runsync sandbox serve --lenient-filters`).
+    """
+    if isinstance(spec, list):
+        for sub in spec:
+            found = service_refusal(sub)
+            if found:
+                return found
+        return None
+    if not isinstance(spec, dict):
+        return None
+    for key, cond in spec.items():
+        if key in ("$and", "$or", "$nor", "$not"):
+            found = service_refusal(cond)
+        elif key == "tags" and isinstance(cond, list):
+            found = "a bare list on tags"
+        elif key == "tags" and isinstance(cond, dict) and "$all" in cond:
+            found = "$all on tags"
+        elif isinstance(cond, dict):
+            found = None
+            if isinstance(cond.get("$regex"), str):
+                found = _not_re2(cond["$regex"])
+            if found is None and "$not" in cond:
+                found = service_refusal({key: cond["$not"]})
+        else:
+            found = None
+        if found:
+            return found
+    return None
+
+
+def _not_re2(pattern: str) -> str | None:
+    """Python's own parse of the pattern, searched for what RE2 lacks (None: RE2-compatible, or unparsable)."""
+    try:
+        from re import _constants as c
+        from re import _parser as sre
+    except ImportError:  # Python < 3.11: no possessive or atomic groups to find either
+        import sre_constants as c  # type: ignore[no-redef]
+        import sre_parse as sre  # type: ignore[no-redef]
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # "possible nested set" and the like: not our business here
+            warnings.simplefilter("ignore")
+            parsed = sre.parse(pattern)
+    except Exception:
+        return None  # not a regex at all: compile_filter reports it as a GraphQL error
+    names = {
+        "ASSERT": "look-around", "ASSERT_NOT": "negative look-around", "GROUPREF": "a back-reference",
+        "GROUPREF_EXISTS": "a conditional group", "ATOMIC_GROUP": "an atomic group",
+        "POSSESSIVE_REPEAT": "a possessive quantifier",
+    }
+    bad_ops = {getattr(c, name): what for name, what in names.items() if hasattr(c, name)}
+    end_string = getattr(c, "AT_END_STRING", None)
+
+    def walk(node: Any) -> str | None:
+        if isinstance(node, (list, tuple)) or type(node).__name__ == "SubPattern":
+            items = list(node)
+            is_op = len(items) == 2 and type(items[0]).__name__ == "_NamedIntConstant"  # an (opcode, argument) pair
+            if is_op and items[0] in bad_ops:
+                return bad_ops[items[0]]
+            if is_op and items[0] is getattr(c, "AT", None) and items[1] is end_string:
+                return "\\Z"
+            if is_op and items[0] is getattr(c, "SUBPATTERN", None) and isinstance(items[1], tuple):
+                _group, add_flags, _del, _sub = items[1]
+                if add_flags & (re.VERBOSE | re.ASCII | re.LOCALE):
+                    return "an inline flag RE2 lacks"
+            for item in items:
+                found = walk(item)
+                if found:
+                    return found
+        return None
+
+    if parsed.state.flags & (re.VERBOSE | re.ASCII | re.LOCALE):
+        return "an inline flag RE2 lacks"
+    return walk(list(parsed))

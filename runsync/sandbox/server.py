@@ -6,6 +6,10 @@ telemetry, dropped), GET /_sandbox/stats, POST /_sandbox/stats/reset, POST /_san
 Auth everywhere but otel and health: `Authorization: Basic base64("api:" + key)` (or `Bearer key`);
 a wrong or missing key is HTTP 401 and is not counted in the stats. Faults never apply to
 /_sandbox/*.
+
+Strict filters (the default; `strict_filters=False` / `serve --lenient-filters` turns them off): a `filters`
+variable the real service answers with HTTP 500 gets HTTP 500 here too, on every try — `tags` with `$all`,
+a bare list on `tags`, a `$regex` that RE2 cannot compile (filters.service_refusal).
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ from typing import Any
 from graphql import GraphQLError
 
 from .faults import Faults
+from .filters import service_refusal
+from .query import decode_filters
 from .resolvers import Resolvers
 from .store import Store
 
@@ -202,17 +208,36 @@ class _Handler(BaseHTTPRequestHandler):
             sb._stats.add(fault="429")
             return self._send(429, {"errors": [{"message": "rate limit exceeded"}]},
                               {"Retry-After": str(decision.retry_after)})
+        refusal = _refused_filter(variables) if sb.strict_filters else None
+        if refusal:
+            return self._send(500, {"errors": [{"message": f"internal server error (filter with {refusal})"}]})
         result = sb.resolvers.run(prepared, variables)
         if prepared.is_mutation and not result.get("errors"):
             sb._stats.add(mutations=1)
         self._send(200, result)
 
 
+def _refused_filter(variables: dict[str, Any]) -> str | None:
+    """What in a `filters` variable the real service answers with HTTP 500 (None: nothing)."""
+    raw = variables.get("filters")
+    if raw is None:
+        return None
+    try:
+        spec = decode_filters(raw)
+    except ValueError:
+        return None  # not JSON: the resolver reports it as a GraphQL error
+    return service_refusal(spec)
+
+
 class Sandbox:
-    """A running sandbox server; stop it with stop() or use it as a context manager."""
+    """A running sandbox server; stop it with stop() or use it as a context manager.
+
+    `strict_filters` (settable while serving): answer HTTP 500, as W&B does, to filters it cannot run.
+    """
 
     def __init__(self, store: Store, api_key: str, host: str, port: int, faults: Faults,
-                 entity: str = "e", owns_store: bool = True) -> None:
+                 entity: str = "e", owns_store: bool = True, strict_filters: bool = True) -> None:
+        self.strict_filters = strict_filters
         self.store = store
         self.api_key = api_key
         self.faults = faults
@@ -279,14 +304,15 @@ class Sandbox:
 def start(db: str | Store = ":memory:", api_key: str | None = None, host: str = "127.0.0.1",
           port: int = 0, latency_ms: float = 0, error_rate: float = 0.0,
           rate_limit: float | None = None, hang_rate: float = 0.0, seed: int = 0,
-          entity: str = "e") -> Sandbox:
+          entity: str = "e", strict_filters: bool = True) -> Sandbox:
     """Start a sandbox in a background thread; return once it is listening.
 
     `db` is a SQLite path, ":memory:", or an open Store. `entity` is the viewer's default entity.
+    `strict_filters=False` accepts filters the real service answers with HTTP 500 (`tags` + `$all`, ...).
     """
     if api_key is not None and len(api_key) < 40:
         raise ValueError("api_key must be at least 40 characters (the wandb client refuses shorter)")
     owns = not isinstance(db, Store)
     store = db if isinstance(db, Store) else Store(str(db))
     faults = Faults(latency_ms, error_rate, rate_limit, hang_rate, seed)
-    return Sandbox(store, api_key or generate_api_key(), host, port, faults, entity, owns)
+    return Sandbox(store, api_key or generate_api_key(), host, port, faults, entity, owns, strict_filters)
