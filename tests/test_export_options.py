@@ -113,3 +113,17 @@ def test_frame_with_duplicate_ids_is_refused(seeded_sandbox):
     assert "duplicate id" in duplicate[0].message and not plan.changes
     with pytest.raises(runsync.RunsyncError):
         runsync.apply(plan)
+
+
+def test_columns_and_config_keys_together_and_unknown_names(seeded_sandbox, tmp_path):
+    sheet = tmp_path / "both.csv"
+    result = invoke("export", "e/p", "-o", sheet, "--columns", "id,name,group", "--config-keys", "lr,model,no_such_key")
+    header = read_sheet(str(sheet)).columns
+    assert header == ["id", "name", "group", "config.lr", "config.model.depth", "config.model.width"]
+    assert "no_such_key" in result.stderr and "warning" in result.stderr
+    seeded_sandbox.reset_stats()
+    for bad in ("name,grup", "id,summary.acc", "config.lr,nmae"):
+        refused = invoke("export", "e/p", "-o", tmp_path / "x.csv", "--columns", bad, exit_code=1)
+        assert "unknown column" in refused.stderr and refused.stderr.count("\n") <= 3
+    assert seeded_sandbox.stats()["requests"] == 0  # refused before any W&B request
+    assert not (tmp_path / "x.csv").exists()

@@ -63,6 +63,10 @@ def export(project: str, output: str, filter_pairs: tuple[str, ...], filters_jso
       runsync export my-team/cifar --filters '{"tags": {"$in": ["baseline"]}}' --summary acc,loss -o runs.xlsx
       runsync export my-team/cifar -o runs.xlsx --overwrite   # start over, dropping edits not imported
     """
+    import shlex
+
+    from rich.markup import escape
+
     import runsync
     from runsync.backend.wandb import parse_project_path
     from runsync.export import ExportShape
@@ -75,5 +79,7 @@ def export(project: str, output: str, filter_pairs: tuple[str, ...], filters_jso
                                 on_total=set_total, on_run=advance, overwrite=overwrite)
     project = "/".join(parse_project_path(project))  # as the file records it: `team/proj/` -> `team/proj`
     err = stderr_console()
+    for warning in result.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     err.print(f"Exported {result.runs} runs of {project} to {result.path} ({len(result.columns)} columns).")
-    err.print(f"Edit it, then see what would change: runsync import {result.path} --dry-run")
+    err.print(f"Edit it, then see what would change: runsync import {escape(shlex.quote(result.path))} --dry-run")
