@@ -167,8 +167,9 @@ def to_xlsx_cell(value: Any) -> XlsxCell:
             return XlsxCell(value, number_format="0")
         return XlsxCell(str(value), is_text=True, number_format="@")
     if isinstance(value, float):
-        # openpyxl writes 16 significant digits: near the float maximum that rounds up to infinity.
-        if math.isfinite(value) and math.isfinite(float(f"{value:.16g}")):
+        # A number cell keeps 15 significant digits in every spreadsheet program (openpyxl writes 16), so a
+        # float that needs more is text: exact through any re-save. So are NaN and infinities.
+        if math.isfinite(value) and _significant_digits(value) <= 15:
             return XlsxCell(value)
         return XlsxCell(_float_text(value), is_text=True, number_format="@")
     if isinstance(value, str):
@@ -176,6 +177,12 @@ def to_xlsx_cell(value: Any) -> XlsxCell:
     if isinstance(value, (list, tuple, dict)):
         return XlsxCell(to_json_text(value), is_text=True, number_format="@")
     raise TypeError(f"cannot put a {type(value).__name__} in a cell: {value!r}")
+
+
+def _significant_digits(x: float) -> int:
+    """Digits in the shortest text that reads back as exactly `x` (repr's)."""
+    mantissa = repr(x).lstrip("-").split("e")[0].replace(".", "")
+    return len(mantissa.strip("0")) or 1
 
 
 def to_csv_cell(value: Any) -> str:
@@ -422,7 +429,11 @@ def decode_cell(raw: Any, *, column: str, base: Any = ABSENT, column_type: str |
 
 
 def values_equal(a: Any, b: Any) -> bool:
-    """Semantic equality: numbers agree at 15 significant digits, True != 1, ABSENT only equals ABSENT."""
+    """Semantic equality: numbers by value, exactly (10 == 10.0), NaN == NaN, True != 1, ABSENT only ABSENT.
+
+    Exact, so that an edit at the 16th or 17th significant digit is a change; what spreadsheet programs do
+    to digits (15-digit rounding) is recognised by runsync.mangle instead.
+    """
     if a is ABSENT or b is ABSENT:
         return a is b
     if isinstance(a, bool) or isinstance(b, bool):
@@ -430,11 +441,9 @@ def values_equal(a: Any, b: Any) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         if isinstance(a, int) and isinstance(b, int):
             return a == b
-        fa, fb = float(a), float(b)
-        if math.isnan(fa) or math.isnan(fb):
-            return math.isnan(fa) and math.isnan(fb)
-        # 15 significant digits is what LibreOffice keeps; rel_tol covers the rounding boundary (…3151 vs …315).
-        return fa == fb or f"{fa:.15g}" == f"{fb:.15g}" or math.isclose(fa, fb, rel_tol=5e-15)
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return a == b  # Python compares an int and a float by exact value
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
     if isinstance(a, dict) and isinstance(b, dict):

@@ -169,11 +169,19 @@ def _mangled_text(base: str, raw: Any, shown: str) -> str | None:
     return None
 
 
+def _truncated_15(x: float) -> float:
+    """`x` cut (not rounded) to 15 significant digits, as Excel keeps typed digits."""
+    digits, exponent = f"{x:.16e}".split("e")
+    return float(digits[: 16 + (digits[0] == "-")] + "e" + exponent)
+
+
 def _mangled_float(base: float, raw: Any, shown: str) -> str | None:
     num = _number_of(raw)
     if num is None:
         return None
     value, text = num
+    if value != base and value in (float(f"{base:.15g}"), _truncated_15(base)):
+        return f"number rounded to 15 significant digits by a program: {base!r} became {text}"
     if ("," in text or text.endswith("%")) and values_equal(value, base):
         return f"shown value saved instead of the value: {base!r} became {text!r}"
     # "Save as shown" rounds to the displayed digits; demand several digits dropped so that a

@@ -38,7 +38,8 @@ XLSX_EDIT = "edited in Calc ✓\nsecond line"
 
 # What Calc's defaults do to the CSV on opening (not on saving): '007' and '008' become numbers and
 # '1/2' a date. Each re-save must name exactly these cells, and change nothing.
-OPENED = {("t1", "config.s007"), ("t2", "config.s007"), ("t1", "config.frac")}
+# Opening the CSV turns these into numbers or dates; the 20-digit int loses its last digits.
+OPENED = {("t1", "config.s007"), ("t2", "config.s007"), ("t1", "config.frac"), ("t1", "config.big")}
 # cp932 (what Japanese Excel saves) can't hold emoji ('?') and writes 〜 as ～.
 CP932_LOST = {("t1", "name"), ("t1", "tags"), ("t1", "config.emoji"), ("t1", "config.ja")}
 CSV_RESAVES = {  # name -> (filter options, cells a warning must name)
