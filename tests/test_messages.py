@@ -55,19 +55,6 @@ def test_unwritable_output_fails_first_in_one_line(seeded_sandbox, tmp_path, cas
     assert stats["requests"] == 0 and not any("Runs" in op for op in stats["operations"]), stats
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
-def test_read_only_folder(seeded_sandbox, tmp_path):
-    folder = tmp_path / "locked"
-    folder.mkdir()
-    folder.chmod(0o555)
-    try:
-        seeded_sandbox.reset_stats()
-        result = invoke("export", "e/p", "-o", folder / "runs.csv", exit_code=1)
-        assert "is not writable" in result.stderr and seeded_sandbox.stats()["requests"] == 0
-    finally:
-        folder.chmod(0o755)
-
-
 def test_unwritable_output_from_the_api_and_the_real_exit_code(seeded_sandbox, tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         runsync.export("e/p", tmp_path / "gone" / "x.xlsx")
