@@ -14,26 +14,28 @@ Rules (README "Sheet format"):
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import json
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from runsync.model import ABSENT
+from runsync.scalars import (
+    FLOAT_RE as _FLOAT_RE,
+    MAX_EXACT_INT,
+    as_text as _as_text,
+    float_text as _float_text,
+    number_text as _number_text,
+    parse_bool as _parse_bool,
+    parse_float as _parse_float,
+    parse_int as _parse_int,
+    parse_json as _parse_json,
+)
 
-MAX_EXACT_INT = 10**15 - 1  # spreadsheets keep 15 significant digits
 GUARD_CHARS = ("=", "+", "-", "@", "\t", "\r", "'")
 TAGS_COLUMN = "tags"
 
-_INT_RE = re.compile(r"[+-]?\d+")
-_FLOAT_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_SPECIAL_FLOATS = {"nan": math.nan, "inf": math.inf, "+inf": math.inf, "-inf": -math.inf,
-                   "infinity": math.inf, "+infinity": math.inf, "-infinity": -math.inf}
-_TRUE = {"true", "1", "=true()"}
-_FALSE = {"false", "0", "=false()"}
 
 
 @dataclass(frozen=True)
@@ -152,8 +154,6 @@ def to_json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
-def _float_text(x: float) -> str:
-    return repr(x)  # 'nan', 'inf', '-inf', '3.0', '1e-08': shortest round-trippable form
 
 
 def to_xlsx_cell(value: Any) -> XlsxCell:
@@ -257,59 +257,18 @@ def parse_tags(text: Any) -> tuple[str, ...] | CellProblem:
 
 # --- decoding -----------------------------------------------------------------------------------------
 
-def _number_text(x: int | float) -> str:
-    """Text a spreadsheet shows for a number: 3.0 shows as 3."""
-    if isinstance(x, float) and x.is_integer() and abs(x) <= MAX_EXACT_INT:
-        return str(int(x))
-    return _float_text(x) if isinstance(x, float) else str(x)
 
 
-def _date_text(x: dt.date | dt.time | dt.timedelta) -> str:
-    if isinstance(x, dt.datetime) and x.time() == dt.time(0):
-        return x.date().isoformat()
-    return str(x) if isinstance(x, dt.timedelta) else x.isoformat()
 
 
-def _as_text(raw: Any) -> str:
-    if isinstance(raw, str):
-        return raw
-    if isinstance(raw, bool):
-        return "TRUE" if raw else "FALSE"
-    if isinstance(raw, (int, float)):
-        return _number_text(raw)
-    if isinstance(raw, (dt.date, dt.time, dt.timedelta)):
-        return _date_text(raw)
-    return str(raw)
 
 
-def _parse_int(text: str) -> int | None:
-    text = text.strip()
-    return int(text) if _INT_RE.fullmatch(text) else None
 
 
-def _parse_float(text: str) -> float | None:
-    text = text.strip()
-    if _FLOAT_RE.fullmatch(text):
-        return float(text)
-    return _SPECIAL_FLOATS.get(text.lower())
 
 
-def _parse_bool(raw: Any) -> bool | None:
-    if isinstance(raw, bool):
-        return raw
-    if isinstance(raw, (int, float)) and raw in (0, 1):
-        return bool(raw)
-    if isinstance(raw, str):
-        low = raw.strip().lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-    return None
 
 
-def _parse_json(text: str) -> Any:
-    return json.loads(text)  # accepts NaN/Infinity, which to_json_text writes for such floats
 
 
 def _as_int(raw: Any) -> int | None:
@@ -451,12 +410,3 @@ def values_equal(a: Any, b: Any) -> bool:
     if type(a) is not type(b) and not (isinstance(a, str) and isinstance(b, str)):
         return False
     return a == b
-
-
-def __getattr__(name: str) -> Any:
-    # `mangled_by_program` lives in runsync.mangle (it needs this module; importing it here would be circular).
-    if name == "mangled_by_program":
-        from runsync.mangle import mangled_by_program
-
-        return mangled_by_program
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

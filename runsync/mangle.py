@@ -14,22 +14,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from runsync.codec import (
-    _FLOAT_RE,
-    _INT_RE,
-    MAX_EXACT_INT,
-    CellProblem,
-    _as_text,
-    _number_text,
-    _parse_bool,
-    _parse_json,
-    decode_cell,
-    format_tags,
-    parse_tags,
-    to_json_text,
-    type_name,
-    values_equal,
-)
+from runsync.codec import CellProblem, decode_cell, format_tags, parse_tags, to_json_text, type_name, values_equal
+from runsync.scalars import FLOAT_RE as _FLOAT_RE
+from runsync.scalars import INT_RE as _INT_RE
+from runsync.scalars import MAX_EXACT_INT
+from runsync.scalars import as_text as _as_text
+from runsync.scalars import number_text as _number_text
+from runsync.scalars import parse_bool as _parse_bool
+from runsync.scalars import parse_json as _parse_json
 from runsync.model import ABSENT
 
 __all__ = ["mangled_by_program", "lost_characters"]

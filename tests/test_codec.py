@@ -17,13 +17,13 @@ from runsync.codec import (
     flatten_config,
     format_tags,
     get_path,
-    mangled_by_program,
     parse_tags,
     set_path,
     to_csv_cell,
     to_xlsx_cell,
     values_equal,
 )
+from runsync.mangle import mangled_by_program
 from runsync.model import ABSENT
 
 BIG = 12345678901234567890

@@ -304,7 +304,7 @@ def test_libreoffice_resave(tmp_path):
 @pytest.mark.skipif(shutil.which("soffice") is None and not os.environ.get("CI"), reason="LibreOffice not installed")
 def test_libreoffice_csv_resave(tmp_path):
     """Calc opening our CSV with its defaults and saving it (UTF-8): only '007' is lost, and it is noticed."""
-    from runsync.codec import mangled_by_program
+    from runsync.mangle import mangled_by_program
 
     path = tmp_path / "runs.csv"
     write_sheet(path, COLUMNS, RECORDS, make_meta())
