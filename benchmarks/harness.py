@@ -27,12 +27,25 @@ SEED = 1
 CACHE = Path(tempfile.gettempdir()) / "runsync-bench-cache"
 
 
+def _seed_code_digest() -> str:
+    """A digest of the code that decides what a seeded database holds: a change to it must not reuse a cache."""
+    import hashlib
+
+    import runsync.sandbox as pkg
+
+    folder = Path(pkg.__file__).parent
+    digest = hashlib.sha256()
+    for name in ("seed.py", "store.py", "records.py"):
+        digest.update((folder / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def seeded_db(n: int) -> Path:
-    """A SQLite file holding e/p with `n` seeded runs; built once, then reused (keyed by N and seed)."""
+    """A SQLite file holding e/p with `n` seeded runs; built once, then reused (keyed by N, seed and seed code)."""
     from runsync.sandbox import seed_project
 
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"seed-{n}-s{SEED}.db"
+    path = CACHE / f"seed-{n}-s{SEED}-{_seed_code_digest()}.db"
     if not path.exists():
         partial = path.with_suffix(".partial")
         for leftover in CACHE.glob(partial.name + "*"):
@@ -142,22 +155,57 @@ def _with_repo(pythonpath: str | None) -> str:
     return os.pathsep.join([repo, *([pythonpath] if pythonpath else [])])
 
 
+_WARM_UP = "query W($e: String!, $p: String!) { project(name: $p, entityName: $e) { runCount } }"
+
+
 @contextmanager
 def sandbox(db: Path, latency_ms: float, workdir: Path) -> Iterator[Sandbox]:
+    """A served database, warmed (its project loaded) so that no contender pays for a cold server."""
     sb = Sandbox(db, latency_ms, workdir)
     try:
+        sb.graphql(_WARM_UP, {"e": ENTITY, "p": PROJECT})
+        sb.reset_stats()
         yield sb
     finally:
         sb.stop()
 
 
+def _tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and all its descendants (the wandb-core sidecar is a child), from /proc."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/status") as fh:
+                total += next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
+            for task_dir in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task_dir}/children") as fh:
+                    todo += [int(c) for c in fh.read().split()]
+        except (OSError, ValueError):
+            continue  # it ended meanwhile
+    return total
+
+
 def measure(args: list[str], env: dict[str, str], cwd: Path) -> Measured:
-    """Run one command to completion; wall time, its peak RSS, stdout (a task's last line is JSON)."""
+    """Run one command to completion; wall time, peak RSS of it and its children, stdout (last line: JSON)."""
+    import threading
+
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True)
+        peak_tree = [0]
+        done = threading.Event()
+
+        def sample() -> None:  # every 50 ms: the sidecar is not in the process's own ru_maxrss
+            while not done.wait(0.05):
+                peak_tree[0] = max(peak_tree[0], _tree_rss_kib(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
+        done.set()
+        sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
@@ -168,8 +216,8 @@ def measure(args: list[str], env: dict[str, str], cwd: Path) -> Measured:
     lines = stdout.strip().splitlines()
     if lines and lines[-1].startswith("{"):
         result = json.loads(lines[-1])
-    # ru_maxrss is in KiB on Linux.
-    return Measured(seconds, usage.ru_maxrss / 1024, stdout, result)
+    # ru_maxrss is in KiB on Linux; the sampled tree (process + sidecar) is the larger one whenever sampled.
+    return Measured(seconds, max(usage.ru_maxrss, peak_tree[0]) / 1024, stdout, result)
 
 
 def task(name: str, *args: Any) -> list[str]:

@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -85,20 +86,53 @@ def make_edits(sheet: Path, edited: Path, k: int) -> dict[str, dict[str, Any]]:
     return edits
 
 
-def end_state(db: Path, ids: list[str]) -> dict[str, Any]:
+END_FIELDS = ("display_name", "tags", "group", "job_type", "notes", "config", "summary")
+
+
+def end_state(db: Path) -> dict[str, dict[str, Any]]:
+    """Every field of every run as stored (config with its descriptions), for comparing two end states."""
     from runsync.sandbox import Store
 
     store = Store(str(db))
     try:
-        return {rid: (sorted((run := store.get_run("e", "p", rid))["tags"]), run["user_config"]["lr"]) for rid in ids}
+        out = {}
+        for rec in store.snapshot("e", "p")[1]:
+            run = rec.to_dict()
+            out[rec.name] = {f: (sorted(run[f]) if f == "tags" else run[f]) for f in END_FIELDS}
+        return out
     finally:
         store.close()
+
+
+def compare_end_states(ours: dict[str, dict[str, Any]], theirs: dict[str, dict[str, Any]]) -> list[str]:
+    """What differs between two end states, per field, with config descriptions told apart from values."""
+    counts: dict[str, int] = {}
+    for rid in sorted(set(ours) | set(theirs)):
+        a, b = ours.get(rid), theirs.get(rid)
+        if a is None or b is None:
+            counts["run present in one only"] = counts.get("run present in one only", 0) + 1
+            continue
+        for f in END_FIELDS:
+            if a[f] == b[f]:
+                continue
+            if f == "config":
+                values = lambda c: {k: v.get("value") if isinstance(v, dict) else v for k, v in c.items()}  # noqa: E731
+                descs = lambda c: {k: v.get("desc") for k, v in c.items() if isinstance(v, dict)}  # noqa: E731
+                if values(a[f]) != values(b[f]):
+                    counts["config values"] = counts.get("config values", 0) + 1
+                if descs(a[f]) != descs(b[f]):
+                    counts["config descriptions (the loop's run.update() drops them)"] = counts.get(
+                        "config descriptions (the loop's run.update() drops them)", 0) + 1
+            else:
+                counts[f] = counts.get(f, 0) + 1
+    return [f"{what}: {n} runs" for what, n in counts.items()]
 
 
 def bench_import(sizes: Sizes, work: Path) -> list[Row]:
     n, k = sizes.import_runs, sizes.import_edits
     seed = seeded_db(n)
     ours, theirs = scratch_copy(seed, work, "import-runsync"), scratch_copy(seed, work, "import-loop")
+    serial = scratch_copy(seed, work, "import-runsync-c1")
     sheet, edited = work / "import.xlsx", work / "import-edited.xlsx"
     with sandbox(ours, 0, work) as sb:
         measure(runsync_cli("export", PATH, "-o", sheet), sb.env(), work)
@@ -114,12 +148,25 @@ def bench_import(sizes: Sizes, work: Path) -> list[Row]:
         log("import: run.update() loop")
         m_loop = measure(task("loop-update", work / "edits.json"), sb.env(), work)
         s_loop = sb.stats()
-    same = end_state(ours, list(edits)) == end_state(theirs, list(edits))
+    with sandbox(serial, sizes.latency_ms, work) as sb:
+        log("import: runsync import --yes --concurrency 1")
+        # A copy: the first import's journals (beside `edited`) would count as this sheet's base.
+        fresh = work / "import-edited-c1.xlsx"
+        shutil.copyfile(edited, fresh)
+        m_serial = measure(runsync_cli("import", fresh, "--yes", "--include-running", "--concurrency", "1"),
+                           sb.env(), work)
+        s_serial = sb.stats()
+    differences = compare_end_states(end_state(ours), end_state(theirs))
+    same_values = not [d for d in differences if not d.startswith("config descriptions")]
     budget = k + math.ceil(n / _ids_per_query()) + 1 + REQUEST_SLACK
     return [Row(f"import N={n:,} K={k} ({sizes.latency_ms:g} ms latency)", m_ours.seconds, m_loop.seconds,
                 "`run.update()` loop", s_ours["requests"], budget, m_ours.max_rss_mb, "≥ 10× faster",
-                {"baseline_requests": s_loop["requests"], "same_end_state": same,
-                 "operations": s_ours["operations"], "baseline_operations": s_loop["operations"]})]
+                {"baseline_requests": s_loop["requests"], "same_end_state": same_values,
+                 "end_state_differences": differences,
+                 "operations": s_ours["operations"], "baseline_operations": s_loop["operations"]}),
+            Row(f"import N={n:,} K={k} at concurrency 1 ({sizes.latency_ms:g} ms latency)", m_serial.seconds,
+                m_loop.seconds, "`run.update()` loop", s_serial["requests"], budget, m_serial.max_rss_mb,
+                "what the pipeline gains without concurrency", {"baseline_requests": s_loop["requests"]})]
 
 
 def _ids_per_query() -> int:

@@ -32,10 +32,15 @@ def test_benchmarks_smoke(tmp_path: Path) -> None:
 
     results = json.loads(out.read_text())
     rows = results["rows"]
-    assert len(rows) == 6
+    assert len(rows) == 7
     for row in rows:
         assert row["requests"] is not None and row["requests"] <= row["budget"], row
     imported = rows[0]
     assert imported["extra"]["same_end_state"] is True  # runsync and the loop made the same changes
+    # ... except what the loop destroys, which the comparison names
+    [difference] = imported["extra"]["end_state_differences"]
+    assert difference.startswith("config descriptions (the loop's run.update() drops them)")
+    serial = rows[1]
+    assert "concurrency 1" in serial["name"] and serial["extra"]["baseline_requests"] == imported["extra"]["baseline_requests"]
     assert imported["extra"]["operations"].get("RunsyncUpsertBucket") == 20  # one write per edited run
     assert imported["requests"] < imported["extra"]["baseline_requests"]
