@@ -9,7 +9,9 @@ from runsync.errors import BackendError, ConfigError
 
 
 def test_the_private_transport_runsync_relies_on_still_exists(sandbox):
-    # runsync writes through wandb's own authenticated transport; if a wandb release moves it, fail here.
+    # runsync sends GraphQL through wandb's own authenticated transport (runsync/backend/transport.py): on the
+    # newest wandb, the one the full suite runs on, that is the private `_service_api.execute_graphql`.
+    # If a wandb release moves it, fail here (older releases' `api.client` path: tests/test_e2e_versions.py).
     api = wandb.Api()
     assert callable(api._service_api.execute_graphql)
     assert api._service_api.execute_graphql("query { viewer { id } }", {})["viewer"]["id"]

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from runsync.backend.filters import check_filters
+from runsync.backend.transport import Transport, TransportError, classic_key_source, connect
 from runsync.errors import BackendError, ConfigError
 from runsync.model import RunRecord
 
@@ -118,7 +119,8 @@ class WandbBackend:
 
     # -- connection -------------------------------------------------------------------------
     @property
-    def api(self) -> Any:
+    def api(self) -> Transport:
+        """The transport of a connected `wandb.Api` (backend/transport.py: one adapter per client generation)."""
         with self._lock:
             if self._api is None:
                 try:
@@ -128,9 +130,7 @@ class WandbBackend:
                     raise
             return self._api
 
-    def _connect(self) -> Any:
-        import wandb  # lazily: importing wandb costs ~1 s, `runsync --help` must not pay it
-
+    def _connect(self) -> Transport:
         host = self._resolve_host()
         self._host = host
         source = self._find_credentials(host)
@@ -144,7 +144,13 @@ class WandbBackend:
         if self._timeout is not None:
             kwargs["timeout"] = self._timeout
         try:
-            api = wandb.Api(**kwargs)
+            transport = connect(**kwargs)
+        except TransportError as exc:  # no adapter fits this client, or (wandb < 0.27) its key check got no answer
+            if exc.timed_out:
+                raise BackendError(f"W&B at {host or 'the wandb default host'} did not answer in time while checking "
+                                   "the credentials (server errors, rate limiting or slowness outlasted the "
+                                   "client's retries)") from None
+            raise BackendError(self._scrub(exc)) from None
         except Exception as exc:  # the client raises several unrelated types for "cannot log in"
             where = host or "the wandb default host"
             text = self._scrub(exc)
@@ -157,10 +163,10 @@ class WandbBackend:
                     hint=f"run `wandb login --relogin --host {where}`, or set WANDB_API_KEY",
                 ) from None
             raise BackendError(f"cannot connect to W&B at {where}: {text}") from None
-        key = getattr(api, "api_key", None)
+        key = getattr(transport.api, "api_key", None)
         if isinstance(key, str) and key and key not in self._secrets:
             self._secrets.append(key)
-        return api
+        return transport
 
     def _resolve_host(self) -> str | None:
         """The host `wandb.Api()` will use: base_url, WANDB_BASE_URL, else the settings file's (`wandb login --host`)."""
@@ -197,8 +203,16 @@ class WandbBackend:
         try:
             from wandb.sdk import wandb_setup
             from wandb.sdk.lib.wbauth import authenticate, wbnetrc
-        except Exception:
-            return None
+        except Exception:  # an older client (transport.py): ask it where its key is, so it never prompts
+            found = classic_key_source(host)
+            if found is None:
+                return None
+            if found[1]:
+                self._secrets.append(found[1])
+                return found[0]
+            raise ConfigError(f"no W&B credentials for {host} (host {self._host_origin}): WANDB_API_KEY is not "
+                              f"set and {found[0]} has no entry for machine {urlsplit(host).hostname}",
+                              hint=f"run `wandb login --host {host}` (or set WANDB_API_KEY)") from None
         netrc_path = str(wbnetrc._get_netrc_file_path())
         netloc = urlsplit(host).netloc
         try:
@@ -232,7 +246,7 @@ class WandbBackend:
         """The W&B host this backend talks to (as the client resolved it, once connected)."""
         if self._api is not None:
             try:
-                return str(self._api.settings["base_url"]).rstrip("/")
+                return self._api.base_url
             except Exception:
                 pass
         host = self._host or self._resolve_host()
@@ -245,19 +259,13 @@ class WandbBackend:
         return text
 
     def execute(self, query: str, variables: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
-        """Send one GraphQL operation through the client's authenticated transport.
-
-        `_service_api.execute_graphql` is private in wandb 0.31 (`api.client` is gone); it is used
-        only here, the version is pinned, and tests/test_backend.py fails if it disappears.
-        """
-        api = self.api
+        """Send one GraphQL operation through the client's authenticated transport (backend/transport.py)."""
+        transport = self.api
         try:
-            if timeout is None:
-                return api._service_api.execute_graphql(query, variables)
-            return api._service_api.execute_graphql(query, variables, timeout=timeout)
+            return transport.execute(query, variables, timeout=timeout)
         except Exception as exc:
             message = self._scrub(exc)
-            timed_out = "service process is busy" in message
+            timed_out = getattr(exc, "timed_out", False)
             if timed_out:
                 try:
                     _probe(self.base_url)
@@ -403,7 +411,7 @@ class WandbBackend:
 
     def _app_url(self) -> str:
         try:
-            return self.api._service_api.app_url.rstrip("/")
+            return self.api.app_url
         except Exception:  # only used for a convenience column
             return self.base_url
 
