@@ -67,7 +67,8 @@ class ExportResult:
 
 
 def _fetch_table(project: str, selection: Selection, shape: ExportShape, backend: WandbBackend,
-                 on_total: Callable[[int], None] | None, on_run: Callable[[], None] | None) -> tuple[Table, SheetMeta]:
+                 on_total: Callable[[int], None] | None, on_run: Callable[[], None] | None,
+                 warnings: list[str] | None = None) -> tuple[Table, SheetMeta]:
     parse_project_path(project)
     try:
         shape.check()
@@ -76,6 +77,7 @@ def _fetch_table(project: str, selection: Selection, shape: ExportShape, backend
     records = backend.iter_runs(
         project, filters=selection.filters, order=selection.order, limit=selection.limit,
         per_page=DEFAULT_PER_PAGE, with_summary=bool(shape.summary), on_total=on_total,
+        on_warning=None if warnings is None else warnings.append,  # e.g. runs the pages skipped
     )
     table = build_table(_counting(records, on_run), shape)
     meta = SheetMeta(
@@ -124,13 +126,14 @@ def export(
         raise ConfigError(f"cannot write {sidecar_path(target)} (the CSV's sidecar): it is a folder")
     if not overwrite:
         _refuse_unsaved_edits(target)
-    table, meta = _fetch_table(project, selection, shape, backend or WandbBackend(), on_total, on_run)
+    listing: list[str] = []
+    table, meta = _fetch_table(project, selection, shape, backend or WandbBackend(), on_total, on_run, listing)
     try:
         write_sheet(target, table.columns, table.rows, meta)
     except ValueError as exc:  # e.g. a cell over a spreadsheet program's size limit
         raise RunsyncError(f"{target}: {exc}") from None
     unmatched = tuple(f"{name}: no exported run has this config key" for name in table.unmatched)
-    return ExportResult(target, len(table.rows), table.columns, unmatched)
+    return ExportResult(target, len(table.rows), table.columns, (*listing, *unmatched))
 
 
 def _check_writable(target: str) -> None:
@@ -316,7 +319,8 @@ def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = Fa
         sheet.warnings.insert(0, f"{sheet.path}: no base snapshot: 2-way diff against W&B, conflicts cannot be detected")
     ids = [str(cells[ID]).strip() for _, cells in sheet.rows if cells.get(ID) not in (None, "")]
     try:
-        live: dict[str, RunRecord] = (backend or WandbBackend()).fetch_by_ids(target, ids) if ids else {}
+        live: dict[str, RunRecord] = (backend or WandbBackend()).fetch_by_ids(
+            target, ids, on_warning=sheet.warnings.append) if ids else {}  # ids the pages missed: in the plan
     except BackendError as exc:  # e.g. the sheet's project is gone: say which sheet asked for it
         raise BackendError(f"{sheet.path}: {exc.message}", hint=exc.hint) from None
     _advance_base(sheet, live)

@@ -40,7 +40,7 @@ def test_1000_changes_under_500s_429s_and_hangs_land_exactly(sandbox, tmp_path):
     # 20% HTTP 500, 20 requests/s (429 with Retry-After), 2% of requests never answered. Fault draws
     # are seeded; seed 5 draws the first few (login, plan read) fault-free: reads before the first
     # write are retried only by the client, and a failed read writes nothing (test_bad_sheets).
-    sandbox.set_faults(error_rate=0.2, rate_limit=20, hang_rate=0.02, seed=5)
+    sandbox.set_faults(error_rate=0.2, rate_limit=20, hang_rate=0.02, seed=5, retry_after=True)
     sandbox.reset_stats()
     journal = tmp_path / "j.jsonl"
     done = run_cli(cli_env(sandbox.url, sandbox.api_key, tmp_path, http_timeout=5), "import", sheet, "--yes",
@@ -81,7 +81,7 @@ def test_rate_limited_writes_wait_and_all_land_once(seeded_sandbox, tmp_path):
     backend = WandbBackend(timeout=30)
     plan = runsync.plan(sheet, backend=backend)
     # One request per second: the re-read takes the only token, so the writes start with 429s.
-    seeded_sandbox.set_faults(rate_limit=1)
+    seeded_sandbox.set_faults(rate_limit=1, retry_after=True)
     seeded_sandbox.reset_stats()
     report = runsync.apply(plan, journal=tmp_path / "j.jsonl", backend=backend, concurrency=5)
     stats = seeded_sandbox.stats()

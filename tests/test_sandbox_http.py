@@ -106,11 +106,12 @@ def test_faults_endpoint_and_stats_endpoint(sandbox: Sandbox) -> None:
 
 
 def test_rate_limit_answers_429_with_whole_second_retry_after(sandbox: Sandbox) -> None:
-    sandbox.set_faults(rate_limit=1)
+    sandbox.set_faults(rate_limit=1, retry_after=True)  # W&B may not send Retry-After: off by default
     codes = [gql(sandbox, "{ viewer { id } }") for _ in range(3)]
     limited = [c for c in codes if c[0] == 429]
     assert limited and codes[0][0] == 200
     assert all(int(c[2]["Retry-After"]) >= 1 for c in limited)
+    assert all(c[2]["RateLimit-Remaining"] == "0" and int(c[2]["RateLimit-Reset"]) >= 1 for c in limited)
     assert sandbox.stats()["faults"]["429"] == len(limited)
 
 

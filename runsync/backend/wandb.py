@@ -8,6 +8,7 @@ re-send the whole summary from a stale copy and drop config descriptions (see WA
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -21,12 +22,22 @@ from runsync.backend.transport import Transport, TransportError, classic_key_sou
 from runsync.errors import BackendError, ConfigError
 from runsync.model import RunRecord
 
-# The page size for listing, measured (`python -m benchmarks --full`, 20k runs, 100 ms latency): 250 -> 11.1 s,
-# 500 -> 6.0 s, 1000 -> 3.7 s, 2000 -> 2.8 s. Past 1000 the gain shrinks while each answer (and the risk of
-# a slow server hitting the client's per-request timeout on runs with big configs) keeps growing.
-DEFAULT_PER_PAGE = 1000
-# Ids per `{"name": {"$in": [...]}}` query when reading runs by id: the same trade-off as a page.
-IDS_PER_QUERY = 1000
+log = logging.getLogger("runsync")
+
+# The page size a listing starts with. Against the sandbox (`python -m benchmarks --full`, 20k runs, 100 ms
+# latency) bigger pages are faster: 250 -> 11 s, 500 -> 6.5 s, 1000 -> 4.6 s (fewer round trips). Against W&B
+# that is not the whole story: a page of 1,000 runs with big configs can outlast a gateway's or the client's
+# deadline (REAL_WANDB.md), and a page that fails costs the client's whole deadline (~19 s) before it is asked
+# again smaller. 250 is a size the service is expected to answer, not a measured optimum (issue 13 measures).
+DEFAULT_PER_PAGE = 250
+# A page that fails is asked again at half the size, down to this; the size that answered is kept.
+MIN_PER_PAGE = 25
+# Ids per `{"name": {"$in": [...]}}` query when reading runs by id: one page per query.
+IDS_PER_QUERY = DEFAULT_PER_PAGE
+# A listing whose pages keep failing gives up once this long has passed without a page answered (at most
+# four of the client's deadlines), and says which page sizes it tried.
+LISTING_STALL_SECONDS = 60.0
+CLIENT_DEADLINE_SECONDS = 19.0  # wandb.Api's default timeout (or WANDB_HTTP_TIMEOUT)
 # Tries per page read, on top of the client's own retries (which end at its deadline).
 READ_ATTEMPTS = 3
 READ_RETRY_SECONDS = 1.0
@@ -105,9 +116,12 @@ class WandbBackend:
     """
 
     def __init__(self, *, base_url: str | None = None, api_key: str | None = None, timeout: float | None = None,
-                 read_attempts: int = READ_ATTEMPTS, filter_timeout: float = FILTERED_FIRST_PAGE_SECONDS) -> None:
+                 read_attempts: int = READ_ATTEMPTS, filter_timeout: float = FILTERED_FIRST_PAGE_SECONDS,
+                 page_deadline: float = LISTING_STALL_SECONDS) -> None:
         self._base_url = base_url
         self._read_attempts = max(1, read_attempts)
+        self._page_deadline = page_deadline  # a listing gives up after this long without an answered page
+        self._page_cap: int | None = None  # the page size that answered after a failure: later listings keep it
         self._api_key = api_key
         self._timeout = timeout
         self._filter_timeout = filter_timeout if timeout is None else min(filter_timeout, timeout)
@@ -290,6 +304,15 @@ class WandbBackend:
                 time.sleep(READ_RETRY_SECONDS * 2**attempt)
         raise AssertionError("unreachable")
 
+    def _client_deadline(self) -> float:
+        """How long one request may take with the client's retries (`Api(timeout=)`, WANDB_HTTP_TIMEOUT, 19 s)."""
+        if self._timeout is not None:
+            return float(self._timeout)
+        try:
+            return float(os.environ.get("WANDB_HTTP_TIMEOUT") or CLIENT_DEADLINE_SECONDS)
+        except ValueError:
+            return CLIENT_DEADLINE_SECONDS
+
     def iter_runs(
         self,
         project: str,
@@ -300,75 +323,162 @@ class WandbBackend:
         per_page: int = DEFAULT_PER_PAGE,
         with_summary: bool = False,
         on_total: Callable[[int], None] | None = None,
+        on_warning: Callable[[str], None] | None = None,
     ) -> Iterator[RunRecord]:
-        """Yield the project's runs matching `filters`, paging with the server's cursor.
+        """Yield the project's runs matching `filters`, each once, paging with the server's cursor.
 
         The filters are checked (and `$all` rewritten) here, before anything is sent: a filter W&B would
         answer with HTTP 500 raises ConfigError at once (runsync/backend/filters.py).
+        Pages that fail are asked again smaller (`_Pager`). A run repeated by an overlapping page is yielded
+        once; when fewer runs came than W&B's `runCount`, the listing is paged again in the reverse order and
+        the missing runs follow; if some are still missing, `on_warning` (default: the "runsync" log) gets
+        the numbers.
         """
         entity, name = parse_project_path(project)
         checked = check_filters(filters)
         return self._iter_runs(entity, name, checked, order, limit, per_page, with_summary, on_total,
-                               guard=bool(checked))
+                               guard=bool(checked), on_warning=on_warning)
 
     def _iter_runs(self, entity: str, name: str, filters: dict[str, Any] | None, order: str | None,
                    limit: int | None, per_page: int, with_summary: bool,
-                   on_total: Callable[[int], None] | None, *, guard: bool) -> Iterator[RunRecord]:
+                   on_total: Callable[[int], None] | None, *, guard: bool,
+                   on_warning: Callable[[str], None] | None = None, repage: bool = True) -> Iterator[RunRecord]:
+        order = order or "+created_at"
+        pager = _Pager(self, min(per_page, self._page_cap or per_page), f"{entity}/{name}")
+        seen: set[str] = set()
+        repeated = 0
+        total: int | None = None
+
+        def left() -> int:
+            return limit - len(seen)  # type: ignore[operator]
+
+        def full() -> bool:
+            return limit is not None and len(seen) >= limit
+
+        for proj in self._pages(entity, name, filters, order, with_summary, pager, None if limit is None else left,
+                                guard=guard):
+            if total is None:
+                total = int(proj.get("runCount") or 0)
+                if on_total is not None:
+                    on_total(total if limit is None else min(total, limit))
+            for edge in proj["runs"]["edges"]:
+                node = edge["node"]
+                if node["name"] in seen:
+                    repeated += 1
+                    continue
+                seen.add(node["name"])
+                yield self._record(entity, name, node)
+                if full():
+                    break
+            if full():
+                break
+        expected = (total or 0) if limit is None else min(total or 0, limit)
+        listed = len(seen)
+        if repage and listed < expected:
+            # Pages over a live table can skip runs (wandb/wandb#6614): list again, in the reverse order (the
+            # same order under a limit, which picks the first runs), and add the runs not seen yet.
+            again = order if limit is not None else _reverse_order(order)
+            log.debug("%s: W&B counts %d runs but %d came; listing again in %s order", pager.what, expected,
+                      listed, again)
+            recount: int | None = None
+            for proj in self._pages(entity, name, filters, again, with_summary, pager, None, guard=False):
+                if recount is None:
+                    recount = int(proj.get("runCount") or 0)
+                    expected = recount if limit is None else min(recount, limit)
+                for edge in proj["runs"]["edges"]:
+                    node = edge["node"]
+                    if node["name"] in seen:
+                        continue
+                    seen.add(node["name"])
+                    yield self._record(entity, name, node)
+                    if len(seen) >= expected:
+                        break
+                if len(seen) >= expected:
+                    break
+            log.debug("%s: the second listing added %d runs", pager.what, len(seen) - listed)
+            if len(seen) < expected:
+                _warn(on_warning, f"{entity}/{name}: W&B counts {expected} matching runs but listing them gave "
+                                  f"{len(seen)} ({listed} in {order} order, {len(seen) - listed} more in {again} "
+                                  f"order): runs created, deleted or re-sorted while paging? Export again to be sure")
+        log.debug("%s: %d runs in %d requests%s; page sizes: %s", pager.what, len(seen), pager.requests,
+                  f", {repeated} repeated by overlapping pages dropped" if repeated else "", pager.describe())
+
+    def _pages(self, entity: str, name: str, filters: dict[str, Any] | None, order: str, with_summary: bool,
+               pager: _Pager, want: Callable[[], int] | None, *, guard: bool) -> Iterator[dict[str, Any]]:
+        """The `project` of each page of one listing, from the first (which carries `runCount`) to the last."""
         cursor: str | None = None
-        seen = 0
         first_page = True
         while True:
-            page_size = per_page if limit is None else max(1, min(per_page, limit - seen))
+            size = pager.size if want is None else max(1, min(pager.size, want()))
             variables = {
                 "project": name,
                 "entity": entity,
                 "cursor": cursor,
-                "perPage": page_size,
-                "order": order or "+created_at",
+                "perPage": size,
+                "order": order,
                 "filters": json.dumps(filters or {}),
-                "withCount": first_page and on_total is not None,
+                "withCount": first_page,
                 "withSummary": with_summary,
             }
             if first_page and guard:
-                data = self._first_filtered_page(variables, filters)
+                data = self._first_filtered_page(variables, filters, pager)
             else:
-                data = self._read(_RUNS_QUERY, variables)
+                data = pager.read(variables)
             proj = data.get("project")
             if proj is None:
                 raise BackendError(f"project {entity}/{name} not found at {self.base_url}")
-            if first_page and on_total is not None:
-                total = proj.get("runCount") or 0
-                on_total(total if limit is None else min(total, limit))
             first_page = False
+            yield proj
             runs = proj["runs"]
-            for edge in runs["edges"]:
-                yield self._record(entity, name, edge["node"])
-                seen += 1
-                if limit is not None and seen >= limit:
-                    return
             if not runs["pageInfo"]["hasNextPage"] or not runs["edges"]:
                 return
-            cursor = runs["edges"][-1]["cursor"]
+            previous, cursor = cursor, runs["edges"][-1]["cursor"]
+            if cursor == previous:  # a page that made no progress: never loop
+                return
 
-    def _first_filtered_page(self, variables: dict[str, Any], filters: dict[str, Any] | None) -> dict[str, Any]:
-        """The first page with the user's filters: bounded, tried once, and a failure says filter or server."""
+    def _first_filtered_page(self, variables: dict[str, Any], filters: dict[str, Any] | None,
+                             pager: _Pager) -> dict[str, Any]:
+        """The first page with the user's filters: bounded, tried once, and a failure says filter or server.
+
+        When the server answers without the filter, the filtered page is asked once more at the smallest
+        size: an answer means the page was too big, not the filter wrong (the listing goes on at half size).
+        """
         shown = json.dumps(filters, ensure_ascii=False)
+        asked = variables["perPage"]
+        pager.requests += 1
         try:
-            return self.execute(_RUNS_QUERY, variables, timeout=self._filter_timeout)
+            data = self.execute(_RUNS_QUERY, variables, timeout=self._filter_timeout)
+            pager.answer(asked)
+            return data
         except BackendError as exc:
             if getattr(exc, "no_retry", False):
                 raise
             if not getattr(exc, "timed_out", False):  # an answer: the server said what it did not like
                 raise BackendError(f"W&B at {self.base_url} refused the filter {shown}: {exc.message}") from None
+            pager.fail(asked, exc)
         # No answer in time: W&B answers a filter it cannot run with HTTP 500, which the client retries until
         # its deadline. Ask for one run without the filter to tell the two apart.
         try:
+            pager.requests += 1
             self.execute(_RUNS_QUERY, {**variables, "filters": "{}", "perPage": 1, "cursor": None,
                                        "withCount": False, "withSummary": False}, timeout=self._filter_timeout)
         except BackendError as exc:
             raise BackendError(
                 f"W&B at {self.base_url} is failing: listing runs got no answer in {self._filter_timeout:g} s, "
                 f"with the filter {shown} or without it ({exc.message})") from None
+        if asked > MIN_PER_PAGE:
+            try:
+                pager.requests += 1
+                data = self.execute(_RUNS_QUERY, {**variables, "perPage": MIN_PER_PAGE},
+                                    timeout=self._filter_timeout)
+            except BackendError as exc:
+                if getattr(exc, "no_retry", False):
+                    raise
+                pager.fail(MIN_PER_PAGE, exc)
+            else:
+                pager.answer(MIN_PER_PAGE)
+                pager.shrink(max(MIN_PER_PAGE, asked // 2))
+                return data
         raise BackendError(
             f"W&B at {self.base_url} failed on the filter {shown}: no answer in {self._filter_timeout:g} s "
             "while the same listing without it answers (W&B answers filters it cannot run with HTTP 500)",
@@ -376,18 +486,41 @@ class WandbBackend:
                  "or retry, if the server was only slow")
 
     def fetch_by_ids(
-        self, project: str, ids: Iterable[str], *, with_summary: bool = False, chunk: int = IDS_PER_QUERY
+        self, project: str, ids: Iterable[str], *, with_summary: bool = False, chunk: int = IDS_PER_QUERY,
+        per_page: int = DEFAULT_PER_PAGE, on_warning: Callable[[str], None] | None = None,
     ) -> dict[str, RunRecord]:
-        """Read the runs with these ids, a chunk of ids per query; missing ids are simply absent."""
+        """Read the runs with these ids, a chunk of ids per query (paged); missing ids are simply absent.
+
+        Ids W&B counts among a chunk's matches but the pages did not return (pages that overlapped or
+        skipped) are asked for once more; any still missing then are reported to `on_warning`.
+        """
         entity, name = parse_project_path(project)
         wanted = list(dict.fromkeys(ids))
         found: dict[str, RunRecord] = {}
         for start in range(0, len(wanted), chunk):
             part = wanted[start : start + chunk]
-            for record in self._iter_runs(entity, name, {"name": {"$in": part}}, None, None, len(part),
-                                          with_summary, None, guard=False):
-                found[record.id] = record
+            counted = self._read_ids(entity, name, part, with_summary, per_page, found)
+            got = sum(1 for run_id in part if run_id in found)
+            if got < counted:
+                missing = [run_id for run_id in part if run_id not in found]
+                log.debug("%s/%s: W&B counts %d of %d ids but %d came; asking for the %d missing again", entity,
+                          name, counted, len(part), got, len(missing))
+                self._read_ids(entity, name, missing, with_summary, per_page, found)
+                got = sum(1 for run_id in part if run_id in found)
+                if got < counted:
+                    _warn(on_warning, f"{entity}/{name}: W&B counts {counted} of {len(part)} runs asked for by id, "
+                                      f"but reading them gave {got}, also when asked again")
         return found
+
+    def _read_ids(self, entity: str, name: str, ids: list[str], with_summary: bool, per_page: int,
+                  found: dict[str, RunRecord]) -> int:
+        """Read the runs with these ids into `found`; return how many of them W&B counts (`runCount`)."""
+        counted: list[int] = []
+        for record in self._iter_runs(entity, name, {"name": {"$in": ids}}, None, None,
+                                      max(1, min(len(ids), per_page)), with_summary, counted.append, guard=False,
+                                      repage=False):
+            found[record.id] = record
+        return counted[0] if counted else 0
 
     def _record(self, entity: str, project: str, node: dict[str, Any]) -> RunRecord:
         raw_config = _load_json(node.get("config"))
@@ -437,6 +570,92 @@ class WandbBackend:
         data = self.execute(_UPSERT_MUTATION, {"input": mutation_input})
         if not (data.get("upsertBucket") or {}).get("bucket"):
             raise BackendError(f"W&B did not confirm the write of run {storage_id}")
+
+
+class _Pager:
+    """The page reads of one listing: a page the service does not answer is asked again at half the size.
+
+    "No answer" is the client giving up (its retries of 502/504/5xx, 429s and per-attempt timeouts ran out:
+    `timed_out`). The page is asked again at half the size, down to MIN_PER_PAGE, from the same cursor, and
+    the size that answered is kept for the rest of the listing (and the backend's later listings). Other
+    failures are tried again at the same size (reads change nothing), `read_attempts` times in all. Once
+    `deadline` seconds pass without an answered page, it gives up with one line saying what failed.
+    """
+
+    def __init__(self, backend: WandbBackend, size: int, what: str) -> None:
+        self.backend = backend
+        self.size = max(1, size)
+        self.what = what  # "entity/project", for messages
+        self.requests = 0
+        self.client_deadline = backend._client_deadline()
+        self.deadline = min(backend._page_deadline, 4 * self.client_deadline)
+        self._sizes: list[tuple[int, bool]] = []  # (size, answered) of each change of outcome, in order
+
+    def answer(self, size: int) -> None:
+        if not self._sizes or self._sizes[-1] != (size, True):
+            self._sizes.append((size, True))
+
+    def fail(self, size: int, exc: BackendError) -> None:
+        log.debug("%s: a page of %d runs failed: %s", self.what, size, exc.message)
+        if not self._sizes or self._sizes[-1] != (size, False):
+            self._sizes.append((size, False))
+
+    def shrink(self, size: int) -> None:
+        self.size = size
+        with self.backend._lock:
+            cap = self.backend._page_cap
+            self.backend._page_cap = size if cap is None else min(cap, size)
+
+    def describe(self) -> str:
+        """E.g. "250 failed, 125 failed, 62": every page size asked, in order."""
+        return ", ".join(f"{size}{'' if ok else ' failed'}" for size, ok in self._sizes) or "none"
+
+    def read(self, variables: dict[str, Any]) -> dict[str, Any]:
+        """One page (`variables["perPage"]` runs, or fewer after failures); BackendError when it can't be had."""
+        asked = variables["perPage"]
+        started = time.monotonic()
+        failures = 0
+        while True:
+            remaining = self.deadline - (time.monotonic() - started)
+            timeout = None if remaining >= self.client_deadline else max(1.0, remaining)
+            self.requests += 1
+            try:
+                data = self.backend.execute(_RUNS_QUERY, {**variables, "perPage": asked}, timeout=timeout)
+            except BackendError as exc:
+                if getattr(exc, "no_retry", False):
+                    raise
+                self.fail(asked, exc)
+                elapsed = time.monotonic() - started
+                if getattr(exc, "timed_out", False) and asked > MIN_PER_PAGE and elapsed < self.deadline:
+                    asked = max(MIN_PER_PAGE, asked // 2)
+                    self.shrink(min(self.size, asked))
+                    log.debug("%s: asking for %d runs per page from the same cursor", self.what, asked)
+                    continue
+                failures += 1
+                if failures >= self.backend._read_attempts or elapsed >= self.deadline:
+                    raise self._give_up(exc, elapsed) from None
+                time.sleep(min(READ_RETRY_SECONDS * 2 ** (failures - 1), max(0.0, self.deadline - elapsed)))
+                continue
+            self.answer(asked)
+            return data
+
+    def _give_up(self, exc: BackendError, elapsed: float) -> BackendError:
+        error = BackendError(f"{exc.message}; listing runs of {self.what}: no page answered in {elapsed:.0f} s "
+                             f"(runs per page: {self.describe()})", hint=exc.hint)
+        error.timed_out = getattr(exc, "timed_out", False)  # type: ignore[attr-defined]
+        return error
+
+
+def _reverse_order(order: str) -> str:
+    """"+created_at" -> "-created_at" and back."""
+    return "+" + order[1:] if order.startswith("-") else "-" + order.lstrip("+")
+
+
+def _warn(on_warning: Callable[[str], None] | None, text: str) -> None:
+    if on_warning is not None:
+        on_warning(text)
+    else:
+        log.warning(text)
 
 
 def _scrub(exc: BaseException, api_key: str | None) -> str:

@@ -88,6 +88,12 @@ def _is_loopback(host: str) -> bool:
 @click.option("--rate-limit", default=None, type=click.FloatRange(min=0), help="Requests/s before 429s.")
 @click.option("--hang-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests never answered.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed for the fault draws.")
+@click.option("--max-page-size", default=1000, show_default=True, type=click.IntRange(min=0),
+              help="Runs per page beyond which a listing gets HTTP 504, as from the service's gateway (0: no limit).")
+@click.option("--overlap-rate", default=0.0, type=click.FloatRange(0, 1),
+              help="Share of follow-up pages that repeat or skip a few runs (a live table re-sorted while paging).")
+@click.option("--retry-after", is_flag=True,
+              help="Send Retry-After with 429s (W&B's carry RateLimit-* headers and may not).")
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host (exposes the sandbox).")
 @click.option("--lenient-filters", is_flag=True,
               help="Accept filters the real W&B answers with HTTP 500 (tags + $all, a bare list on tags, "
@@ -96,7 +102,7 @@ def _is_loopback(host: str) -> bool:
               help="Also write the export lines to this file (mode 0600) once serving; removed on exit.")
 def serve(db: str, host: str, port: int, api_key: str | None, entity: str, latency_ms: float,
           error_rate: float, rate_limit: float | None, hang_rate: float, seed: int, lenient_filters: bool,
-          allow_remote: bool, env_file: str | None) -> None:
+          allow_remote: bool, env_file: str | None, **paging: Any) -> None:
     """Serve a sandbox database until interrupted (Ctrl-C or SIGTERM).
 
     Prints the environment for the wandb client first (and writes it to --env-file), then serves:
@@ -111,7 +117,8 @@ def serve(db: str, host: str, port: int, api_key: str | None, entity: str, laten
       until [ -s sb.env ]; do sleep 0.2; done; . ./sb.env
 
     Faults can be changed while it runs: POST /_sandbox/faults with JSON
-    {"latency_ms", "error_rate", "rate_limit", "hang_rate"}; counters at GET /_sandbox/stats.
+    {"latency_ms", "error_rate", "rate_limit", "hang_rate", "max_page_size", "overlap_rate", "retry_after"};
+    counters at GET /_sandbox/stats.
     Both need the same API key as /graphql.
     """
     if not _is_loopback(host) and not allow_remote:
@@ -128,7 +135,7 @@ def serve(db: str, host: str, port: int, api_key: str | None, entity: str, laten
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     sb = start(db=db, api_key=api_key, host=host, port=port, latency_ms=latency_ms,
                error_rate=error_rate, rate_limit=rate_limit or None, hang_rate=hang_rate,
-               seed=seed, entity=entity, strict_filters=not lenient_filters)
+               seed=seed, entity=entity, strict_filters=not lenient_filters, **paging)
     lines = f"export WANDB_BASE_URL={sb.url}\nexport WANDB_API_KEY={sb.api_key}\n"
     try:
         # The only places the key is ever shown: handing it to the user is the point.

@@ -1,4 +1,5 @@
-"""Deterministic fault injection for /graphql: latency, HTTP 500s, 429 rate limiting, hangs."""
+"""Deterministic fault injection for /graphql: latency, HTTP 500s, 429 rate limiting, hangs;
+and the service's paging strictness: a page-size limit (HTTP 504 beyond it), pages that repeat or skip runs."""
 from __future__ import annotations
 
 import math
@@ -6,6 +7,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -14,17 +16,33 @@ class Decision:
 
     latency_s: float = 0.0
     status: int = 200  # 200, 500 or 429
-    retry_after: int | None = None  # seconds, for 429
+    retry_after: int | None = None  # seconds, for 429 (sent as `Retry-After` only when the switch is on)
     hang: bool = False
+    rate_limit_headers: dict[str, str] | None = None  # for 429: RateLimit-Limit/-Remaining/-Reset, as W&B sends
+
+
+# The page-size limit by default: W&B's is not documented; runsync's start size (250) is well under it, a
+# `per_page=1000` listing is answered, anything bigger gets HTTP 504 as from a load balancer's deadline.
+DEFAULT_MAX_PAGE_SIZE = 1000
+PAGING_SETTINGS = ("max_page_size", "overlap_rate", "retry_after")
+
+
 
 
 class Faults:
     """Fault settings, changeable at runtime; random draws come from one seeded RNG under a lock."""
 
     def __init__(self, latency_ms: float = 0, error_rate: float = 0.0, rate_limit: float | None = None,
-                 hang_rate: float = 0.0, seed: int = 0) -> None:
+                 hang_rate: float = 0.0, seed: int = 0, *,
+                 max_page_size: int | None = DEFAULT_MAX_PAGE_SIZE, overlap_rate: float = 0.0,
+                 retry_after: bool = False) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
+        # Overlapping pages draw from their own RNG: turning them on leaves the other faults' sequence as it was.
+        self._page_rng = random.Random(f"pages-{seed}")
+        self.max_page_size: int | None = None
+        self.overlap_rate = 0.0
+        self.retry_after = False
         self.latency_ms = 0.0
         self.error_rate = 0.0
         self.rate_limit: float | None = None
@@ -33,15 +51,20 @@ class Faults:
         self._last = time.monotonic()
         self.set(latency_ms=latency_ms, error_rate=error_rate, rate_limit=rate_limit,
                  hang_rate=hang_rate)
+        self.set(max_page_size=max_page_size, overlap_rate=overlap_rate, retry_after=retry_after)
 
     def set(self, **kw: float | None) -> None:
-        """Change settings: latency_ms, error_rate, rate_limit (requests/s, None/0 = off), hang_rate."""
-        unknown = set(kw) - {"latency_ms", "error_rate", "rate_limit", "hang_rate", "seed"}
+        """Change settings: latency_ms, error_rate, rate_limit (requests/s, None/0 = off), hang_rate;
+        max_page_size (runs per page before HTTP 504, None/0 = no limit), overlap_rate (share of follow-up
+        pages that repeat or skip runs), retry_after (send `Retry-After` with 429s; W&B may not)."""
+        unknown = set(kw) - {"latency_ms", "error_rate", "rate_limit", "hang_rate", "seed", *PAGING_SETTINGS}
         if unknown:
             raise ValueError(f"unknown fault setting(s): {', '.join(sorted(unknown))}")
         with self._lock:
             if "seed" in kw:
                 self._rng = random.Random(kw["seed"])
+                self._page_rng = random.Random(f"pages-{kw['seed']}")
+            self._set_paging(kw)
             if "latency_ms" in kw:
                 self.latency_ms = max(0.0, float(kw["latency_ms"] or 0))
             for name in ("error_rate", "hang_rate"):
@@ -60,7 +83,24 @@ class Faults:
         """Return the current settings."""
         with self._lock:
             return {"latency_ms": self.latency_ms, "error_rate": self.error_rate,
-                    "rate_limit": self.rate_limit, "hang_rate": self.hang_rate}
+                    "rate_limit": self.rate_limit, "hang_rate": self.hang_rate,
+                    "max_page_size": self.max_page_size, "overlap_rate": self.overlap_rate,
+                    "retry_after": self.retry_after}
+
+    def _set_paging(self, kw: dict[str, Any]) -> None:
+        """The paging settings of `set` (under the lock)."""
+        if "max_page_size" in kw:
+            size = kw["max_page_size"]
+            if size is not None and (isinstance(size, bool) or not float(size).is_integer() or size < 0):
+                raise ValueError(f"max_page_size must be a whole number >= 0, got {size!r}")
+            self.max_page_size = int(size) if size else None
+        if "overlap_rate" in kw:
+            rate = float(kw["overlap_rate"] or 0)
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"overlap_rate must be between 0 and 1, got {rate}")
+            self.overlap_rate = rate
+        if "retry_after" in kw:
+            self.retry_after = bool(kw["retry_after"])
 
     def _capacity(self) -> float:
         # A burst of one second's worth of requests (at least one) before throttling starts.
@@ -81,8 +121,28 @@ class Faults:
                 self._tokens = min(self._capacity(), self._tokens + (now - self._last) * self.rate_limit)
                 self._last = now
                 if self._tokens < 1.0:
-                    wait = (1.0 - self._tokens) / self.rate_limit
-                    # The sidecar honours Retry-After exactly; W&B sends whole seconds.
-                    return Decision(latency, status=429, retry_after=max(1, math.ceil(wait)))
+                    wait = max(1, math.ceil((1.0 - self._tokens) / self.rate_limit))
+                    # W&B's 429s carry RateLimit-* (documented); Retry-After may be absent, so it is sent only
+                    # with the switch on. The sidecar honours Retry-After exactly; W&B sends whole seconds.
+                    headers = {"RateLimit-Limit": str(math.ceil(self._capacity())), "RateLimit-Remaining": "0",
+                               "RateLimit-Reset": str(wait)}
+                    if self.retry_after:
+                        headers["Retry-After"] = str(wait)
+                    return Decision(latency, status=429, retry_after=wait, rate_limit_headers=headers)
                 self._tokens -= 1.0
             return Decision(latency)
+
+    def too_large(self, first: int | None) -> bool:
+        """Whether a page of `first` runs is over the page-size limit (answered HTTP 504)."""
+        with self._lock:
+            return bool(self.max_page_size) and (50 if first is None else first) > self.max_page_size  # type: ignore[operator]
+
+    def page_shift(self, first: int) -> int:
+        """Where a follow-up page starts, relative to its cursor: 0 as asked; -k repeats the previous page's
+        last k runs, +k skips k runs (a live table re-sorted while paging, wandb/wandb#6614). Seeded."""
+        with self._lock:
+            if not self.overlap_rate or self._page_rng.random() >= self.overlap_rate:
+                return 0
+            k = self._page_rng.randint(1, max(1, first // 4))
+            return -k if self._page_rng.random() < 0.5 else k
+

@@ -69,11 +69,13 @@ def count_runs(store: Store, entity: str, project: str, filters: Any) -> int:
 
 
 def page_runs(store: Store, entity: str, project: str, filters: Any, order: str | None,
-              first: int | None, after: str | None) -> dict[str, Any]:
+              first: int | None, after: str | None, shift: int = 0) -> dict[str, Any]:
     """Return one page: {"total", "items": [(run, cursor)], "has_next", "end_cursor"}.
 
     The cursor is the position by sort key + unique rowid, not an offset, so runs inserted,
     deleted or updated between pages never make a run appear twice or go missing.
+    `shift` (the overlapping-pages fault) starts the page elsewhere: -k repeats the last k runs before the
+    cursor, +k skips k runs after it, as the service's paging over a re-sorted live table can.
     """
     keys, recs = _matches(store, entity, project, filters, order)
     _, desc = parse_order(order)
@@ -82,10 +84,12 @@ def page_runs(store: Store, entity: str, project: str, filters: Any, order: str 
     try:
         if not desc:
             start = bisect.bisect_right(keys, pos) if pos is not None else 0
+            start = min(max(0, start + shift), len(keys))
             idx = list(range(start, min(start + first, len(keys))))
             has_next = start + first < len(keys)
         else:
             end = bisect.bisect_left(keys, pos) if pos is not None else len(keys)
+            end = min(max(0, end - shift), len(keys))
             idx = list(range(end - 1, max(end - first, 0) - 1, -1))
             has_next = end - first > 0
     except TypeError:

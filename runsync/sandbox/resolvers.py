@@ -66,12 +66,17 @@ class Prepared:
     is_mutation: bool
 
 
+class PageTooLarge(Exception):
+    """A page over the sandbox's page-size limit: the server answers HTTP 504, as the service's gateway does."""
+
+
 class Resolvers:
     """Root values for Query and Mutation: plain dicts whose callables graphql-core calls."""
 
     def __init__(self, store: Store, entity: str = "e") -> None:
         self.store = store
         self.entity = entity
+        self.faults: Any = None  # the server's Faults: page-size limit, overlapping pages (None: neither)
         self.schema = load_schema()
         self._docs: OrderedDict[str, DocumentNode] = OrderedDict()
         self._docs_lock = threading.Lock()
@@ -108,6 +113,9 @@ class Resolvers:
                          variable_values=variables or {}, operation_name=prepared.operation_name,
                          is_awaitable=_never_awaitable)
         body: dict[str, Any] = {"data": result.data}
+        for error in result.errors or ():
+            if isinstance(error.original_error, PageTooLarge):
+                raise error.original_error
         if result.errors:
             body["errors"] = [e.formatted for e in result.errors]
         return body
@@ -138,7 +146,11 @@ class Resolvers:
 
         def runs(info: Any, filters: Any = None, after: str | None = None,
                  first: int | None = None, order: str | None = None) -> dict[str, Any]:
-            page = query.page_runs(store, entity, name, filters, order, first, after)
+            faults = self.faults
+            if faults is not None and faults.too_large(first):
+                raise PageTooLarge(f"a page of {first} runs is over the limit of {faults.max_page_size}")
+            shift = faults.page_shift(50 if first is None else first) if faults is not None and after else 0
+            page = query.page_runs(store, entity, name, filters, order, first, after, shift=shift)
             edges = [{"node": self.run_obj(r, obj), "cursor": c} for r, c in page["items"]]
             return {
                 "totalCount": page["total"], "edges": edges,

@@ -10,6 +10,10 @@ a wrong or missing key is HTTP 401 and is not counted in the stats. Faults never
 Strict filters (the default; `strict_filters=False` / `serve --lenient-filters` turns them off): a `filters`
 variable the real service answers with HTTP 500 gets HTTP 500 here too, on every try — `tags` with `$all`,
 a bare list on `tags`, a `$regex` that RE2 cannot compile (filters.service_refusal).
+
+Paging as the service (faults.py): a page of more than `max_page_size` runs is HTTP 504 (default 1000);
+`overlap_rate` makes follow-up pages repeat or skip a few runs; a 429 carries `RateLimit-Limit`,
+`RateLimit-Remaining`, `RateLimit-Reset`, and `Retry-After` only with `retry_after` on.
 """
 from __future__ import annotations
 
@@ -28,10 +32,10 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from .faults import Faults
+from .faults import DEFAULT_MAX_PAGE_SIZE, Faults
 from .filters import service_refusal
 from .query import decode_filters
-from .resolvers import Resolvers
+from .resolvers import PageTooLarge, Resolvers
 from .store import Store
 
 HANG_SECONDS = 60.0  # a hung request is dropped after this, or when the server stops
@@ -73,6 +77,9 @@ class _Stats:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # The listen backlog: socketserver's 5 makes a burst of parallel clients (runsync's writers, several
+    # processes) meet connection resets; the service holds them. 64 concurrent clients must all be served.
+    request_queue_size = 256
 
     def __init__(self, addr: tuple[str, int], sandbox: Sandbox) -> None:
         self.sandbox = sandbox
@@ -207,11 +214,15 @@ class _Handler(BaseHTTPRequestHandler):
         if decision.status == 429:
             sb._stats.add(fault="429")
             return self._send(429, {"errors": [{"message": "rate limit exceeded"}]},
-                              {"Retry-After": str(decision.retry_after)})
+                              decision.rate_limit_headers or {"Retry-After": str(decision.retry_after)})
         refusal = _refused_filter(variables) if sb.strict_filters else None
         if refusal:
             return self._send(500, {"errors": [{"message": f"internal server error (filter with {refusal})"}]})
-        result = sb.resolvers.run(prepared, variables)
+        try:
+            result = sb.resolvers.run(prepared, variables)
+        except PageTooLarge as e:  # as from a load balancer whose deadline the page outlasted
+            sb._stats.add(fault="504")
+            return self._send(504, {"errors": [{"message": f"gateway timeout ({e})"}]})
         if prepared.is_mutation and not result.get("errors"):
             sb._stats.add(mutations=1)
         self._send(200, result)
@@ -242,6 +253,7 @@ class Sandbox:
         self.api_key = api_key
         self.faults = faults
         self.resolvers = Resolvers(store, entity)
+        self.resolvers.faults = faults  # the page-size limit and overlapping pages
         self._stats = _Stats()
         self._stopping = threading.Event()
         self._owns_store = owns_store
@@ -270,7 +282,8 @@ class Sandbox:
         self._stats.reset()
 
     def set_faults(self, **kw: Any) -> None:
-        """Change fault injection at runtime: latency_ms, error_rate, rate_limit, hang_rate, seed."""
+        """Change fault injection at runtime: latency_ms, error_rate, rate_limit, hang_rate, seed, max_page_size,
+        overlap_rate, retry_after."""
         self.faults.set(**kw)
 
     def stop(self) -> None:
@@ -304,15 +317,20 @@ class Sandbox:
 def start(db: str | Store = ":memory:", api_key: str | None = None, host: str = "127.0.0.1",
           port: int = 0, latency_ms: float = 0, error_rate: float = 0.0,
           rate_limit: float | None = None, hang_rate: float = 0.0, seed: int = 0,
-          entity: str = "e", strict_filters: bool = True) -> Sandbox:
+          entity: str = "e", strict_filters: bool = True, max_page_size: int | None = DEFAULT_MAX_PAGE_SIZE,
+          overlap_rate: float = 0.0, retry_after: bool = False) -> Sandbox:
     """Start a sandbox in a background thread; return once it is listening.
 
     `db` is a SQLite path, ":memory:", or an open Store. `entity` is the viewer's default entity.
     `strict_filters=False` accepts filters the real service answers with HTTP 500 (`tags` + `$all`, ...).
+    Paging as the service: a page over `max_page_size` runs is HTTP 504 (None/0: no limit); `overlap_rate` makes
+    that share of follow-up pages repeat or skip a few runs (a live table re-sorted while paging); 429s carry
+    RateLimit-* headers, and `Retry-After` only with `retry_after=True`.
     """
     if api_key is not None and len(api_key) < 40:
         raise ValueError("api_key must be at least 40 characters (the wandb client refuses shorter)")
     owns = not isinstance(db, Store)
     store = db if isinstance(db, Store) else Store(str(db))
-    faults = Faults(latency_ms, error_rate, rate_limit, hang_rate, seed)
+    faults = Faults(latency_ms, error_rate, rate_limit, hang_rate, seed, max_page_size=max_page_size,
+                    overlap_rate=overlap_rate, retry_after=retry_after)
     return Sandbox(store, api_key or generate_api_key(), host, port, faults, entity, owns, strict_filters)
