@@ -358,8 +358,13 @@ def apply(
     force: bool = False,
     backend: WandbBackend | None = None,
     on_run_done: Callable[[str], None] | None = None,
+    verify: bool = True,
 ) -> ApplyReport:
-    """Write a plan's changes to W&B; refuses a plan with errors, or conflicts unless `force`."""
+    """Write a plan's changes to W&B; refuses a plan with errors, or conflicts unless `force`.
+
+    `verify`: read the written runs back (one request per page of ids) and report, in `did_not_stick`,
+    every field that does not hold what was written.
+    """
     if plan.errors:
         raise SheetError(list(plan.errors))
     if plan.conflicts and not force:
@@ -373,7 +378,7 @@ def apply(
         path = str(journal)
         check_can_append(path, plan.project, header)  # the same import re-run may add to it; another may not
     options = ApplyOptions(journal=path, concurrency=concurrency, force=force, header=header,
-                           include_running=plan.include_running)
+                           include_running=plan.include_running, verify=verify)
     return apply_plan(plan, backend or WandbBackend(), options, on_run_done=on_run_done)
 
 
@@ -400,6 +405,7 @@ def undo(
     force: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
     backend: WandbBackend | None = None,
+    verify: bool = True,
 ) -> tuple[Plan, ApplyReport | None]:
     """Restore the values an import replaced; refuses fields changed since, unless `force`.
 
@@ -413,4 +419,4 @@ def undo(
     if dry_run or undo_plan.empty:
         return undo_plan, None
     return undo_plan, apply(undo_plan, journal=undo_journal_path(journal), concurrency=concurrency, force=force,
-                            backend=backend)
+                            backend=backend, verify=verify)

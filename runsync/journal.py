@@ -4,6 +4,12 @@ One journal per import, by default in the sheet's own folder `SHEET.runsync-jour
 time it started (`20250102T030405Z-001.jsonl`), so a listing sorts by time. Its `begin` line names the
 sheet and the export it came from (project + exported_at): planning that sheet again reads these journals
 to move the base past runsync's own earlier writes (`journal_base`).
+
+Events: `begin`; `write` (a run's fields before/after, on disk before the request goes out; a config write
+made while the server's config handling is unknown, or on a server that replaces configs, also carries the
+run's whole `config_before`); `done` (W&B confirmed it); `restore` (a replacing server dropped config keys,
+put back from `config_before`); `verify` (read back after the writes: fields `held`, and `did_not_stick`
+with the value W&B holds); `end`.
 """
 from __future__ import annotations
 
@@ -156,6 +162,14 @@ def read_journal(path: str | os.PathLike[str]) -> JournalContents:
                 for (run_id, _), history in histories.items():
                     if run_id == event["run"]:
                         history.done = True
+            elif op == "verify":
+                # Read back after the writes: W&B holds these fields (done, even with no answer), or not.
+                for name in () if event.get("confirmed", True) else event.get("held") or ():
+                    if (event["run"], name) in histories:
+                        histories[(event["run"], name)].done = True
+                for item in event.get("did_not_stick") or ():
+                    if (event["run"], item["field"]) in histories:
+                        histories[(event["run"], item["field"])].done = False
     except (KeyError, TypeError):
         raise JournalError(f"{p}: not a runsync journal") from None
     return JournalContents(project, list(histories.values()), torn, dict(first_begin))
@@ -246,18 +260,26 @@ def journal_base(sheet: str, project: str, exported_at: str, live: Mapping[str, 
                 current = [] if ours else None
                 if current is not None:
                     segments.append((_when(event.get("at")), path.name, len(segments), current))
-            elif current is not None and event["op"] in ("write", "done"):
+            elif current is not None and event["op"] in ("write", "done", "verify"):
                 current.append(event)
     base: dict[str, dict[str, Any]] = {}
     for *_, events in sorted(segments, key=lambda s: s[:3]):
         writes: list[tuple[dict[str, Any], list[bool]]] = []
         latest: dict[str, list[bool]] = {}
+        checked: dict[tuple[Any, Any], bool] = {}  # (run, column) -> held when read back (a `verify` line)
         for event in events:
             run_id = event.get("run")
             if event["op"] == "write":
                 flag = [False]
                 writes.append((event, flag))
                 latest[run_id] = flag
+            elif event["op"] == "verify":
+                # `held` matters where no `done` line says so: a write whose answer was lost.
+                for column in () if event.get("confirmed", True) else event.get("held") or ():
+                    checked[(run_id, column)] = True
+                for item in event.get("did_not_stick") or ():
+                    if isinstance(item, dict):
+                        checked[(run_id, item.get("field"))] = False
             elif run_id in latest:
                 latest[run_id][0] = True
         for event, (done,) in writes:
@@ -267,7 +289,8 @@ def journal_base(sheet: str, project: str, exported_at: str, live: Mapping[str, 
                     column, after = item["field"], decode_value(item["after"])
                 except (KeyError, TypeError):
                     continue
-                if not done:
+                # Read back as not held (reverted by a live process, say): the sheet's edit is still to make.
+                if not checked.get((event.get("run"), column), done):
                     if record is None:
                         continue
                     try:

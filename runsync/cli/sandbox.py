@@ -98,11 +98,19 @@ def _is_loopback(host: str) -> bool:
 @click.option("--lenient-filters", is_flag=True,
               help="Accept filters the real W&B answers with HTTP 500 (tags + $all, a bare list on tags, "
                    "non-RE2 $regex); by default they get HTTP 500 here too.")
+@click.option("--config-merge", type=click.Choice(["merge", "replace"]), default="merge", show_default=True,
+              help="How a config sent in upsertBucket lands: merged into the stored one (W&B today) or replacing "
+                   "it (older self-hosted servers).")
+@click.option("--lost-answer-rate", default=0.0, type=click.FloatRange(0, 1),
+              help="Share of writes applied and then answered HTTP 502 (the answer lost).")
+@click.option("--live-process-interval", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Seconds: every running run has a simulated process re-sending its stale config this often.")
 @click.option("--env-file", type=click.Path(dir_okay=False),
               help="Also write the export lines to this file (mode 0600) once serving; removed on exit.")
 def serve(db: str, host: str, port: int, api_key: str | None, entity: str, latency_ms: float,
           error_rate: float, rate_limit: float | None, hang_rate: float, seed: int, lenient_filters: bool,
-          allow_remote: bool, env_file: str | None, **paging: Any) -> None:
+          allow_remote: bool, config_merge: str, lost_answer_rate: float, live_process_interval: float | None,
+          env_file: str | None, **paging: Any) -> None:
     """Serve a sandbox database until interrupted (Ctrl-C or SIGTERM).
 
     Prints the environment for the wandb client first (and writes it to --env-file), then serves:
@@ -117,8 +125,8 @@ def serve(db: str, host: str, port: int, api_key: str | None, entity: str, laten
       until [ -s sb.env ]; do sleep 0.2; done; . ./sb.env
 
     Faults can be changed while it runs: POST /_sandbox/faults with JSON
-    {"latency_ms", "error_rate", "rate_limit", "hang_rate", "max_page_size", "overlap_rate", "retry_after"};
-    counters at GET /_sandbox/stats.
+    {"latency_ms", "error_rate", "rate_limit", "hang_rate", "lost_answer_rate", "max_page_size", "overlap_rate",
+    "retry_after"}; counters at GET /_sandbox/stats.
     Both need the same API key as /graphql.
     """
     if not _is_loopback(host) and not allow_remote:
@@ -135,7 +143,8 @@ def serve(db: str, host: str, port: int, api_key: str | None, entity: str, laten
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     sb = start(db=db, api_key=api_key, host=host, port=port, latency_ms=latency_ms,
                error_rate=error_rate, rate_limit=rate_limit or None, hang_rate=hang_rate,
-               seed=seed, entity=entity, strict_filters=not lenient_filters, **paging)
+               seed=seed, entity=entity, strict_filters=not lenient_filters, config_merge=config_merge,
+               lost_answer_rate=lost_answer_rate, live_process_interval=live_process_interval, **paging)
     lines = f"export WANDB_BASE_URL={sb.url}\nexport WANDB_API_KEY={sb.api_key}\n"
     try:
         # The only places the key is ever shown: handing it to the user is the point.

@@ -14,7 +14,8 @@ from runsync.errors import ExitCode
 @click.option("--dry-run", is_flag=True, help="Show what would be restored; write nothing.")
 @click.option("--force", is_flag=True, help="Restore fields even where W&B changed them since the import.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-def undo(journal: str, dry_run: bool, force: bool, yes: bool) -> None:
+@click.option("--no-verify", is_flag=True, help="Do not read the restored runs back to check them.")
+def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool) -> None:
     """Restore the values an import replaced, from its journal.
 
     \b
@@ -48,7 +49,7 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool) -> None:
             sys.exit(ExitCode.FAILED)
         if not click.confirm(f"Restore {len(plan.changes)} fields of {len(plan.run_ids)} runs?", err=True):
             sys.exit(ExitCode.FAILED)
-    _, report = runsync.undo(journal, plan=plan, force=force, backend=backend)  # what was shown and confirmed
+    _, report = runsync.undo(journal, plan=plan, force=force, backend=backend, verify=not no_verify)  # what was shown and confirmed
     if report is not None:
         render_apply_report(report, err)
         sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)

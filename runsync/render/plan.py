@@ -115,6 +115,10 @@ def render_errors(errors: list[CellError], console: Console) -> None:
         console.print(f"error: {escape(error.one_line())}", highlight=False, soft_wrap=True)
 
 
+def _sent(change: Change) -> Any:
+    return None if change.sheet is ABSENT and change.field.startswith("config.") else change.sheet
+
+
 def render_apply_report(report: ApplyReport, console: Console, *, show_journal: bool = True) -> None:
     """What was written; then the journal and the undo command for it (`show_journal`: when it will exist)."""
     applied_runs = len({c.run_id for c in report.applied})
@@ -129,6 +133,21 @@ def render_apply_report(report: ApplyReport, console: Console, *, show_journal: 
                       f"{escape(SKIP_REASONS.get(k.reason, k.reason))} (started since the plan)", highlight=False)
     for run_id in report.missing:
         console.print(f"[red]not applied[/red]: run {escape(run_id)} no longer exists in W&B", highlight=False)
+    for c in report.did_not_stick:
+        name = f" ({escape(c.run_name)})" if c.run_name else ""
+        console.print(f"[red]did not stick[/red]: run {escape(c.run_id)}{name} {escape(c.field)}: written as "
+                      f"{escape(show(_sent(c)))}, W&B holds {escape(show(c.live))} when read back", highlight=False)
+    if report.did_not_stick:
+        console.print("Something changed them back after the write (a running run's process re-sends its config; "
+                      "another writer): check the run, then import again.", highlight=False)
+    if report.unverified is not None:
+        console.print(f"[red]not verified[/red]: reading the written runs back failed ({escape(report.unverified)}); "
+                      "`runsync import SHEET --dry-run` shows what W&B holds now", highlight=False)
+    elif report.verified_runs:
+        console.print(f"Verified: read {report.verified_runs} written run(s) back in {report.verify_requests} "
+                      f"request(s).", highlight=False)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     for run_id, why in report.failed.items():
         fields = ", ".join(c.field for c in report.failed_changes if c.run_id == run_id)
         console.print(f"[red]not applied[/red]: run {escape(run_id)} ({escape(fields)}): {escape(why)}",

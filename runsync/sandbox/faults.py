@@ -1,4 +1,4 @@
-"""Deterministic fault injection for /graphql: latency, HTTP 500s, 429 rate limiting, hangs;
+"""Deterministic fault injection for /graphql: latency, HTTP 500s, 429 rate limiting, hangs, lost answers;
 and the service's paging strictness: a page-size limit (HTTP 504 beyond it), pages that repeat or skip runs."""
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class Faults:
     """Fault settings, changeable at runtime; random draws come from one seeded RNG under a lock."""
 
     def __init__(self, latency_ms: float = 0, error_rate: float = 0.0, rate_limit: float | None = None,
-                 hang_rate: float = 0.0, seed: int = 0, *,
+                 hang_rate: float = 0.0, seed: int = 0, lost_answer_rate: float = 0.0, *,
                  max_page_size: int | None = DEFAULT_MAX_PAGE_SIZE, overlap_rate: float = 0.0,
                  retry_after: bool = False) -> None:
         self._lock = threading.Lock()
@@ -43,6 +43,9 @@ class Faults:
         self.max_page_size: int | None = None
         self.overlap_rate = 0.0
         self.retry_after = False
+        # Lost answers draw from their own RNG, so turning them on leaves the other faults' sequence as it was.
+        self._lost_rng = random.Random(seed)
+        self.lost_answer_rate = 0.0
         self.latency_ms = 0.0
         self.error_rate = 0.0
         self.rate_limit: float | None = None
@@ -50,24 +53,27 @@ class Faults:
         self._tokens = 0.0
         self._last = time.monotonic()
         self.set(latency_ms=latency_ms, error_rate=error_rate, rate_limit=rate_limit,
-                 hang_rate=hang_rate)
+                 hang_rate=hang_rate, lost_answer_rate=lost_answer_rate)
         self.set(max_page_size=max_page_size, overlap_rate=overlap_rate, retry_after=retry_after)
 
     def set(self, **kw: float | None) -> None:
-        """Change settings: latency_ms, error_rate, rate_limit (requests/s, None/0 = off), hang_rate;
-        max_page_size (runs per page before HTTP 504, None/0 = no limit), overlap_rate (share of follow-up
-        pages that repeat or skip runs), retry_after (send `Retry-After` with 429s; W&B may not)."""
-        unknown = set(kw) - {"latency_ms", "error_rate", "rate_limit", "hang_rate", "seed", *PAGING_SETTINGS}
+        """Change settings: latency_ms, error_rate, rate_limit (requests/s, None/0 = off), hang_rate,
+        lost_answer_rate (applied mutations answered 502); max_page_size (runs per page before HTTP 504,
+        None/0 = no limit), overlap_rate (share of follow-up pages that repeat or skip runs), retry_after
+        (send `Retry-After` with 429s; W&B may not)."""
+        unknown = set(kw) - {"latency_ms", "error_rate", "rate_limit", "hang_rate", "seed", "lost_answer_rate",
+                             *PAGING_SETTINGS}
         if unknown:
             raise ValueError(f"unknown fault setting(s): {', '.join(sorted(unknown))}")
         with self._lock:
             if "seed" in kw:
                 self._rng = random.Random(kw["seed"])
+                self._lost_rng = random.Random(kw["seed"])
                 self._page_rng = random.Random(f"pages-{kw['seed']}")
             self._set_paging(kw)
             if "latency_ms" in kw:
                 self.latency_ms = max(0.0, float(kw["latency_ms"] or 0))
-            for name in ("error_rate", "hang_rate"):
+            for name in ("error_rate", "hang_rate", "lost_answer_rate"):
                 if name in kw:
                     value = float(kw[name] or 0)
                     if not 0.0 <= value <= 1.0:
@@ -84,6 +90,7 @@ class Faults:
         with self._lock:
             return {"latency_ms": self.latency_ms, "error_rate": self.error_rate,
                     "rate_limit": self.rate_limit, "hang_rate": self.hang_rate,
+                    "lost_answer_rate": self.lost_answer_rate,
                     "max_page_size": self.max_page_size, "overlap_rate": self.overlap_rate,
                     "retry_after": self.retry_after}
 
@@ -146,3 +153,8 @@ class Faults:
             k = self._page_rng.randint(1, max(1, first // 4))
             return -k if self._page_rng.random() < 0.5 else k
 
+    def lose_answer(self) -> bool:
+        """Whether a mutation, once applied, is answered HTTP 502 ("write applied, answer lost": a proxy
+        timed out). Drawn once per applied mutation, from its own seeded RNG."""
+        with self._lock:
+            return self.lost_answer_rate > 0 and self._lost_rng.random() < self.lost_answer_rate

@@ -7,6 +7,12 @@ Auth everywhere but otel and health: `Authorization: Basic base64("api:" + key)`
 a wrong or missing key is HTTP 401 and is not counted in the stats. Faults never apply to
 /_sandbox/*.
 
+Lost answers (`lost_answer_rate`): a mutation is applied, then answered HTTP 502, as when a proxy times out
+after the server wrote. Config writes merge (`config_merge="merge"`, W&B today) or replace the stored config
+(`"replace"`, older self-hosted servers). `live_process_interval`: every running run has a simulated process
+re-sending its stale config that often (sandbox/live.py). `request_hooks`: callables run on the handler
+thread before each GraphQL request executes (label, variables, is_mutation), for tests.
+
 Strict filters (the default; `strict_filters=False` / `serve --lenient-filters` turns them off): a `filters`
 variable the real service answers with HTTP 500 gets HTTP 500 here too, on every try — `tags` with `$all`,
 a bare list on `tags`, a `$regex` that RE2 cannot compile (filters.service_refusal).
@@ -34,6 +40,7 @@ from graphql import GraphQLError
 
 from .faults import DEFAULT_MAX_PAGE_SIZE, Faults
 from .filters import service_refusal
+from .live import LiveProcesses
 from .query import decode_filters
 from .resolvers import PageTooLarge, Resolvers
 from .store import Store
@@ -218,6 +225,8 @@ class _Handler(BaseHTTPRequestHandler):
         refusal = _refused_filter(variables) if sb.strict_filters else None
         if refusal:
             return self._send(500, {"errors": [{"message": f"internal server error (filter with {refusal})"}]})
+        for hook in list(sb.request_hooks):
+            hook(prepared.label, variables, prepared.is_mutation)
         try:
             result = sb.resolvers.run(prepared, variables)
         except PageTooLarge as e:  # as from a load balancer whose deadline the page outlasted
@@ -225,6 +234,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(504, {"errors": [{"message": f"gateway timeout ({e})"}]})
         if prepared.is_mutation and not result.get("errors"):
             sb._stats.add(mutations=1)
+            if sb.faults.lose_answer():  # applied, then the answer is lost on its way back
+                sb._stats.add(fault="502")
+                return self._send(502, {"errors": [{"message": "bad gateway (injected: the write was applied, "
+                                                               "its answer lost)"}]})
         self._send(200, result)
 
 
@@ -247,8 +260,14 @@ class Sandbox:
     """
 
     def __init__(self, store: Store, api_key: str, host: str, port: int, faults: Faults,
-                 entity: str = "e", owns_store: bool = True, strict_filters: bool = True) -> None:
+                 entity: str = "e", owns_store: bool = True, strict_filters: bool = True,
+                 config_merge: str = "merge", live_process_interval: float | None = None) -> None:
+        if config_merge not in ("merge", "replace"):
+            raise ValueError(f"config_merge must be 'merge' or 'replace', got {config_merge!r}")
         self.strict_filters = strict_filters
+        store.config_merge = config_merge
+        self.request_hooks: list[Any] = []
+        self.live: LiveProcesses | None = None
         self.store = store
         self.api_key = api_key
         self.faults = faults
@@ -262,6 +281,26 @@ class Sandbox:
         self._thread = threading.Thread(target=self._server.serve_forever, name="runsync-sandbox",
                                         kwargs={"poll_interval": 0.1}, daemon=True)
         self._thread.start()
+        self.set_live_process(live_process_interval)
+
+    @property
+    def config_merge(self) -> str:
+        """"merge" (W&B today) or "replace" (older self-hosted servers); settable while serving."""
+        return self.store.config_merge
+
+    @config_merge.setter
+    def config_merge(self, value: str) -> None:
+        if value not in ("merge", "replace"):
+            raise ValueError(f"config_merge must be 'merge' or 'replace', got {value!r}")
+        self.store.config_merge = value
+
+    def set_live_process(self, interval: float | None) -> None:
+        """Give every running run a process re-sending its stale config every `interval` s (None: none)."""
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+        if interval:
+            self.live = LiveProcesses(self.store, interval)
 
     @property
     def url(self) -> str:
@@ -282,8 +321,8 @@ class Sandbox:
         self._stats.reset()
 
     def set_faults(self, **kw: Any) -> None:
-        """Change fault injection at runtime: latency_ms, error_rate, rate_limit, hang_rate, seed, max_page_size,
-        overlap_rate, retry_after."""
+        """Change fault injection at runtime: latency_ms, error_rate, rate_limit, hang_rate, seed, lost_answer_rate,
+        max_page_size, overlap_rate, retry_after."""
         self.faults.set(**kw)
 
     def stop(self) -> None:
@@ -291,6 +330,7 @@ class Sandbox:
         if self._stopping.is_set():
             return
         self._stopping.set()
+        self.set_live_process(None)
         self._server.shutdown()
         self._server.server_close()
         with self._server.conn_lock:
@@ -317,12 +357,17 @@ class Sandbox:
 def start(db: str | Store = ":memory:", api_key: str | None = None, host: str = "127.0.0.1",
           port: int = 0, latency_ms: float = 0, error_rate: float = 0.0,
           rate_limit: float | None = None, hang_rate: float = 0.0, seed: int = 0,
-          entity: str = "e", strict_filters: bool = True, max_page_size: int | None = DEFAULT_MAX_PAGE_SIZE,
-          overlap_rate: float = 0.0, retry_after: bool = False) -> Sandbox:
+          entity: str = "e", strict_filters: bool = True, config_merge: str = "merge",
+          lost_answer_rate: float = 0.0, live_process_interval: float | None = None,
+          max_page_size: int | None = DEFAULT_MAX_PAGE_SIZE, overlap_rate: float = 0.0,
+          retry_after: bool = False) -> Sandbox:
     """Start a sandbox in a background thread; return once it is listening.
 
     `db` is a SQLite path, ":memory:", or an open Store. `entity` is the viewer's default entity.
     `strict_filters=False` accepts filters the real service answers with HTTP 500 (`tags` + `$all`, ...).
+    `config_merge="replace"` behaves as an older self-hosted server (a config sent replaces the stored one);
+    `lost_answer_rate` answers that share of applied mutations with HTTP 502; `live_process_interval` gives
+    every running run a process re-sending its stale config that often (seconds).
     Paging as the service: a page over `max_page_size` runs is HTTP 504 (None/0: no limit); `overlap_rate` makes
     that share of follow-up pages repeat or skip a few runs (a live table re-sorted while paging); 429s carry
     RateLimit-* headers, and `Retry-After` only with `retry_after=True`.
@@ -331,6 +376,7 @@ def start(db: str | Store = ":memory:", api_key: str | None = None, host: str = 
         raise ValueError("api_key must be at least 40 characters (the wandb client refuses shorter)")
     owns = not isinstance(db, Store)
     store = db if isinstance(db, Store) else Store(str(db))
-    faults = Faults(latency_ms, error_rate, rate_limit, hang_rate, seed, max_page_size=max_page_size,
-                    overlap_rate=overlap_rate, retry_after=retry_after)
-    return Sandbox(store, api_key or generate_api_key(), host, port, faults, entity, owns, strict_filters)
+    faults = Faults(latency_ms, error_rate, rate_limit, hang_rate, seed, lost_answer_rate=lost_answer_rate,
+                    max_page_size=max_page_size, overlap_rate=overlap_rate, retry_after=retry_after)
+    return Sandbox(store, api_key or generate_api_key(), host, port, faults, entity, owns, strict_filters,
+                   config_merge, live_process_interval)

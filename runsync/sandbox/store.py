@@ -77,6 +77,9 @@ class Store:
             self._db.execute("PRAGMA journal_mode = WAL")  # readers in other processes don't block
         self._db.executescript(_SCHEMA)
         self._cache: dict[tuple[str, str], _ProjectRuns] = {}
+        # How an upsertBucket `config` lands: "merge" (W&B today: deep-merged, wandb/wandb#11055) or
+        # "replace" (older self-hosted servers: the config sent becomes the whole config).
+        self.config_merge = "merge"
         self._data_version = self._pragma_data_version()
         self.generation = 0  # bumped on every change seen; keys every derived cache
         self.query_cache: OrderedDict[tuple, Any] = OrderedDict()  # used by query.py, under .lock
@@ -226,7 +229,8 @@ class Store:
         """Apply an upsertBucket input with W&B's semantics; return (run, inserted).
 
         The run is found by node `id`, else by entityName/modelName/name (created if missing).
-        Config deep-merges, summary merges top-level keys, other fields replace when not null.
+        Config deep-merges (`config_merge = "replace"`: replaces), summary merges top-level keys, other
+        fields replace when not null.
         """
         with self._lock:
             self._sync()
@@ -254,7 +258,11 @@ class Store:
             if inp.get("tags") is not None:
                 sets["tags"] = dumps(list(inp["tags"]))
             if inp.get("config") is not None:
-                sets["config"] = dumps(merge_config(rec.raw_config, _as_dict(inp["config"], "config")))
+                incoming = _as_dict(inp["config"], "config")
+                if self.config_merge == "replace":
+                    sets["config"] = dumps(merge_config({}, incoming))  # wrapped as stored; nothing else kept
+                else:
+                    sets["config"] = dumps(merge_config(rec.raw_config, incoming))
             if inp.get("summaryMetrics") is not None:
                 incoming = _as_dict(inp["summaryMetrics"], "summaryMetrics")
                 sets["summary"] = dumps({**rec.summary_dict, **incoming})
