@@ -92,3 +92,25 @@ def test_demo(tmp_path):
     assert "Applied 4 field changes to 4 runs." in result.stdout
     assert result.stdout.rstrip().endswith("No changes.")
     assert (Path(tmp_path) / "runs.xlsx").exists()
+
+
+def test_wandb_login_is_enough(seeded_sandbox, tmp_path, monkeypatch):
+    # The key only where this release's own `wandb login --host URL KEY` put it (its netrc): found without a prompt.
+    home = tmp_path / "home"
+    (home / "wandb-config").mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_") and k not in ("NETRC", "HOME")}
+    env.update(HOME=str(home), WANDB_CONFIG_DIR=str(home / "wandb-config"), WANDB_SILENT="true")
+    done = subprocess.run([sys.executable, "-m", "wandb", "login", "--host", seeded_sandbox.url, seeded_sandbox.api_key],
+                          env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(home / "wandb-config"))
+    monkeypatch.delenv("WANDB_API_KEY")
+    monkeypatch.delenv("NETRC", raising=False)
+    invoke("export", "e/p", "-o", tmp_path / "runs.csv")
+    # Without it, a fresh process stops at once naming what it looked at (an old client would prompt).
+    (home / ".netrc").unlink()
+    done = subprocess.run([sys.executable, "-m", "runsync", "export", "e/p", "-o", str(tmp_path / "again.csv")],
+                          env={**env, "WANDB_BASE_URL": seeded_sandbox.url}, capture_output=True, text=True,
+                          timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode != 0 and "WANDB_API_KEY" in done.stderr and "wandb login" in done.stderr, done.stderr
