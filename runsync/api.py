@@ -345,8 +345,15 @@ def _advance_base(sheet: SheetData, live: dict[str, RunRecord]) -> None:
         sheet.meta = replace(sheet.meta, base=merged)  # a copy: a DataFrame's attrs keep the export's
 
 
-def default_journal(source: str) -> str:
-    """A new, empty journal for one import of `source`: SOURCE.runsync-journals/<UTC time>-<n>.jsonl."""
+def default_journal(source: str, project: str | None = None) -> str:
+    """A new, empty journal for one import of `source`: SOURCE.runsync-journals/<UTC time>-<n>.jsonl.
+
+    A `runsync set` plan has no file to sit beside: runsync's state folder (bulk.new_set_journal).
+    """
+    from runsync.bulk import is_set_source, new_set_journal
+
+    if project and is_set_source(source):
+        return new_set_journal(project)
     return new_journal_path(source)
 
 
@@ -373,7 +380,7 @@ def apply(
         return ApplyReport()  # nothing to write: no journal either
     header = _header_of(plan)
     if journal is None:
-        path = default_journal(plan.source)
+        path = default_journal(plan.source, plan.project)
     else:
         path = str(journal)
         check_can_append(path, plan.project, header)  # the same import re-run may add to it; another may not

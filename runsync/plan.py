@@ -72,6 +72,64 @@ def _dominant_type(values: list[Any]) -> str | None:
     return kinds.most_common(1)[0][0] if kinds else None
 
 
+def classify(run_id: str, record: RunRecord, column: str, path: tuple[str, ...], base: Any, desired: Any,
+             force: bool = False, changed: bool | None = None) -> Change | None:
+    """One field of one run given base and desired values: UPDATE, CONFLICT, INFO or None. Pure.
+
+    UPDATE: desired differs from base and W&B still holds base (or `force`); CONFLICT: W&B moved to
+    something else too; INFO: only W&B moved; None: nothing to do (W&B already holds the desired value).
+    """
+    live = live_value(record, column, path)
+    change = lambda action: Change(run_id, record.name, column, base, desired, live, action, path)  # noqa: E731
+    if changed is None:
+        changed = not same(column, desired, base)
+    if not changed:
+        return None if same(column, live, base) else change(Action.INFO)
+    if same(column, live, desired):
+        return None  # W&B already holds it (e.g. a re-run after an import)
+    if same(column, live, base) or force:
+        return change(Action.UPDATE)
+    return change(Action.CONFLICT)
+
+
+def config_edit_refusal(config: dict[str, Any], column: str, path: tuple[str, ...], value: Any) -> str | None:
+    """Why writing `value` at `path` would destroy what a plan can't show (a scalar above, keys below), or None."""
+    if value is ABSENT:
+        return None
+    blocked = codec.blocking_ancestor(config, path)
+    if blocked is not None:
+        above, held = blocked
+        return (f"{codec.config_column(above)} is {_show(held)} in W&B, not a dict: setting {column} would "
+                f"replace it; edit {codec.config_column(above)} instead")
+    held = codec.get_path(config, path)
+    if isinstance(held, dict) and held:
+        return (f"{column} holds keys of its own in W&B "
+                f"({', '.join(codec.config_column(path + (k,)) for k in list(held)[:3])}): "
+                "a value here would replace them all; edit those columns instead")
+    return None
+
+
+def leave_out_running(changes: list[Change] | tuple[Change, ...], conflicts: list[Change] | tuple[Change, ...],
+                      live: Mapping[str, RunRecord], include_running: bool
+                      ) -> tuple[tuple[Change, ...], tuple[Change, ...], tuple[Skip, ...], str | None]:
+    """Runs still running are skipped: their process re-sends its config and may undo the edit.
+
+    Returns (changes, conflicts, skipped, warning); with `include_running` nothing is skipped, and the
+    warning says so.
+    """
+    running = {c.run_id for c in [*changes, *conflicts] if _is_running(live.get(c.run_id))}
+    if not running:
+        return tuple(changes), tuple(conflicts), (), None
+    if include_running:
+        return tuple(changes), tuple(conflicts), (), (
+            f"{len(running)} run(s) are still running ({', '.join(sorted(running)[:5])}): "
+            "written anyway (--include-running); the live process may overwrite the edit")
+    skipped = tuple(Skip(rid, live[rid].name, RUNNING) for rid in dict.fromkeys(
+        c.run_id for c in [*changes, *conflicts] if c.run_id in running))
+    return (tuple(c for c in changes if c.run_id not in running),
+            tuple(c for c in conflicts if c.run_id not in running), skipped, None)
+
+
 class _Planner:
     def __init__(self, sheet: SheetData, live: Mapping[str, RunRecord], project: str, force: bool,
                  strict: bool = False, include_running: bool = False) -> None:
@@ -200,17 +258,11 @@ class _Planner:
 
     def _leave_out_running(self) -> tuple[tuple[Change, ...], tuple[Change, ...], tuple[Skip, ...]]:
         """Runs still running are skipped: their process re-sends its config and may undo the edit."""
-        running = {c.run_id for c in self.changes + self.conflicts if _is_running(self.live.get(c.run_id))}
-        if not running:
-            return tuple(self.changes), tuple(self.conflicts), ()
-        if self.include_running:
-            self.warnings.append(f"{len(running)} run(s) are still running ({', '.join(sorted(running)[:5])}): "
-                                 "written anyway (--include-running); the live process may overwrite the edit")
-            return tuple(self.changes), tuple(self.conflicts), ()
-        skipped = tuple(Skip(rid, self.live[rid].name, RUNNING) for rid in dict.fromkeys(
-            c.run_id for c in self.changes + self.conflicts if c.run_id in running))
-        return (tuple(c for c in self.changes if c.run_id not in running),
-                tuple(c for c in self.conflicts if c.run_id not in running), skipped)
+        changes, conflicts, skipped, warning = leave_out_running(self.changes, self.conflicts, self.live,
+                                                                 self.include_running)
+        if warning:
+            self.warnings.append(warning)
+        return changes, conflicts, skipped
 
     def _tally(self) -> tuple[int, int, int, int]:
         return len(self.changes), len(self.conflicts), len(self.errors), len(self.warnings)
@@ -315,19 +367,9 @@ class _Planner:
                        raw: Any) -> bool:
         """Refuse edits that would destroy what the plan can't show; warn about likely typing slips."""
         if column.startswith(CONFIG_PREFIX) and value is not ABSENT:
-            path = self.paths[column]
-            blocked = codec.blocking_ancestor(record.config, path)
-            if blocked is not None:
-                above, held = blocked
-                self._error(row, run_id, column, f"{codec.config_column(above)} is {_show(held)} in W&B, not a "
-                            f"dict: setting {column} would replace it; edit {codec.config_column(above)} instead",
-                            raw)
-                return False
-            held = codec.get_path(record.config, path)
-            if isinstance(held, dict) and held:
-                self._error(row, run_id, column, f"{column} holds keys of its own in W&B "
-                            f"({', '.join(codec.config_column(path + (k,)) for k in list(held)[:3])}): "
-                            "a value here would replace them all; edit those columns instead", raw)
+            refusal = config_edit_refusal(record.config, column, self.paths[column], value)
+            if refusal is not None:
+                self._error(row, run_id, column, refusal, raw)
                 return False
             family = self.column_family.get(column)
             kind = codec.type_name(value)
@@ -348,19 +390,10 @@ class _Planner:
 
     def _classify(self, run_id: str, record: RunRecord, column: str, path: tuple[str, ...], base: Any,
                   sheet_value: Any, changed: bool | None = None) -> None:
-        live = live_value(record, column, path)
-        change = lambda action: Change(run_id, record.name, column, base, sheet_value, live, action, path)  # noqa: E731
-        if changed is None:
-            changed = not same(column, sheet_value, base)
-        if not changed:
-            if not same(column, live, base):
-                self.infos.append(change(Action.INFO))
-        elif same(column, live, sheet_value):
-            return  # W&B already holds what the sheet says (e.g. a re-run after an import)
-        elif same(column, live, base) or self.force:
-            self.changes.append(change(Action.UPDATE))
-        else:
-            self.conflicts.append(change(Action.CONFLICT))
+        change = classify(run_id, record, column, path, base, sheet_value, self.force, changed)
+        if change is not None:
+            {Action.UPDATE: self.changes, Action.CONFLICT: self.conflicts, Action.INFO: self.infos}[
+                change.action].append(change)
 
     def _tags_from_columns(self, row: int, run_id: str, record: RunRecord, cells: dict[str, Any],
                            tag_columns: list[str]) -> tuple[str, ...] | None:
@@ -457,4 +490,5 @@ def build_plan(sheet: SheetData, live: Mapping[str, RunRecord], *, project: str,
     return plan
 
 
-__all__ = ["build_plan", "live_value", "same", "EDITABLE_FIELDS"]
+__all__ = ["build_plan", "classify", "config_edit_refusal", "leave_out_running", "live_value", "same",
+           "EDITABLE_FIELDS"]

@@ -24,6 +24,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       runsync import runs.xlsx --dry-run             # see what would change
       runsync import runs.xlsx                       # write it (journaled)
       runsync undo runs.xlsx.runsync-journal.jsonl   # put it back
+      runsync set ENTITY/PROJECT --filter group=a --set group=b   # a bulk edit, no sheet
 
     Try it without an account: runsync demo
     """
@@ -54,9 +55,10 @@ def _register() -> None:
     from runsync.cli.export_cmd import export
     from runsync.cli.import_cmd import import_
     from runsync.cli.sandbox import sandbox
+    from runsync.cli.set_cmd import set_
     from runsync.cli.undo_cmd import undo
 
-    for command in (export, import_, undo, demo, sandbox):
+    for command in (export, import_, set_, undo, demo, sandbox):
         cli.add_command(command)
 
 

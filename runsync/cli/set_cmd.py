@@ -1,0 +1,115 @@
+"""`runsync set`."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from runsync.cli.common import progress, stderr_console, stdout_console
+from runsync.cli.export_cmd import parse_filters
+from runsync.errors import ConfigError, ExitCode
+
+
+def _interactive() -> bool:
+    """Whether a person can answer the confirmation (a terminal on stdin)."""
+    return sys.stdin.isatty()
+
+
+def _pairs(values: tuple[str, ...]) -> list[tuple[str, object]]:
+    from runsync.bulk import Cell
+
+    pairs = []
+    for item in values:
+        field, sep, raw = item.partition("=")
+        if not sep or not field.strip():
+            raise ConfigError(f"--set takes FIELD=VALUE, got {item!r}")
+        pairs.append((field.strip(), Cell(raw)))
+    return pairs
+
+
+@click.command("set")
+@click.argument("project", metavar="ENTITY/PROJECT")
+@click.option("--filter", "filter_pairs", multiple=True, metavar="KEY=VALUE",
+              help="Edit runs where KEY equals VALUE (JSON if it parses). Repeatable; AND-ed.")
+@click.option("--filters", "filters_json", metavar="JSON", help="Any W&B filter, e.g. '{\"$or\": [...]}'.")
+@click.option("--order", help="Sort order, e.g. -created_at (with --limit: which runs).")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many runs.")
+@click.option("--set", "set_pairs", multiple=True, metavar="FIELD=VALUE",
+              help="FIELD: name, group, job_type, notes, tags or config.KEY. VALUE is read like a sheet cell "
+                   "(0.01 a number, '\"0.01\"' text, true, JSON). Repeatable.")
+@click.option("--add-tag", "add_tags", multiple=True, metavar="TAG", help="Add a tag. Repeatable.")
+@click.option("--remove-tag", "remove_tags", multiple=True, metavar="TAG", help="Remove a tag. Repeatable.")
+@click.option("--clear", "clear", multiple=True, metavar="FIELD",
+              help="Empty group, job_type, notes or tags; set config.KEY to null. Repeatable.")
+@click.option("--dry-run", is_flag=True, help="Show the plan; write nothing.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--include-running", is_flag=True,
+              help="Also write runs still running (their process may overwrite the edit); skipped by default.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="How to print the plan.")
+@click.option("--detailed-exitcode", is_flag=True, help="With --dry-run, exit 2 when there are changes.")
+@click.option("--journal", type=click.Path(dir_okay=False),
+              help="Undo journal [default: a new one in $XDG_STATE_HOME/runsync (~/.local/state/runsync)/"
+                   "ENTITY/PROJECT/set.runsync-journals/]. It is printed, with the undo command.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Writes in flight at once.")
+@click.option("--no-verify", is_flag=True,
+              help="Do not read the written runs back to check every field holds its new value.")
+def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, order: str | None,
+         limit: int | None, set_pairs: tuple[str, ...], add_tags: tuple[str, ...], remove_tags: tuple[str, ...],
+         clear: tuple[str, ...], dry_run: bool, yes: bool, include_running: bool, fmt: str,
+         detailed_exitcode: bool, journal: str | None, concurrency: int | None, no_verify: bool) -> None:
+    """Edit the selected runs without a spreadsheet: the same plan, journal and undo as an import.
+
+    \b
+    Examples:
+      runsync set my-team/cifar --filter group=exp-a --set group=exp-a-final --dry-run
+      runsync set my-team/cifar --filters '{"tags": {"$in": ["debug"]}}' --add-tag reviewed --remove-tag debug --yes
+      runsync set my-team/cifar --filter config.dataset=cifar10 --set config.lr=0.01 --set notes="rerun needed"
+      runsync set my-team/cifar --filter state=crashed --clear group --set 'config.code="007"'
+    """
+    import runsync
+    from runsync.apply import DEFAULT_CONCURRENCY
+    from runsync.backend import WandbBackend
+    from runsync.bulk import parse_edits
+    from runsync.render import plan_json, render_apply_report, render_plan
+
+    filters = parse_filters(filter_pairs, filters_json)
+    pairs = _pairs(set_pairs)
+    parse_edits(pairs, add_tags=add_tags, remove_tags=remove_tags, clear=clear)  # a bad FIELD: before any request
+    err, out = stderr_console(), stdout_console()
+    backend = WandbBackend()  # one client for the read and the writes
+    selected = []  # one entry per run read: how many the selection holds
+    with progress("Reading runs", enabled=True) as (_, advance):
+        plan = runsync.set(project, filters=filters, order=order, limit=limit, set=pairs, add_tags=add_tags,
+                           remove_tags=remove_tags, clear=clear, include_running=include_running,
+                           backend=backend, on_run=lambda: (selected.append(1), advance(1)))
+    for warning in plan.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
+    if fmt == "json":
+        click.echo(json.dumps(plan_json(plan), ensure_ascii=False, indent=2, allow_nan=False))
+    else:
+        if not plan.errors:
+            err.print(f"Selected {len(selected)} runs of {plan.project}.", highlight=False)
+        render_plan(plan, out if not plan.errors else err)
+    if plan.errors:
+        err.print(f"{len(plan.errors)} error(s): nothing written.")
+        sys.exit(ExitCode.FAILED)
+    if dry_run or not plan.changes:
+        if dry_run and plan.changes:
+            err.print("Dry run: nothing written. Run the same command without --dry-run to apply.")
+        sys.exit(ExitCode.CHANGES_PENDING if detailed_exitcode and plan.changes and dry_run else ExitCode.OK)
+    if not yes:
+        if not _interactive():
+            err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to apply without asking")
+            sys.exit(ExitCode.FAILED)
+        if not click.confirm(f"Write {len(plan.changes)} field changes to {len(plan.run_ids)} runs?", err=True):
+            err.print("Nothing written.")
+            sys.exit(ExitCode.FAILED)
+    with progress("Writing", enabled=True) as (set_total, advance_write):
+        set_total(len(plan.run_ids))
+        report = runsync.apply(plan, journal=journal, backend=backend,
+                               concurrency=concurrency or DEFAULT_CONCURRENCY,
+                               on_run_done=lambda _: advance_write(1), verify=not no_verify)
+    render_apply_report(report, err)
+    sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)
