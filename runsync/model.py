@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runsync.errors import CellError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class _Absent:
@@ -117,6 +121,8 @@ class Plan:
     three_way: bool = True
     skipped: tuple[Skip, ...] = ()
     include_running: bool = False  # runs still running are in the plan (and written) rather than skipped
+    # run id -> its W&B page, from the live runs read for the plan (links in reports); not part of equality
+    run_urls: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def run_ids(self) -> list[str]:
@@ -128,6 +134,20 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not self.changes and not self.conflicts and not self.errors
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per change, conflict, W&B-only change, skipped run and error (README "Reviewing a plan")."""
+        import pandas as pd
+
+        from runsync.report.common import FRAME_COLUMNS, plan_rows
+
+        return pd.DataFrame(plan_rows(self), columns=list(FRAME_COLUMNS), dtype=object)
+
+    def _repr_html_(self) -> str:
+        """A notebook shows a plan as the HTML report's table."""
+        from runsync.report.html import plan_html
+
+        return plan_html(self, max_runs=200)
 
 
 SHEET_FORMAT_VERSION = 1

@@ -57,6 +57,16 @@ def test_a_failing_server_is_reported_within_the_bound(seeded_sandbox):
     assert time.monotonic() - started < 12
 
 
+def test_a_server_gone_mid_session_is_said_at_once(seeded_sandbox):
+    backend = WandbBackend(timeout=3)
+    assert list(backend.iter_runs("e/p"))
+    seeded_sandbox.stop()
+    started = time.monotonic()
+    with pytest.raises(BackendError, match=f"cannot connect to {seeded_sandbox.url}"):
+        list(backend.iter_runs("e/p"))
+    assert time.monotonic() - started < 8  # not the classic client's 20 s of retrying a refused connection
+
+
 @pytest.mark.parametrize("fmt", ["xlsx", "csv"])
 def test_export_dry_run_import_undo(seeded_sandbox, tmp_path, fmt):
     sheet = tmp_path / f"runs.{fmt}"

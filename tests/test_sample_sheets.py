@@ -58,3 +58,34 @@ def test_sample_edits_import(demo_sandbox, sandbox, tmp_path, fmt):
         if not any(rid == run_id for rid, _ in changes):
             assert (after[run_id].name, after[run_id].tags, after[run_id].group, dict(after[run_id].config)) == (
                 run.name, run.tags, run.group, dict(run.config))
+
+
+def test_sample_plan_report_matches_the_plan(demo_sandbox, tmp_path):
+    """sample_sheets/plan-report.* is the report of runs-edited.xlsx: every planned change marked, nothing else."""
+    import openpyxl
+
+    from html.parser import HTMLParser
+
+    doc = json.loads(invoke("import", _copy("runs-edited.xlsx", tmp_path), "--dry-run", "--format", "json").stdout)
+    planned = {(c["run_id"], c["field"]) for c in doc["changes"]}
+    book = openpyxl.load_workbook(SAMPLES / "plan-report.xlsx")
+    assert book.sheetnames == ["Plan", "runs"]
+    ws = book["runs"]
+    header = [c.value for c in ws[1]]
+    marked = {(row[0].value, header[c.column - 1]) for row in ws.iter_rows(min_row=2) for c in row if c.comment}
+    assert marked == planned
+    class Page(HTMLParser):
+        links: list[tuple[str, str]] = []
+        changes = 0
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            assert tag not in ("script", "img", "link", "iframe") and "src" not in a
+            self.changes += tag == "td" and a.get("class") == "change"
+            if tag == "a":
+                self.links.append(a["href"])
+
+    page = Page()
+    page.feed((SAMPLES / "plan-report.html").read_text(encoding="utf-8"))
+    assert {href.rsplit("/", 1)[1] for href in page.links} == {run_id for run_id, _ in planned}
+    assert page.changes == len(planned)

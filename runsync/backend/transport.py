@@ -21,6 +21,11 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 
+# How long the classic client retries a request (its RETRY_TIMEDELTA in every classic release: 20 s). As for the
+# sidecar, `Api(timeout=...)` or WANDB_HTTP_TIMEOUT, when set, is the overall deadline instead.
+CLASSIC_DEADLINE_SECONDS = 20.0
+
+
 class TransportError(Exception):
     """A request that failed; `timed_out`: the client's retries ran out (server errors, 429s, slowness)."""
 
@@ -88,11 +93,17 @@ class ClassicTransport:
 
     name = "classic"
 
-    def __init__(self, api: Any) -> None:
+    def __init__(self, api: Any, deadline: float | None = None) -> None:
         from wandb_gql import gql  # the vendored gql 0.2 the classic client is built on
 
         self.api = api
         self._client = api.client  # RetryingClient: retries 429/5xx/timeouts for ~20 s, as wandb.Api does
+        if deadline is None:
+            try:
+                deadline = float(os.environ.get("WANDB_HTTP_TIMEOUT") or CLASSIC_DEADLINE_SECONDS)
+            except ValueError:
+                deadline = CLASSIC_DEADLINE_SECONDS
+        self._deadline = deadline
         self._gql = gql
         self._docs: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -125,17 +136,16 @@ class ClassicTransport:
 
         doc = self._document(query)
         try:
-            if timeout is None:
-                return self._client.execute(doc, variable_values=variables)
-            return self._bounded(doc, variables, timeout)
+            return self._send(doc, variables, timeout)
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise TransportError(str(exc), timed_out=True) from exc
         except requests.HTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None
             raise TransportError(str(exc), timed_out=status in (429, 500, 502, 503, 504)) from exc
 
-    def _bounded(self, doc: Any, variables: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """The client's own retry policy, with `timeout` as the overall deadline instead of its ~20 s."""
+    def _send(self, doc: Any, variables: dict[str, Any], timeout: float | None) -> dict[str, Any]:
+        """`RetryingClient.execute` with its own retry policy, but `timeout` (when given) as the overall deadline,
+        and a refused connection not retried (the sidecar fails that at once too: "cannot connect")."""
         import datetime
 
         import requests
@@ -143,24 +153,31 @@ class ClassicTransport:
         from wandb.sdk.lib import retry
         from wandb_gql.client import RetryError
 
+        def check_retry(exc: Any) -> bool:
+            if isinstance(exc, requests.ConnectionError) and "refused" in str(exc).lower():
+                return False
+            return util.no_retry_auth(exc)
+
         raw = self._client._client  # the un-retried gql Client underneath RetryingClient
         send = retry.retriable(
-            retry_timedelta=datetime.timedelta(seconds=timeout),
-            check_retry_fn=util.no_retry_auth,
+            retry_timedelta=datetime.timedelta(seconds=self._deadline if timeout is None else timeout),
+            check_retry_fn=check_retry,
             retryable_exceptions=(RetryError, requests.RequestException),
         )(raw.execute)
+        if timeout is None:
+            return send(doc, variable_values=variables)
         return send(doc, variable_values=variables, timeout=timeout)
 
 
-# Newest first: a client offering both uses the newer one.
-ADAPTERS: tuple[type[ServiceTransport] | type[ClassicTransport], ...] = (ServiceTransport, ClassicTransport)
+def select(api: Any, deadline: float | None = None) -> Transport:
+    """The adapter for this `wandb.Api`, by what it offers; TransportError when none fits.
 
-
-def select(api: Any) -> Transport:
-    """The adapter for this `wandb.Api`, by what it offers; TransportError when none fits."""
-    for adapter in ADAPTERS:
-        if adapter.fits(api):
-            return adapter(api)
+    `deadline`: the `timeout` the Api was made with (the sidecar knows it already).
+    """
+    if ServiceTransport.fits(api):  # newest first: a client offering both uses the newer one
+        return ServiceTransport(api)
+    if ClassicTransport.fits(api):
+        return ClassicTransport(api, deadline)
     raise TransportError(
         "the installed wandb client offers neither `Api._service_api.execute_graphql` nor `Api.client.execute`; "
         f"runsync supports wandb 0.17 to 0.31 (installed: {client_version()})")
@@ -170,7 +187,7 @@ def connect(**kwargs: Any) -> Transport:
     """Construct `wandb.Api(**kwargs)` (overrides, api_key, timeout: the same in every supported release)."""
     import wandb  # lazily: importing wandb costs ~1 s, `runsync --help` must not pay it
 
-    chosen = select(wandb.Api(**kwargs))
+    chosen = select(wandb.Api(**kwargs), kwargs.get("timeout"))
     if isinstance(chosen, ClassicTransport):
         # Newer clients check the key when `Api()` is made, 0.17 at its first request: check it now, so a
         # refused key is an AuthenticationError here in every version.

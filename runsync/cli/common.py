@@ -85,3 +85,26 @@ def split_list(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
     return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _check_report(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not value.lower().endswith((".xlsx", ".html", ".htm")):
+        raise click.BadParameter(f"{value}: name a .xlsx or .html file", ctx=ctx, param=param)
+    return value
+
+
+report_option = click.option(
+    "--report", "report_path", type=click.Path(dir_okay=False), callback=_check_report,
+    help="Also write the plan for review: a .xlsx (the sheet with changed cells filled and commented, "
+         "after a summary sheet) or a self-contained .html page.")
+
+
+def write_plan_report(plan: Any, path: str, sheet: Any = None) -> None:
+    """Write the --report file and say where (stderr)."""
+    from runsync.report import write_report
+
+    try:
+        write_report(plan, path, sheet=sheet)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot write the report {path}: {exc}")
+    stderr_console().print(f"Report: {_escape(path)}", highlight=False)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from runsync.cli.common import progress, stderr_console, stdout_console
+from runsync.cli.common import progress, report_option, stderr_console, stdout_console, write_plan_report
 from runsync.errors import ExitCode
 
 
@@ -31,9 +31,10 @@ from runsync.errors import ExitCode
 @click.option("--no-verify", is_flag=True,
               help="Do not read the written runs back to check every field holds its new value (saves one "
                    "request per 1000 runs).")
+@report_option
 def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, include_running: bool, fmt: str,
             detailed_exitcode: bool, base: str | None, project: str | None, journal: str | None, concurrency: int | None,
-            no_verify: bool) -> None:
+            no_verify: bool, report_path: str | None) -> None:
     """Apply an edited sheet to W&B: only the fields that changed.
 
     \b
@@ -42,6 +43,7 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
       runsync import runs.xlsx --yes
       runsync import "runs - Sheet1.csv" --base runs.csv.runsync.json --dry-run
       runsync import runs.xlsx --dry-run --format json --detailed-exitcode
+      runsync import runs.xlsx --dry-run --report plan.xlsx
     """
     import runsync
     from runsync.apply import DEFAULT_CONCURRENCY
@@ -61,6 +63,8 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
         if not plan.errors:
             err.print(f"Read {sheet}: plan for {plan.project}" + ("" if plan.three_way else " (2-way)"))
         render_plan(plan, out if not plan.errors else err)
+    if report_path:
+        write_plan_report(plan, report_path, runsync.read(sheet, base=base))
     if plan.errors:
         err.print(f"{len(plan.errors)} error(s) in {sheet}: nothing written.")
         sys.exit(ExitCode.FAILED)

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from runsync.cli.common import stderr_console, stdout_console
+from runsync.cli.common import report_option, stderr_console, stdout_console, write_plan_report
 from runsync.errors import ExitCode
 
 
@@ -15,13 +15,15 @@ from runsync.errors import ExitCode
 @click.option("--force", is_flag=True, help="Restore fields even where W&B changed them since the import.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--no-verify", is_flag=True, help="Do not read the restored runs back to check them.")
-def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool) -> None:
+@report_option
+def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, report_path: str | None) -> None:
     """Restore the values an import replaced, from its journal.
 
     \b
     Examples:
       runsync undo runs.xlsx.runsync-journals/20250102T030405Z-001.jsonl --dry-run
       runsync undo runs.xlsx.runsync-journals/20250102T030405Z-001.jsonl --yes
+      runsync undo runs.xlsx.runsync-journals/20250102T030405Z-001.jsonl --dry-run --report undo.html
 
     Each import has its own journal (the import prints its undo command); this
     takes back that import only.
@@ -38,6 +40,8 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool) -
     for warning in plan.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}")
     render_plan(plan, out)
+    if report_path:
+        write_plan_report(plan, report_path)
     if plan.conflicts:
         err.print("Fields changed in W&B since the import: nothing restored (--force restores them anyway).")
         sys.exit(ExitCode.FAILED)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import warnings as pywarnings
 import zipfile
@@ -15,11 +16,15 @@ from runsync.sheets.meta import FORMAT_MARKER, dumps, loads, meta_from_json, met
 
 DATA_SHEET = "runs"
 META_SHEET = "_runsync"
+LISTS_SHEET = "_lists"  # hidden: the values each drop-down offers (a list validation's inline text caps at 255)
+LIST_COLUMNS = ("group", "job_type")  # columns with a drop-down of the values the project already uses
+GUIDES_ENV = "RUNSYNC_XLSX_GUIDES"  # "0" turns the drop-downs and input messages off (benchmarks/guides.py)
 MAX_CELL_CHARS = 32_767  # Excel's limit, in UTF-16 units
 CHUNK = 30_000
 MAX_WIDTH = 60
 WIDTH_SAMPLE = 2_000  # rows measured for column widths; enough to size a column, cheap at 50k runs
 GREY = "FFE7E6E6"
+GREY_TEXT = "FF595959"
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +66,83 @@ def _utf16_len(text: str) -> int:
     return len(text) if len(text) * 2 <= MAX_CELL_CHARS else len(text.encode("utf-16-le")) // 2
 
 
+def list_values(columns: list[str], records: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """For each drop-down column, the distinct non-empty text values the runs hold, sorted."""
+    out: dict[str, list[str]] = {}
+    for column in LIST_COLUMNS:
+        if column in columns:
+            seen = {r.get(column) for r in records}
+            values = sorted((v for v in seen if isinstance(v, str) and v != ""), key=lambda v: (v.casefold(), v))
+            if values:
+                out[column] = values
+    return out
+
+
+def _add_guides(wb: Any, ws: Any, columns: list[str], records: list[dict[str, Any]],
+                readonly: list[bool]) -> None:
+    """Drop-downs on group/job_type (a new value still allowed) and an input message on read-only columns.
+
+    Data validations only guide: a person can type anything, and the import checks as before.
+    """
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    last = len(records) + 1
+    if last < 2:
+        return
+    lists = list_values(columns, records)
+    if lists:
+        helper = wb.create_sheet(LISTS_SHEET)
+        helper.sheet_state = "hidden"
+        longest = max(len(v) for v in lists.values())
+        names = list(lists)
+        for i in range(-1, longest):
+            row = []
+            for column in names:
+                value = column if i < 0 else (lists[column][i] if i < len(lists[column]) else None)
+                cell = None
+                if value is not None:
+                    cell = WriteOnlyCell(helper, value=escape_text(value))
+                    cell.data_type = "s"  # a group "=x" is text here too
+                row.append(cell)
+            helper.append(row)
+        for j, column in enumerate(names):
+            letter, at = get_column_letter(j + 1), get_column_letter(columns.index(column) + 1)
+            dv = DataValidation(type="list", formula1=f"'{LISTS_SHEET}'!${letter}$2:${letter}${len(lists[column]) + 1}",
+                                allow_blank=True, showErrorMessage=False, errorStyle="information",
+                                showInputMessage=True, promptTitle=column,
+                                prompt="Pick a value this project already uses, or type a new one.")
+            dv.add(f"{at}2:{at}{last}")
+            ws.data_validations.append(dv)
+    ranges = [f"{get_column_letter(i + 1)}2:{get_column_letter(i + 1)}{last}" for i, ro in enumerate(readonly) if ro]
+    if ranges:
+        dv = DataValidation(showErrorMessage=False, showInputMessage=True, promptTitle="Read-only",
+                            prompt="W&B's own value, for reference: don't edit it. runsync import refuses a "
+                                   "sheet where it was changed.")
+        dv.sqref = " ".join(ranges)  # type: ignore[assignment]
+        ws.data_validations.append(dv)
+
+
 def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], meta: SheetMeta,
-               *, notes: dict[str, str] | None = None) -> None:
-    """Write the workbook (openpyxl write-only: streams rows, ~10x faster than the normal mode)."""
+               *, notes: dict[str, str] | None = None, guides: bool | None = None) -> None:
+    """Write the workbook (openpyxl write-only: streams rows, ~10x faster than the normal mode).
+
+    `guides` (default: on unless RUNSYNC_XLSX_GUIDES=0): drop-downs on group/job_type and read-only columns
+    in grey text with an input message.
+    """
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.comments import Comment
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
 
+    if guides is None:
+        guides = os.environ.get(GUIDES_ENV, "1") != "0"
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(DATA_SHEET)
     grey = PatternFill("solid", start_color=GREY, end_color=GREY)
+    grey_text = Font(color=GREY_TEXT) if guides else None
     bold = Font(bold=True)
     readonly = [is_readonly(c) for c in columns]
     sample = records[:WIDTH_SAMPLE]
@@ -124,6 +194,8 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
         if key not in styles:  # setting styles one by one costs more than writing the cell
             if ro:
                 cell.fill = grey
+                if grey_text is not None:
+                    cell.font = grey_text
             if fmt:
                 cell.number_format = fmt
             styles[key] = cell._style
@@ -137,6 +209,8 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
                    for c, ro, tc in zip(columns, readonly, text_column)])
 
     hidden = wb.create_sheet(META_SHEET)
+    if guides:
+        _add_guides(wb, ws, columns, records, readonly)
     hidden.sheet_state = "hidden"
 
     def text_cells(values: list[Any]) -> list[Any]:
@@ -287,7 +361,7 @@ def _read_workbook(path: str, wb: Any) -> SheetData:
     if DATA_SHEET in wb.sheetnames:
         ws = wb[DATA_SHEET]
     else:
-        visible = [s for s in wb.worksheets if s.sheet_state == "visible" and s.title != META_SHEET]
+        visible = [s for s in wb.worksheets if s.sheet_state == "visible" and s.title not in (META_SHEET, LISTS_SHEET)]
         if not visible:
             raise _fail(path, f"no {DATA_SHEET!r} sheet")
         ws = visible[0]

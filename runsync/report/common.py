@@ -1,0 +1,109 @@
+"""What every plan report shares: the rows of a plan, its runs' links, the summary line. Pure: no I/O."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from runsync.model import ABSENT, Change, Plan
+from runsync.render.plan import SKIP_REASONS, show
+
+# Kinds of row in Plan.to_frame() and the reports (README "Reviewing a plan").
+CHANGE, CONFLICT, INFO, SKIPPED, ERROR = "change", "conflict", "info", "skipped", "error"
+FRAME_COLUMNS = ("run_id", "run_name", "field", "old", "new", "kind", "reason")
+SAFE_SCHEMES = ("http://", "https://")
+
+
+def value(v: Any) -> Any:
+    """A plan value for pandas: a missing key (ABSENT) is None, tags a list."""
+    if v is ABSENT:
+        return None
+    return list(v) if isinstance(v, tuple) else v
+
+
+def plan_rows(plan: Plan) -> list[dict[str, Any]]:
+    """One dict per change, conflict, W&B-only change (info), skipped run and cell error (FRAME_COLUMNS).
+
+    old/new: change: W&B now -> the sheet; conflict: W&B now -> the sheet; info: at export -> W&B now.
+    """
+    rows: list[dict[str, Any]] = []
+
+    def add(kind: str, c: Change, old: Any, new: Any, reason: str | None = None) -> None:
+        rows.append({"run_id": c.run_id, "run_name": c.run_name, "field": c.field, "old": value(old),
+                     "new": value(new), "kind": kind, "reason": reason})
+
+    for c in plan.changes:
+        add(CHANGE, c, c.live, c.sheet)
+    for c in plan.conflicts:
+        add(CONFLICT, c, c.live, c.sheet, f"changed in W&B since the export (was {show(c.base)})")
+    for c in plan.infos:
+        add(INFO, c, c.base, c.live, "changed only in W&B since the export: kept")
+    for k in plan.skipped:
+        rows.append({"run_id": k.run_id, "run_name": k.run_name, "field": None, "old": None, "new": None,
+                     "kind": SKIPPED, "reason": skip_reason(k.reason)})
+    for e in plan.errors:
+        rows.append({"run_id": e.run_id, "run_name": None, "field": e.column, "old": None, "new": e.raw,
+                     "kind": ERROR, "reason": e.message if e.row is None else f"row {e.row}: {e.message}"})
+    return rows
+
+
+def skip_reason(reason: str) -> str:
+    return SKIP_REASONS.get(reason, reason)
+
+
+def run_url(plan: Plan, run_id: str) -> str | None:
+    """The run's W&B page, as W&B gave it when planning; only http(s) links are ever shown."""
+    url = plan.run_urls.get(run_id)
+    return url if isinstance(url, str) and url.startswith(SAFE_SCHEMES) else None
+
+
+def summary_line(plan: Plan) -> str:
+    """The text plan's last line (render.plan), or what stops the plan."""
+    if plan.errors:
+        return f"{len(plan.errors)} error(s) in the sheet: nothing would be written."
+    if plan.changes or plan.conflicts:
+        return (f"Plan: {len(plan.run_ids)} runs, {len(plan.changes)} fields to change, "
+                f"{len(plan.conflicts)} conflicts.")
+    return "No changes."
+
+
+def counts(plan: Plan) -> list[tuple[str, int]]:
+    return [("runs to change", len(plan.run_ids)), ("fields to change", len(plan.changes)),
+            ("conflicts", len(plan.conflicts)), ("changed only in W&B (kept)", len(plan.infos)),
+            ("skipped runs", len(plan.skipped)), ("errors", len(plan.errors)), ("warnings", len(plan.warnings))]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One marked cell of a report table: a change or conflict (with its Change), or an error."""
+
+    kind: str
+    text: str  # what a comment or tooltip says
+    change: Change | None = None
+
+
+def cell_note(kind: str, c: Change) -> str:
+    if kind == CONFLICT:
+        return (f"conflict: {show(c.base)} at export, {show(c.live)} in W&B now; the sheet says {show(c.sheet)}. "
+                "Not written (--force lets the sheet win).")
+    note = f"was {show(c.live)} in W&B"
+    if show(c.base) != show(c.live):  # a --force plan: the sheet wins over a change made in W&B
+        note += f" (changed there since the export, from {show(c.base)}; the sheet wins)"
+    return note
+
+
+def run_table(plan: Plan) -> tuple[list[str], list[tuple[str, str | None, dict[str, Cell]]]]:
+    """Runs as rows, changed fields as columns: (fields, [(run_id, run_name, {field: Cell})])."""
+    fields: dict[str, None] = {}
+    runs: dict[str, tuple[str | None, dict[str, Cell]]] = {}
+    for kind, items in ((CHANGE, plan.changes), (CONFLICT, plan.conflicts)):
+        for c in items:
+            fields.setdefault(c.field, None)
+            runs.setdefault(c.run_id, (c.run_name, {}))[1][c.field] = Cell(kind, cell_note(kind, c), c)
+    return _ordered(fields), [(rid, name, cells) for rid, (name, cells) in runs.items()]
+
+
+def _ordered(fields: dict[str, None]) -> list[str]:
+    from runsync.model import EDITABLE_FIELDS
+
+    fixed = [f for f in EDITABLE_FIELDS if f in fields]
+    return fixed + sorted(f for f in fields if f not in EDITABLE_FIELDS)
