@@ -118,9 +118,10 @@ def test_wandb_login_is_enough(seeded_sandbox, tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_API_KEY")
     monkeypatch.delenv("NETRC", raising=False)
     invoke("export", "e/p", "-o", tmp_path / "runs.csv")
-    # Without it, a fresh process stops at once naming what it looked at (an old client would prompt).
+    # Without it, a fresh process with no variables (the host from the settings file `wandb login --host` wrote)
+    # stops at once naming the host and what it looked at (an old client would prompt).
     (home / ".netrc").unlink()
     done = subprocess.run([sys.executable, "-m", "runsync", "export", "e/p", "-o", str(tmp_path / "again.csv")],
-                          env={**env, "WANDB_BASE_URL": seeded_sandbox.url}, capture_output=True, text=True,
-                          timeout=120, stdin=subprocess.DEVNULL)
+                          env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert done.returncode != 0 and "WANDB_API_KEY" in done.stderr and "wandb login" in done.stderr, done.stderr
+    assert f"no W&B credentials for {seeded_sandbox.url}" in done.stderr, done.stderr

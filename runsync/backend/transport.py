@@ -224,3 +224,15 @@ def classic_key_source(host: str) -> tuple[str, str] | None:
     except Exception:
         return None
     return ("wandb settings", key) if key else (netrc_file, "")
+
+
+def classic_base_url() -> str | None:
+    """The host a client without `wandb_setup.singleton()` uses when WANDB_BASE_URL is unset: its settings file
+    (`wandb login --host`), else its default. None when the client cannot be asked."""
+    try:
+        from wandb.apis import InternalApi
+
+        url = InternalApi().settings("base_url")
+    except Exception:
+        return None
+    return str(url).rstrip("/") if url else None

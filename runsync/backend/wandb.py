@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from runsync.backend.filters import check_filters
-from runsync.backend.transport import Transport, TransportError, classic_key_source, connect
+from runsync.backend.transport import Transport, TransportError, classic_base_url, classic_key_source, connect
 from runsync.errors import BackendError, ConfigError
 from runsync.model import RunRecord
 
@@ -194,8 +194,10 @@ class WandbBackend:
             from wandb.sdk import wandb_setup
 
             url = wandb_setup.singleton().settings.base_url
-        except Exception:  # a private path of the client; without it the client resolves the host alone
-            return None
+        except Exception:  # a private path of the newer clients; an older one is asked its own way (transport.py)
+            url = classic_base_url()
+            if not url:
+                return None
         self._host_origin = "from wandb's settings (`wandb login --host`) or its default"
         return str(url).rstrip("/") if url else None
 
