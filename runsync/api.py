@@ -23,7 +23,7 @@ from runsync.journal import (
     read_journal,
     undo_journal_path,
 )
-from runsync.model import ABSENT, ID, Plan, RunRecord, SheetData, SheetMeta
+from runsync.model import ABSENT, ID, SUMMARY_PREFIX, Plan, RunRecord, SheetData, SheetMeta
 from runsync.plan import build_plan
 from runsync.undo import plan_undo
 
@@ -88,6 +88,7 @@ def _fetch_table(project: str, selection: Selection, shape: ExportShape, backend
         config_paths=table.config_paths,
         base=base_snapshot(table),
         tag_columns=table.tag_vocabulary,
+        editable_summary=list(shape.summary) if shape.edit_summary else [],
     )
     return table, meta
 
@@ -319,8 +320,9 @@ def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = Fa
         sheet.warnings.insert(0, f"{sheet.path}: no base snapshot: 2-way diff against W&B, conflicts cannot be detected")
     ids = [str(cells[ID]).strip() for _, cells in sheet.rows if cells.get(ID) not in (None, "")]
     try:
+        editable_summary = bool(sheet.meta and sheet.meta.editable_summary)  # then W&B's summary is compared too
         live: dict[str, RunRecord] = (backend or WandbBackend()).fetch_by_ids(
-            target, ids, on_warning=sheet.warnings.append) if ids else {}  # ids the pages missed: in the plan
+            target, ids, on_warning=sheet.warnings.append, with_summary=editable_summary) if ids else {}  # ids the pages missed: in the plan
     except BackendError as exc:  # e.g. the sheet's project is gone: say which sheet asked for it
         raise BackendError(f"{sheet.path}: {exc.message}", hint=exc.hint) from None
     _advance_base(sheet, live)
@@ -402,7 +404,8 @@ def plan_undo_journal(journal: str | os.PathLike[str], *, force: bool = False,
     if not contents.project:
         raise RunsyncError(f"{journal}: the journal names no project")
     ids = sorted({h.run_id for h in contents.fields})
-    live = (backend or WandbBackend()).fetch_by_ids(contents.project, ids) if ids else {}
+    with_summary = any(h.field.startswith(SUMMARY_PREFIX) for h in contents.fields)
+    live = (backend or WandbBackend()).fetch_by_ids(contents.project, ids, with_summary=with_summary) if ids else {}
     # The undo's journal names the same sheet and export as the import's: planning that sheet again
     # then sees the restored values as its base.
     header = {k: contents.begin[k] for k in ("sheet", "exported_at") if contents.begin.get(k)}

@@ -22,7 +22,7 @@ from runsync import codec
 from runsync.backend.wandb import IDS_PER_QUERY, WandbBackend
 from runsync.errors import BackendError
 from runsync.journal import Journal, encode_value
-from runsync.model import ABSENT, CONFIG_PREFIX, Action, Change, Plan, RunRecord, Skip
+from runsync.model import ABSENT, CONFIG_PREFIX, SUMMARY_PREFIX, Action, Change, Plan, RunRecord, Skip
 from runsync.plan import RUNNING, live_value, same
 
 # Writes in flight at once: chosen in benchmarks/ (README "Performance").
@@ -140,6 +140,7 @@ class _Run:
     lock: threading.Lock
     mode: _ConfigMode = field(default_factory=_ConfigMode)
     sent: dict[str, list[Change]] = field(default_factory=dict)  # run id -> the changes its write line records
+    with_summary: bool = False  # the plan edits summary metrics: every read asks for the summary too
 
 
 def apply_plan(
@@ -162,7 +163,8 @@ def apply_plan(
     breaker = _Breaker(options.stop_after_failures)
     lock = threading.Lock()
     with Journal(options.journal) as journal:
-        ctx = _Run(backend, plan.project, journal, options, backoff, breaker, report, lock)
+        ctx = _Run(backend, plan.project, journal, options, backoff, breaker, report, lock,
+                   with_summary=_has_summary(plan.changes))
         journal.append({"op": "begin", "v": 1, "project": plan.project, "source": plan.source, **options.header,
                         "runs": len(by_run), "fields": len(plan.changes)})
         run_ids = list(by_run)
@@ -173,7 +175,7 @@ def apply_plan(
                     _give_up(report, [c for r in chunk for c in by_run[r]], _stopped(breaker), lock)
                     continue
                 try:
-                    fresh = _read_fresh(backend, plan.project, chunk, backoff)
+                    fresh = _read_fresh(backend, plan.project, chunk, backoff, ctx.with_summary)
                 except BackendError as exc:
                     _give_up(report, [c for r in chunk for c in by_run[r]], f"reading W&B failed: {exc.message}", lock)
                     breaker.record(False)
@@ -191,9 +193,10 @@ def apply_plan(
     return report
 
 
-def _read_fresh(backend: WandbBackend, project: str, ids: list[str], backoff: _Backoff) -> dict[str, RunRecord]:
+def _read_fresh(backend: WandbBackend, project: str, ids: list[str], backoff: _Backoff,
+                with_summary: bool = False) -> dict[str, RunRecord]:
     backoff.wait()
-    return backend.fetch_by_ids(project, ids)  # the backend retries reads itself
+    return backend.fetch_by_ids(project, ids, with_summary=with_summary)  # the backend retries reads itself
 
 
 def _stopped(breaker: _Breaker) -> str:
@@ -247,6 +250,16 @@ def _write_run(ctx: _Run, changes: list[Change], record: RunRecord | None) -> No
     to_write = _to_write(ctx, changes, record)
     if not to_write or record is None:
         return
+    if _has_summary(to_write):
+        # The whole summary goes out (as the client sends it), so it is read again right before the write:
+        # a metric the run logged meanwhile is kept, whether the server merges or replaces the summary.
+        try:
+            record = _reread(ctx, to_write)
+        except _GaveUp:
+            return
+        to_write = _to_write(ctx, to_write, record)
+        if not to_write or record is None:
+            return
     if _has_config(to_write) and ctx.mode.mode != MERGE:
         with ctx.mode.lock:  # until the server's handling of config is known, one config write at a time
             if ctx.mode.mode is None:
@@ -270,11 +283,15 @@ def _has_config(changes: list[Change]) -> bool:
     return any(c.field.startswith(CONFIG_PREFIX) for c in changes)
 
 
+def _has_summary(changes: list[Change] | tuple[Change, ...]) -> bool:
+    return any(c.field.startswith(SUMMARY_PREFIX) for c in changes)
+
+
 def _reread(ctx: _Run, changes: list[Change]) -> RunRecord | None:
     """The run read again just before its write; on a failed read the run is given up (and None returned)."""
     run_id = changes[0].run_id
     try:
-        fresh = _read_fresh(ctx.backend, ctx.project, [run_id], ctx.backoff)
+        fresh = _read_fresh(ctx.backend, ctx.project, [run_id], ctx.backoff, ctx.with_summary)
     except BackendError as exc:
         _give_up(ctx.report, changes, f"reading W&B failed: {exc.message}", ctx.lock)
         ctx.breaker.record(False)
@@ -357,7 +374,7 @@ def _probe_write(ctx: _Run, to_write: list[Change], record: RunRecord) -> None:
     ctx.breaker.record(True)
     untouched = [k for k in fresh.raw_config if k not in fields.get("raw_config", {})]
     try:
-        after = _read_fresh(ctx.backend, ctx.project, [fresh.id], ctx.backoff).get(fresh.id)
+        after = _read_fresh(ctx.backend, ctx.project, [fresh.id], ctx.backoff, ctx.with_summary).get(fresh.id)
     except BackendError:
         after = None  # not known yet: the next config write asks again
     if after is not None and untouched:
@@ -420,7 +437,7 @@ def _verify(ctx: _Run) -> None:
     report.verify_requests = math.ceil(len(ids) / max(1, IDS_PER_QUERY))  # fetch_by_ids: a page of ids per query
     try:
         ctx.backoff.wait()
-        found = ctx.backend.fetch_by_ids(ctx.project, ids)
+        found = ctx.backend.fetch_by_ids(ctx.project, ids, with_summary=ctx.with_summary)
     except BackendError as exc:
         report.unverified = exc.message
         ctx.journal.append({"op": "verify_failed", "runs": ids, "error": exc.message})
@@ -475,7 +492,10 @@ def write_fields(record: RunRecord, changes: list[Change], *, whole_config: bool
     config: dict[str, Any] | None = None
     for change in changes:
         value = None if change.sheet is ABSENT else change.sheet
-        if change.field.startswith(CONFIG_PREFIX):
+        if change.field.startswith(SUMMARY_PREFIX):
+            # The whole summary, as read just before the write, with only this metric changed.
+            fields.setdefault("summary", copy.deepcopy(record.raw_summary))[change.path[0]] = value
+        elif change.field.startswith(CONFIG_PREFIX):
             if config is None:
                 config = copy.deepcopy(record.raw_config) if whole_config else {}
             top = change.path[0]

@@ -25,6 +25,7 @@ class ExportShape:
     config_keys: tuple[str, ...] | None = None  # keep only config keys equal to or under these
     summary: tuple[str, ...] = ()  # summary metrics to add as read-only columns
     tag_columns: bool = False  # one TRUE/FALSE column per tag
+    edit_summary: bool = False  # the summary columns are editable (marked so in the file)
 
     def check(self) -> None:
         """Refuse column names that can never match, before anything is fetched."""
@@ -35,6 +36,11 @@ class ExportShape:
             raise ValueError(f"--columns: unknown column(s) {', '.join(map(repr, unknown))}; known: "
                              f"{', '.join([ID, *EDITABLE_FIELDS, *READONLY_FIELDS])}, config.KEY, "
                              "summary.METRIC (with --summary)")
+        if self.edit_summary and not self.summary:
+            raise ValueError("--edit-summary needs --summary METRIC,...: which metrics to make editable")
+        if self.edit_summary and (own := [m for m in self.summary if m.startswith("_")]):
+            raise ValueError(f"--edit-summary: {', '.join(own)} are W&B's own keys (`_`), never edited; "
+                             "leave them out or export them read-only without --edit-summary")
         if any(not k.strip() for k in self.config_keys or ()):
             raise ValueError("--config-keys: an empty key")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Collection
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -43,12 +44,20 @@ SUMMARY_PREFIX = "summary."
 TAG_COLUMN_PREFIX = "tag:"
 
 
-def is_editable(column: str) -> bool:
-    return column in EDITABLE_FIELDS or column.startswith(CONFIG_PREFIX) or column.startswith(TAG_COLUMN_PREFIX)
+def is_editable(column: str, editable_summary: Collection[str] = ()) -> bool:
+    """Whether the import writes this column; summary columns only when exported with --edit-summary."""
+    return (column in EDITABLE_FIELDS or column.startswith(CONFIG_PREFIX) or column.startswith(TAG_COLUMN_PREFIX)
+            or (column.startswith(SUMMARY_PREFIX) and column[len(SUMMARY_PREFIX):] in editable_summary))
 
 
-def is_readonly(column: str) -> bool:
-    return column == ID or column in READONLY_FIELDS or column.startswith(SUMMARY_PREFIX)
+def is_readonly(column: str, editable_summary: Collection[str] = ()) -> bool:
+    return column == ID or column in READONLY_FIELDS or (
+        column.startswith(SUMMARY_PREFIX) and column[len(SUMMARY_PREFIX):] not in editable_summary)
+
+
+def is_wandb_object(value: Any) -> bool:
+    """A summary value W&B renders (histogram, table, image): `{"_type": ...}`; never edited."""
+    return isinstance(value, dict) and "_type" in value
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,8 @@ class RunRecord:
     state: str | None = None
     created_at: str | None = None
     url: str | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)  # user metrics: no `_` keys
+    raw_summary: dict[str, Any] = field(default_factory=dict)  # all of it, as W&B returned it (whole-summary writes)
 
 
 class Action(str, enum.Enum):
@@ -168,6 +178,8 @@ class SheetMeta:
     base: dict[str, dict[str, Any]] = field(default_factory=dict)
     # tag vocabulary when exported with --tag-columns
     tag_columns: list[str] = field(default_factory=list)
+    # summary metrics exported with --edit-summary: their columns are editable
+    editable_summary: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from runsync.model import (
     CONFIG_PREFIX,
     EDITABLE_FIELDS,
     ID,
+    SUMMARY_PREFIX,
     TAG_COLUMN_PREFIX,
     Action,
     Change,
@@ -23,6 +24,7 @@ from runsync.model import (
     Skip,
     is_editable,
     is_readonly,
+    is_wandb_object,
 )
 
 TEXT_FIELDS = ("name", "group", "job_type", "notes")
@@ -146,7 +148,10 @@ class _Planner:
         self.source = "xlsx" if sheet.path.lower().endswith(".xlsx") else "csv"
         self.strict = strict
         self.include_running = include_running
+        self.editable_summary = tuple(self.meta.editable_summary) if self.meta else ()
         self.paths = self._config_paths()
+        self.paths.update({c: (c[len(SUMMARY_PREFIX):],) for c in sheet.columns
+                           if c.startswith(SUMMARY_PREFIX) and is_editable(c, self.editable_summary)})
         self.column_family: dict[str, str] = {}  # config column -> the one family all its values share
         self.column_types = self._column_types()
         self.tag_names = self._tag_names()
@@ -176,6 +181,8 @@ class _Planner:
         """The column's values as exported (or, with no base, as W&B holds them)."""
         if self.meta and self.meta.base:
             return [base.get(column, ABSENT) for base in self.meta.base.values()]
+        if column.startswith(SUMMARY_PREFIX):
+            return [r.summary.get(path[0], ABSENT) for r in self.live.values()]
         return [codec.cell_value_at(r.config, path) for r in self.live.values()]
 
     def _tag_names(self) -> dict[str, str]:
@@ -207,11 +214,11 @@ class _Planner:
         columns = [c for c in self.sheet.columns if c not in damaged]
         tag_columns = [c for c in columns if c.startswith(TAG_COLUMN_PREFIX)]
         for column in columns:
-            if column != ID and not is_editable(column) and not is_readonly(column):
+            if column != ID and not is_editable(column, self.editable_summary) and not is_readonly(column):
                 self.warnings.append(f"{self.sheet.path}: column {column!r} is not a runsync column: ignored")
         # Sorted out once, not per cell: a 50,000-run sheet has over a million cells.
-        readonly = [c for c in columns if c != ID and is_readonly(c)]
-        editable = [c for c in columns if not c.startswith(TAG_COLUMN_PREFIX) and is_editable(c)]
+        readonly = [c for c in columns if c != ID and is_readonly(c, self.editable_summary)]
+        editable = [c for c in columns if not c.startswith(TAG_COLUMN_PREFIX) and is_editable(c, self.editable_summary)]
         differing: list[tuple[int, str, dict[str, Any]]] = []  # rows where any cell is not its base
         for row_number, cells in self.sheet.rows:
             run_id = _cell_id(cells.get(ID))
@@ -343,6 +350,12 @@ class _Planner:
     def _diff_cell(self, row: int, run_id: str, record: RunRecord, column: str, raw: Any,
                    tags_from_columns: tuple[str, ...] | None) -> None:
         base = self.base_of(run_id, column, record)
+        if type(raw) is type(base) and raw == base and column != "tags":
+            # The untouched cell, most cells of a sheet: decoding it would give `base` back. Only W&B moving
+            # since the export is left to see, and then the full path below reports it.
+            live = live_value(record, column, self.paths.get(column, ()))
+            if type(live) is type(base) and live == base:
+                return
         sheet_value = self._decode(row, run_id, column, raw, base)
         if sheet_value is _INVALID:
             return
@@ -366,8 +379,14 @@ class _Planner:
     def _edit_is_sound(self, row: int, run_id: str, record: RunRecord, column: str, value: Any, base: Any,
                        raw: Any) -> bool:
         """Refuse edits that would destroy what the plan can't show; warn about likely typing slips."""
-        if column.startswith(CONFIG_PREFIX) and value is not ABSENT:
-            refusal = config_edit_refusal(record.config, column, self.paths[column], value)
+        if column.startswith(SUMMARY_PREFIX) and (is_wandb_object(base) or is_wandb_object(
+                live_value(record, column)) or is_wandb_object(value)):
+            self._error(row, run_id, column, "a W&B object (histogram, table, image, ...) in the summary is "
+                        "read-only: it can't be edited in a sheet", raw)
+            return False
+        if column.startswith((CONFIG_PREFIX, SUMMARY_PREFIX)) and value is not ABSENT:
+            refusal = (config_edit_refusal(record.config, column, self.paths[column], value)
+                       if column.startswith(CONFIG_PREFIX) else None)
             if refusal is not None:
                 self._error(row, run_id, column, refusal, raw)
                 return False
@@ -419,6 +438,8 @@ class _Planner:
         if self.meta is None:
             return  # no base: live read-only values move on their own (a running run finishes)
         base = self.base_of(run_id, column, record)
+        if type(raw) is type(base) and raw == base:
+            return  # untouched
         value = codec.decode_cell(raw, column=column, base=base, source=self.source)
         if isinstance(value, codec.CellProblem):
             value = raw

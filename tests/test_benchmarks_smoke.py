@@ -35,6 +35,11 @@ def test_benchmarks_smoke(tmp_path: Path) -> None:
     assert len(rows) == 7
     for row in rows:
         assert row["requests"] is not None and row["requests"] <= row["budget"], row
+    # Written numbers, not runsync's constants (a smaller page size must fail here). --smoke: import N=200 K=20
+    # = Viewer + plan read + write re-read + config-merge probe (2) + read-back, and one write per edited run;
+    # export and plan of N=300 = a page (or id query) of up to 250 runs each.
+    assert rows[0]["extra"]["operations"] == {"Viewer": 1, "RunsyncRuns": 5, "RunsyncUpsertBucket": 20}
+    assert [r["requests"] for r in rows[2:]] == [3, 3, 3, 3, 3]
     imported = rows[0]
     assert imported["extra"]["same_end_state"] is True  # runsync and the loop made the same changes
     # ... except what the loop destroys, which the comparison names

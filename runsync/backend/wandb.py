@@ -542,6 +542,7 @@ class WandbBackend:
             created_at=node.get("createdAt"),
             url=f"{app_url}/{entity}/{project}/runs/{node['name']}",
             summary={k: v for k, v in summary.items() if not k.startswith("_")},
+            raw_summary=summary,
         )
 
     def _app_url(self) -> str:
@@ -552,7 +553,11 @@ class WandbBackend:
 
     # -- writes -----------------------------------------------------------------------------
     def upsert_run(self, storage_id: str, fields: dict[str, Any]) -> None:
-        """Write the given run fields in one `upsertBucket`; keys: name, tags, group, job_type, notes, raw_config."""
+        """Write the given run fields in one `upsertBucket`.
+
+        Keys: name, tags, group, job_type, notes, raw_config (W&B's wrapped config), summary (the whole summary,
+        as the client's run.update() sends it; NaN/Infinity as the client writes them).
+        """
         mutation_input: dict[str, Any] = {"id": storage_id}
         for key, value in fields.items():
             if key == "name":
@@ -567,6 +572,8 @@ class WandbBackend:
                 mutation_input["notes"] = value
             elif key == "raw_config":
                 mutation_input["config"] = json.dumps(value, ensure_ascii=False)
+            elif key == "summary":
+                mutation_input["summaryMetrics"] = json.dumps(value, ensure_ascii=False)  # NaN as the client sends it
             else:
                 raise ValueError(f"unknown run field {key!r}")
         data = self.execute(_UPSERT_MUTATION, {"input": mutation_input})
@@ -619,7 +626,8 @@ class _Pager:
         failures = 0
         while True:
             remaining = self.deadline - (time.monotonic() - started)
-            timeout = None if remaining >= self.client_deadline else max(1.0, remaining)
+            # Always explicit: the sidecar, shared by the process, may have started with another deadline.
+            timeout = max(1.0, min(self.client_deadline, remaining))
             self.requests += 1
             try:
                 data = self.backend.execute(_RUNS_QUERY, {**variables, "perPage": asked}, timeout=timeout)

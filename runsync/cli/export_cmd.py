@@ -48,11 +48,12 @@ def parse_filters(pairs: tuple[str, ...], filters_json: str | None) -> dict | No
 @click.option("--columns", help="Only these columns (comma-separated; id is always kept).")
 @click.option("--config-keys", help="Only these config keys and what is under them (comma-separated).")
 @click.option("--summary", help="Summary metrics to add as read-only columns, e.g. acc,loss.")
+@click.option("--edit-summary", is_flag=True, help="Make the --summary columns editable (written back by import).")
 @click.option("--tag-columns", is_flag=True, help="Add one TRUE/FALSE column per tag (tag:NAME) to tick.")
 @click.option("--overwrite", is_flag=True,
               help="Replace FILE even if it has edits not imported yet (or can't be read as a runsync sheet).")
 def export(project: str, output: str, filter_pairs: tuple[str, ...], filters_json: str | None, order: str | None,
-           limit: int | None, columns: str | None, config_keys: str | None, summary: str | None,
+           limit: int | None, columns: str | None, config_keys: str | None, summary: str | None, edit_summary: bool,
            tag_columns: bool, overwrite: bool) -> None:
     """Write a project's runs to a spreadsheet.
 
@@ -73,7 +74,7 @@ def export(project: str, output: str, filter_pairs: tuple[str, ...], filters_jso
 
     selection = runsync.Selection(parse_filters(filter_pairs, filters_json), order, limit)
     shape = ExportShape(columns=split_list(columns), config_keys=split_list(config_keys),
-                        summary=split_list(summary) or (), tag_columns=tag_columns)
+                        summary=split_list(summary) or (), tag_columns=tag_columns, edit_summary=edit_summary)
     with progress("Fetching runs", enabled=True) as (set_total, advance):
         result = runsync.export(project, output, selection=selection, shape=shape,
                                 on_total=set_total, on_run=advance, overwrite=overwrite)

@@ -27,8 +27,6 @@ DEFAULT_MAX_PAGE_SIZE = 1000
 PAGING_SETTINGS = ("max_page_size", "overlap_rate", "retry_after")
 
 
-
-
 class Faults:
     """Fault settings, changeable at runtime; random draws come from one seeded RNG under a lock."""
 
@@ -38,7 +36,7 @@ class Faults:
                  retry_after: bool = False) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
-        # Overlapping pages draw from their own RNG: turning them on leaves the other faults' sequence as it was.
+        # Overlapping pages draw from their own RNG too (see lost answers below).
         self._page_rng = random.Random(f"pages-{seed}")
         self.max_page_size: int | None = None
         self.overlap_rate = 0.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -72,12 +72,15 @@ def cell_value(column: str, value: Any) -> Any:
     return value
 
 
-def column_note(column: str, notes: dict[str, str] | None = None) -> str:
+def column_note(column: str, notes: dict[str, str] | None = None, editable_summary: Collection[str] = ()) -> str:
     """The header note that tells a person what a column is and how to edit it."""
     if notes and column in notes:
         return notes[column]
     if column == ID:
         return "read-only: the W&B run id; runsync matches rows by it. Don't edit or delete it."
+    if column.startswith("summary.") and column[len("summary."):] in editable_summary:
+        return ("Summary metric, editable (exported with --edit-summary): a number, true/false, text. W&B objects "
+                "(histograms, tables) can't be edited. Empty = null.")
     if is_readonly(column):
         what = "a summary metric" if column.startswith("summary.") else "W&B's own field"
         return f"read-only: {what}, for reference. Don't edit it: the import refuses a sheet that does."

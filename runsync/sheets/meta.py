@@ -57,6 +57,7 @@ def meta_header(meta: SheetMeta) -> dict[str, Any]:
         "runsync_version": meta.runsync_version,
         "config_paths": meta.config_paths,
         "tag_columns": meta.tag_columns,
+        "editable_summary": meta.editable_summary,
     }
 
 
@@ -90,6 +91,7 @@ def meta_from_json(data: Any, *, source: str, base: dict[str, dict[str, Any]] | 
             config_paths={k: list(v) for k, v in decode_value(data.get("config_paths", {})).items()},
             base=base,
             tag_columns=list(data.get("tag_columns", [])),
+            editable_summary=list(data.get("editable_summary", [])),
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise fail(f"runsync metadata is damaged ({type(exc).__name__}: {exc})") from None

@@ -144,7 +144,7 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
     grey = PatternFill("solid", start_color=GREY, end_color=GREY)
     grey_text = Font(color=GREY_TEXT) if guides else None
     bold = Font(bold=True)
-    readonly = [is_readonly(c) for c in columns]
+    readonly = [is_readonly(c, meta.editable_summary) for c in columns]
     sample = records[:WIDTH_SAMPLE]
     # Empty editable cells of a text column get the Text format, so a person typing 007 keeps 007.
     text_column = [
@@ -165,7 +165,7 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
         cell.font = bold
         if ro:
             cell.fill = grey
-        cell.comment = Comment(column_note(column, notes), "runsync", width=300, height=100)
+        cell.comment = Comment(column_note(column, notes, meta.editable_summary), "runsync", width=300, height=100)
         header.append(cell)
     ws.append(header)
 
@@ -421,7 +421,8 @@ def _formula_value(path: str, row_no: int, names: list[str | None], i: int, form
     if compact in ("=FALSE()", "=FALSE"):
         return False
     column = _name(names, i)
-    if column is None or not is_readonly(column) or column == ID:
+    # Summary columns may be editable (--edit-summary; the metadata is read later): a formula is refused there too.
+    if column is None or not is_readonly(column) or column == ID or column.startswith("summary."):
         rid = cells[names.index(ID)].value if ID in names and names.index(ID) < len(cells) else None
         errors.append(CellError(path, row_no, None if rid is None else str(rid), column,
                                 f"formula in an editable cell ({formula}): type the value itself, "
