@@ -4,10 +4,9 @@ from __future__ import annotations
 import os
 import tempfile
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runsync import __version__, codec
@@ -179,7 +178,7 @@ def _refuse_unsaved_edits(target: str) -> None:
 def sheet_differs_from_base(sheet: SheetData) -> list[tuple[int, str]]:
     """(row, column) of every cell that no longer holds its exported value; no W&B request. Pure."""
     from runsync.mangle import mangled_by_program
-    from runsync.plan import TEXT_FIELDS, same
+    from runsync.classify import TEXT_FIELDS, same
 
     if sheet.meta is None:
         raise ValueError(f"{sheet.path}: no base snapshot to compare with")

@@ -23,7 +23,7 @@ from runsync.backend.wandb import IDS_PER_QUERY, WandbBackend
 from runsync.errors import BackendError
 from runsync.journal import Journal, encode_value
 from runsync.model import ABSENT, CONFIG_PREFIX, SUMMARY_PREFIX, Action, Change, Plan, RunRecord, Skip
-from runsync.plan import RUNNING, live_value, same
+from runsync.classify import RUNNING, live_value, same
 
 # Writes in flight at once: chosen in benchmarks/ (README "Performance").
 DEFAULT_CONCURRENCY = 8

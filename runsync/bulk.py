@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from runsync import codec
 from runsync.errors import CellError, ConfigError
 from runsync.model import ABSENT, CONFIG_PREFIX, Change, Plan, RunRecord
-from runsync.plan import TEXT_FIELDS, classify, config_edit_refusal, leave_out_running, live_value, same
+from runsync.classify import TEXT_FIELDS, classify, config_edit_refusal, leave_out_running, live_value, same
 
 if TYPE_CHECKING:
     from runsync.backend.wandb import WandbBackend

@@ -240,7 +240,7 @@ def journal_base(sheet: str, project: str, exported_at: str, live: Mapping[str, 
     was killed or failed mid-request) only when W&B holds that value now. A re-export has a new
     exported_at, so its sheet starts again from its own base.
     """
-    from runsync.plan import live_value, same
+    from runsync.classify import live_value, same
 
     folder = journal_dir(sheet)
     if not folder.is_dir():

@@ -1,4 +1,8 @@
-"""The 3-way diff: base (at export) x sheet (as edited) x live (W&B now) -> Plan. Pure: no I/O."""
+"""The 3-way diff: base (at export) x sheet (as edited) x live (W&B now) -> Plan. Pure: no I/O.
+
+The planner reads the sheet cell by cell (which columns, their types, the per-cell checks); each field's
+verdict is runsync.classify's, shared with `runsync set` and undo; an id column sorted on its own is
+runsync.moved_rows'."""
 from __future__ import annotations
 
 from collections import Counter
@@ -7,11 +11,21 @@ from dataclasses import replace
 from typing import Any
 
 from runsync import codec, mangle
+from runsync.classify import (
+    TEXT_FIELDS,
+    _show,
+    _text,
+    classify,
+    config_edit_refusal,
+    leave_out_running,
+    live_value,
+    same,
+)
 from runsync.errors import CellError
+from runsync.moved_rows import fingerprint, ids_moved_alone, moved_message
 from runsync.model import (
     ABSENT,
     CONFIG_PREFIX,
-    EDITABLE_FIELDS,
     ID,
     SUMMARY_PREFIX,
     TAG_COLUMN_PREFIX,
@@ -27,44 +41,6 @@ from runsync.model import (
     is_wandb_object,
 )
 
-TEXT_FIELDS = ("name", "group", "job_type", "notes")
-
-
-def live_value(record: RunRecord, column: str, path: tuple[str, ...] = ()) -> Any:
-    """The value W&B holds for one sheet column of a run."""
-    if column.startswith(CONFIG_PREFIX):
-        return codec.cell_value_at(record.config, path)
-    if column == "tags":
-        return tuple(record.tags)
-    if column in TEXT_FIELDS:
-        return _text(getattr(record, column))
-    if column == "state":
-        return record.state
-    if column == "created_at":
-        return record.created_at
-    if column == "url":
-        return record.url
-    if column.startswith("summary."):
-        return record.summary.get(column[len("summary.") :], ABSENT)
-    raise KeyError(column)
-
-
-def _text(value: Any) -> Any:
-    # W&B answers "" or null for an unset group/notes alike; both are an empty cell in a sheet.
-    return None if value == "" else value
-
-
-def same(field: str, a: Any, b: Any) -> bool:
-    """Whether two values of a field mean the same (tags: as a set; numbers: as numbers)."""
-    if field == "tags":
-        if a is ABSENT or b is ABSENT:
-            return a is b
-        return set(a) == set(b)
-    if field in TEXT_FIELDS:
-        return codec.values_equal(_text(a), _text(b))
-    return codec.values_equal(a, b)
-
-
 # Kinds of value that a cell of another kind in the same column most likely mistypes (`Yes` among bools).
 _FAMILY = {"bool": "bool", "int": "number", "float": "number", "str": "text", "list": "JSON list", "dict": "JSON dict"}
 
@@ -72,64 +48,6 @@ _FAMILY = {"bool": "bool", "int": "number", "float": "number", "str": "text", "l
 def _dominant_type(values: list[Any]) -> str | None:
     kinds = Counter(codec.type_name(v) for v in values if v is not ABSENT and v is not None)
     return kinds.most_common(1)[0][0] if kinds else None
-
-
-def classify(run_id: str, record: RunRecord, column: str, path: tuple[str, ...], base: Any, desired: Any,
-             force: bool = False, changed: bool | None = None) -> Change | None:
-    """One field of one run given base and desired values: UPDATE, CONFLICT, INFO or None. Pure.
-
-    UPDATE: desired differs from base and W&B still holds base (or `force`); CONFLICT: W&B moved to
-    something else too; INFO: only W&B moved; None: nothing to do (W&B already holds the desired value).
-    """
-    live = live_value(record, column, path)
-    change = lambda action: Change(run_id, record.name, column, base, desired, live, action, path)  # noqa: E731
-    if changed is None:
-        changed = not same(column, desired, base)
-    if not changed:
-        return None if same(column, live, base) else change(Action.INFO)
-    if same(column, live, desired):
-        return None  # W&B already holds it (e.g. a re-run after an import)
-    if same(column, live, base) or force:
-        return change(Action.UPDATE)
-    return change(Action.CONFLICT)
-
-
-def config_edit_refusal(config: dict[str, Any], column: str, path: tuple[str, ...], value: Any) -> str | None:
-    """Why writing `value` at `path` would destroy what a plan can't show (a scalar above, keys below), or None."""
-    if value is ABSENT:
-        return None
-    blocked = codec.blocking_ancestor(config, path)
-    if blocked is not None:
-        above, held = blocked
-        return (f"{codec.config_column(above)} is {_show(held)} in W&B, not a dict: setting {column} would "
-                f"replace it; edit {codec.config_column(above)} instead")
-    held = codec.get_path(config, path)
-    if isinstance(held, dict) and held:
-        return (f"{column} holds keys of its own in W&B "
-                f"({', '.join(codec.config_column(path + (k,)) for k in list(held)[:3])}): "
-                "a value here would replace them all; edit those columns instead")
-    return None
-
-
-def leave_out_running(changes: list[Change] | tuple[Change, ...], conflicts: list[Change] | tuple[Change, ...],
-                      live: Mapping[str, RunRecord], include_running: bool
-                      ) -> tuple[tuple[Change, ...], tuple[Change, ...], tuple[Skip, ...], str | None]:
-    """Runs still running are skipped: their process re-sends its config and may undo the edit.
-
-    Returns (changes, conflicts, skipped, warning); with `include_running` nothing is skipped, and the
-    warning says so.
-    """
-    running = {c.run_id for c in [*changes, *conflicts] if _is_running(live.get(c.run_id))}
-    if not running:
-        return tuple(changes), tuple(conflicts), (), None
-    if include_running:
-        return tuple(changes), tuple(conflicts), (), (
-            f"{len(running)} run(s) are still running ({', '.join(sorted(running)[:5])}): "
-            "written anyway (--include-running); the live process may overwrite the edit")
-    skipped = tuple(Skip(rid, live[rid].name, RUNNING) for rid in dict.fromkeys(
-        c.run_id for c in [*changes, *conflicts] if c.run_id in running))
-    return (tuple(c for c in changes if c.run_id not in running),
-            tuple(c for c in conflicts if c.run_id not in running), skipped, None)
 
 
 class _Planner:
@@ -245,7 +163,7 @@ class _Planner:
             # One clear error instead of a cell error (or a wrong change) for every cell of every row.
             self.errors = list(self.sheet.errors)
             self.changes, self.conflicts = [], []
-            self._error(moved[0][0], moved[0][1], ID, _moved_message(moved))
+            self._error(moved[0][0], moved[0][1], ID, moved_message(moved))
         if not self.sheet.rows and not self.errors:
             # Only a header: most likely the wrong file or tab; "No changes." would hide that.
             self._error(None, None, None, "no runs in the sheet (only a header row): nothing to import")
@@ -276,37 +194,21 @@ class _Planner:
 
     def _ids_moved_alone(self, rows: list[tuple[int, str, dict[str, Any]]],
                          columns: list[str]) -> list[tuple[int, str, str]]:
-        """Rows whose cells are, all of them, another run's exported values while that run's row moved too.
-
-        That is what sorting only the id column does (cells stay, ids move); an edit that copies one run's
-        values to another leaves the other run's row as it was, so it is not mistaken for it.
-        """
         if self.meta is None or len(rows) < 2 or not columns:
             return []
-        base = self.meta.base
-        owners: dict[tuple, list[str]] = {}
-        for run_id in {r for _, r, _ in rows if r in base}:
-            owners.setdefault(self._base_print(run_id, columns), []).append(run_id)
-        differing = {r for _, r, _ in rows}
-        moved = []
-        for row_number, run_id, cells in rows:
-            if run_id not in base:
-                continue
-            holds = self._row_print(run_id, cells, columns)
-            others = [o for o in owners.get(holds, ()) if o != run_id and o in differing]
-            if others and holds != self._base_print(run_id, columns):
-                moved.append((row_number, run_id, others[0]))
-        return moved if len(moved) >= 2 else []
+        known = [r for _, r, _ in rows if r in self.meta.base]
+        return ids_moved_alone(rows, known, lambda rid: self._base_print(rid, columns),
+                               lambda rid, cells: self._row_print(rid, cells, columns))
 
     def _base_print(self, run_id: str, columns: list[str]) -> tuple:
-        return tuple(_print(c, self.base_of(run_id, c, None)) for c in columns)
+        return tuple(fingerprint(c, self.base_of(run_id, c, None)) for c in columns)
 
     def _row_print(self, run_id: str, cells: dict[str, Any], columns: list[str]) -> tuple:
         out = []
         for column in columns:
             value = codec.decode_cell(cells.get(column), column=column, base=self.base_of(run_id, column, None),
                                       column_type=self.column_types.get(column), source=self.source)
-            out.append(_print(column, ABSENT if value is None else value))
+            out.append(fingerprint(column, ABSENT if value is None else value))
         return tuple(out)
 
     def _damaged_headers(self) -> set[str]:
@@ -453,32 +355,6 @@ class _Planner:
 
 
 _INVALID = object()
-RUNNING = "running"
-
-
-def _is_running(record: RunRecord | None) -> bool:
-    return record is not None and record.state == RUNNING
-
-
-def _print(column: str, value: Any) -> Any:
-    """A hashable stand-in for a cell's value that is equal where `same` would be (close enough to match rows)."""
-    if value is ABSENT or value is None or value == "":
-        return None
-    if column == "tags" and isinstance(value, (list, tuple)):
-        return tuple(sorted(value))
-    if isinstance(value, float):
-        return ("f", f"{value:.15g}")
-    if isinstance(value, str):
-        return codec._normalize_newlines(value)
-    if isinstance(value, (list, tuple, dict)):
-        return codec.to_json_text(value)
-    return (type(value).__name__, value)
-
-
-def _moved_message(moved: list[tuple[int, str, str]]) -> str:
-    examples = "; ".join(f"row {row} (run {rid}) holds run {other}'s values" for row, rid, other in moved[:3])
-    return (f"the id column looks sorted on its own: {len(moved)} rows hold the values another run had at "
-            f"export ({examples}). Undo the sort (sort whole rows, never one column) and import again")
 
 
 def _cell_id(raw: Any) -> str | None:
@@ -486,10 +362,6 @@ def _cell_id(raw: Any) -> str | None:
         return None
     text = str(raw).strip()
     return text or None
-
-
-def _show(value: Any) -> str:
-    return "(empty)" if value is ABSENT or value is None else repr(value)
 
 
 def _kind(column: str) -> str:
@@ -511,5 +383,4 @@ def build_plan(sheet: SheetData, live: Mapping[str, RunRecord], *, project: str,
     return plan
 
 
-__all__ = ["build_plan", "classify", "config_edit_refusal", "leave_out_running", "live_value", "same",
-           "EDITABLE_FIELDS"]
+__all__ = ["build_plan"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from runsync.journal import JournalContents, read_journal
 from runsync.model import ABSENT, Action, Change, Plan, RunRecord
-from runsync.plan import live_value, same
+from runsync.classify import live_value, same
 
 
 def plan_undo(journal_path: str, live: dict[str, RunRecord], *, force: bool = False,
