@@ -349,3 +349,19 @@ def test_python_bad_field_raises_before_any_request(runs):
     with pytest.raises(runsync.RunsyncError, match="not a field runsync can set"):
         runsync.set("e/p", set={"summary.acc": 1})
     assert runs.stats()["requests"] == 0
+
+
+def test_set_writes_a_report_with_links_to_each_run(seeded_sandbox, tmp_path):
+    from html.parser import HTMLParser
+
+    report = tmp_path / "set-plan.html"
+    invoke("set", "e/p", "--filter", "group=exp-a", "--set", "notes=reviewed", "--dry-run", "--report", report)
+    links: list[str] = []
+
+    class Links(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            links.extend(v for k, v in attrs if tag == "a" and k == "href")
+
+    Links().feed(report.read_text(encoding="utf-8"))
+    wanted = {r.id for r in wandb.Api().runs("e/p", filters={"group": "exp-a"}) if r.state != "running"}
+    assert wanted and {link.rsplit("/", 1)[-1] for link in links if "/runs/" in link} == wanted

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from runsync.cli.common import progress, stderr_console, stdout_console
+from runsync.cli.common import progress, report_option, stderr_console, stdout_console, write_plan_report
 from runsync.cli.export_cmd import parse_filters
 from runsync.errors import ConfigError, ExitCode
 
@@ -55,10 +55,12 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, object]]:
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Writes in flight at once.")
 @click.option("--no-verify", is_flag=True,
               help="Do not read the written runs back to check every field holds its new value.")
+@report_option
 def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, order: str | None,
          limit: int | None, set_pairs: tuple[str, ...], add_tags: tuple[str, ...], remove_tags: tuple[str, ...],
          clear: tuple[str, ...], dry_run: bool, yes: bool, include_running: bool, fmt: str,
-         detailed_exitcode: bool, journal: str | None, concurrency: int | None, no_verify: bool) -> None:
+         detailed_exitcode: bool, journal: str | None, concurrency: int | None, no_verify: bool,
+         report_path: str | None) -> None:
     """Edit the selected runs without a spreadsheet: the same plan, journal and undo as an import.
 
     \b
@@ -92,6 +94,8 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
         if not plan.errors:
             err.print(f"Selected {len(selected)} runs of {plan.project}.", highlight=False)
         render_plan(plan, out if not plan.errors else err)
+    if report_path:
+        write_plan_report(plan, report_path)
     if plan.errors:
         err.print(f"{len(plan.errors)} error(s): nothing written.")
         sys.exit(ExitCode.FAILED)

@@ -17,8 +17,8 @@ from runsync.model import ABSENT, Change, Plan
 from runsync.sheets.meta import encode_value
 
 JSON_FORMAT = 1
-SKIP_REASONS = {"running": "still running: its process may overwrite an edit; import again once it has finished, "
-                           "or pass --include-running"}
+SKIP_REASONS = {"running": "still running: its process may overwrite an edit; run the same command again once it "
+                           "has finished, or pass --include-running"}
 ARROW = "→"
 
 
