@@ -23,7 +23,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       (edit runs.xlsx in Excel, LibreOffice or Google Sheets)
       runsync import runs.xlsx --dry-run             # see what would change
       runsync import runs.xlsx                       # write it (journaled)
-      runsync undo runs.xlsx.runsync-journal.jsonl   # put it back
+      runsync undo JOURNAL                           # put it back (the import prints the command)
       runsync set ENTITY/PROJECT --filter group=a --set group=b   # a bulk edit, no sheet
 
     Try it without an account: runsync demo
