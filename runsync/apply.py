@@ -253,12 +253,8 @@ def _write_run(ctx: _Run, changes: list[Change], record: RunRecord | None) -> No
     if _has_summary(to_write):
         # The whole summary goes out (as the client sends it), so it is read again right before the write:
         # a metric the run logged meanwhile is kept, whether the server merges or replaces the summary.
-        try:
-            record = _reread(ctx, to_write)
-        except _GaveUp:
-            return
-        to_write = _to_write(ctx, to_write, record)
-        if not to_write or record is None:
+        record, to_write = _just_before(ctx, to_write)
+        if record is None:
             return
     if _has_config(to_write) and ctx.mode.mode != MERGE:
         with ctx.mode.lock:  # until the server's handling of config is known, one config write at a time
@@ -267,16 +263,21 @@ def _write_run(ctx: _Run, changes: list[Change], record: RunRecord | None) -> No
                 return
     if _has_config(to_write) and ctx.mode.mode == REPLACE:
         # The whole config goes out, so it is read again right before the write, run by run.
-        try:
-            record = _reread(ctx, to_write)
-        except _GaveUp:
-            return
-        to_write = _to_write(ctx, to_write, record)
-        if not to_write or record is None:
-            return
-        _send(ctx, record, to_write, whole_config=True)
+        record, to_write = _just_before(ctx, to_write)
+        if record is not None:
+            _send(ctx, record, to_write, whole_config=True)
         return
     _send(ctx, record, to_write)
+
+
+def _just_before(ctx: _Run, to_write: list[Change]) -> tuple[RunRecord | None, list[Change]]:
+    """The run read again right before its write, and what is still to write; (None, []) when nothing is."""
+    try:
+        record = _reread(ctx, to_write)
+    except _GaveUp:
+        return None, []
+    to_write = _to_write(ctx, to_write, record)
+    return (record, to_write) if to_write and record is not None else (None, [])
 
 
 def _has_config(changes: list[Change]) -> bool:

@@ -108,3 +108,23 @@ def write_plan_report(plan: Any, path: str, sheet: Any = None) -> None:
     except (OSError, ValueError) as exc:
         fail(f"cannot write the report {path}: {exc}")
     stderr_console().print(f"Report: {_escape(path)}", highlight=False)
+
+
+def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs: Any) -> None:
+    """Ask (unless --yes; never without a terminal), apply the plan with a progress bar, report, and exit."""
+    import runsync
+    from runsync.render import render_apply_report
+
+    err = stderr_console()
+    if not yes:
+        if not interactive:
+            err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to apply without asking")
+            sys.exit(ExitCode.FAILED)
+        if not click.confirm(f"Write {len(plan.changes)} field changes to {len(plan.run_ids)} runs?", err=True):
+            err.print("Nothing written.")
+            sys.exit(ExitCode.FAILED)
+    with progress("Writing", enabled=True) as (set_total, advance):
+        set_total(len(plan.run_ids))
+        report = runsync.apply(plan, on_run_done=lambda _: advance(1), **apply_kwargs)
+    render_apply_report(report, err)
+    sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)

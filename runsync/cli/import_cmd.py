@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from runsync.cli.common import progress, report_option, stderr_console, stdout_console, write_plan_report
+from runsync.cli.common import confirm_and_apply, report_option, stderr_console, stdout_console, write_plan_report
 from runsync.errors import ExitCode
 
 
@@ -47,7 +47,7 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
     """
     import runsync
     from runsync.apply import DEFAULT_CONCURRENCY
-    from runsync.render import plan_json, render_apply_report, render_plan
+    from runsync.render import plan_json, render_plan
 
     from runsync.backend import WandbBackend
 
@@ -75,17 +75,5 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
         if dry_run and plan.changes:
             err.print(f"Dry run: nothing written. To apply: runsync import {sheet}")
         sys.exit(ExitCode.CHANGES_PENDING if detailed_exitcode and plan.changes and dry_run else ExitCode.OK)
-    if not yes:
-        if not sys.stdin.isatty():
-            err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to apply without asking")
-            sys.exit(ExitCode.FAILED)
-        if not click.confirm(f"Write {len(plan.changes)} field changes to {len(plan.run_ids)} runs?", err=True):
-            err.print("Nothing written.")
-            sys.exit(ExitCode.FAILED)
-    with progress("Writing", enabled=True) as (set_total, advance):
-        set_total(len(plan.run_ids))
-        report = runsync.apply(plan, journal=journal, force=force, backend=backend,
-                               concurrency=concurrency or DEFAULT_CONCURRENCY, on_run_done=lambda _: advance(1),
-                               verify=not no_verify)
-    render_apply_report(report, err)
-    sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)
+    confirm_and_apply(plan, yes=yes, interactive=sys.stdin.isatty(), journal=journal, force=force, backend=backend,
+                      concurrency=concurrency or DEFAULT_CONCURRENCY, verify=not no_verify)

@@ -6,7 +6,14 @@ import sys
 
 import click
 
-from runsync.cli.common import progress, report_option, stderr_console, stdout_console, write_plan_report
+from runsync.cli.common import (
+    confirm_and_apply,
+    progress,
+    report_option,
+    stderr_console,
+    stdout_console,
+    write_plan_report,
+)
 from runsync.cli.export_cmd import parse_filters
 from runsync.errors import ConfigError, ExitCode
 
@@ -74,7 +81,7 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
     from runsync.apply import DEFAULT_CONCURRENCY
     from runsync.backend import WandbBackend
     from runsync.bulk import parse_edits
-    from runsync.render import plan_json, render_apply_report, render_plan
+    from runsync.render import plan_json, render_plan
 
     filters = parse_filters(filter_pairs, filters_json)
     pairs = _pairs(set_pairs)
@@ -103,17 +110,5 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
         if dry_run and plan.changes:
             err.print("Dry run: nothing written. Run the same command without --dry-run to apply.")
         sys.exit(ExitCode.CHANGES_PENDING if detailed_exitcode and plan.changes and dry_run else ExitCode.OK)
-    if not yes:
-        if not _interactive():
-            err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to apply without asking")
-            sys.exit(ExitCode.FAILED)
-        if not click.confirm(f"Write {len(plan.changes)} field changes to {len(plan.run_ids)} runs?", err=True):
-            err.print("Nothing written.")
-            sys.exit(ExitCode.FAILED)
-    with progress("Writing", enabled=True) as (set_total, advance_write):
-        set_total(len(plan.run_ids))
-        report = runsync.apply(plan, journal=journal, backend=backend,
-                               concurrency=concurrency or DEFAULT_CONCURRENCY,
-                               on_run_done=lambda _: advance_write(1), verify=not no_verify)
-    render_apply_report(report, err)
-    sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)
+    confirm_and_apply(plan, yes=yes, interactive=_interactive(), journal=journal, backend=backend,
+                      concurrency=concurrency or DEFAULT_CONCURRENCY, verify=not no_verify)
