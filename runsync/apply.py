@@ -181,10 +181,17 @@ def apply_plan(
                     breaker.record(False)
                     continue
                 jobs = [pool.submit(_write_run, ctx, by_run[run_id], fresh.get(run_id)) for run_id in chunk]
-                for job, run_id in zip(jobs, chunk):
-                    job.result()
-                    if on_run_done:
-                        on_run_done(run_id)
+                try:
+                    for job, run_id in zip(jobs, chunk):
+                        job.result()
+                        if on_run_done:
+                            on_run_done(run_id)
+                except KeyboardInterrupt:
+                    # Ctrl-C: the runs not started yet are not written (a re-run finishes them); the writes in
+                    # flight end with their request, journaled as always.
+                    for job in jobs:
+                        job.cancel()
+                    raise
         if options.verify and ctx.sent:
             _verify(ctx)
         report.config_writes = ctx.mode.mode

@@ -138,3 +138,32 @@ def test_a_torn_last_journal_line_is_tolerated(served, tmp_path):
     assert read_journal(journal).torn_lines == 1
     assert run_cli(env, "undo", journal, "--yes").returncode == 0
     assert snapshot(store) == before
+
+
+def test_ctrl_c_stops_the_writes_and_a_rerun_finishes(served, tmp_path):
+    """SIGINT (Ctrl-C) mid-import: the runs not started are left alone, exit 130, a re-run converges."""
+    env, store = served
+    sheet = tmp_path / "runs.csv"
+    invoke("export", "e/p", "-o", sheet)
+    before = snapshot(store)
+    edits = plan_edits(sorted(before), FIELDS)
+    edit_csv(sheet, edits)
+    planned = expected_state(before, edits)
+    journal = tmp_path / "j.jsonl"
+    proc = subprocess.Popen(runsync_cmd("import", sheet, "--yes", "--include-running", "--journal", journal,
+                                        "--concurrency", "1", "--no-verify"),
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:  # a few runs written, most still to go
+        if journal.exists() and journal.read_bytes().count(b'"op": "done"') >= 3:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    written = sum(1 for run_id, state in snapshot(store).items() if state != before[run_id])
+    assert 3 <= written <= 6, written  # the one in flight may finish; the other ~35 runs are not written
+    assert "interrupted" in stderr
+    rerun = run_cli(env, "import", sheet, "--yes", "--include-running", "--journal", journal)
+    assert rerun.returncode == 0, rerun.stderr
+    assert snapshot(store) == planned
