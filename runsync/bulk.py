@@ -161,7 +161,7 @@ def _value(edit: Edit, records: Sequence[RunRecord]) -> Any:
     if edit.column in TEXT_FIELDS:
         return text  # text fields take VALUE literally, quotes and all
     if edit.column == "tags":
-        return codec.decode_cell(text, column="tags", source="xlsx")
+        return codec.decode_cell(text, column="tags", source="typed")
     if text[:1] == '"':
         try:
             quoted = json.loads(text)
@@ -174,7 +174,7 @@ def _value(edit: Edit, records: Sequence[RunRecord]) -> Any:
     held = [v for r in records if (v := codec.cell_value_at(r.config, edit.path)) is not ABSENT and v is not None]
     kinds = {codec.type_name(v) for v in held}
     hint = held[0] if len(kinds) == 1 else ABSENT
-    return codec.decode_cell(text, column=edit.column, base=hint, source="xlsx")
+    return codec.decode_cell(text, column=edit.column, base=hint, source="typed")
 
 
 def _desired(edit: Edit, value: Any, live: Any, record: RunRecord) -> Any:

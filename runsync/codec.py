@@ -293,8 +293,12 @@ def _as_float(raw: Any) -> float | None:
     return None
 
 
-def _infer(raw: Any, column_type: str | None) -> Any | CellProblem:
-    """A value typed into a cell that had none: guided by the column's type, then by its look."""
+def _infer(raw: Any, column_type: str | None, source: str = "csv") -> Any | CellProblem:
+    """A value typed into a cell that had none: guided by the column's type, then by its look.
+
+    In XLSX a number or boolean typed into a cell is stored as one, so a text cell is text a person chose
+    (`'007` or a Text-formatted cell): with no type from the column, only its JSON look is read.
+    """
     if column_type in ("int", "float", "bool", "list", "dict", "str"):
         typed = _decode_as(raw, column_type)
         if typed is not None:
@@ -303,6 +307,8 @@ def _infer(raw: Any, column_type: str | None) -> Any | CellProblem:
         return raw
     if not isinstance(raw, str):
         return _as_text(raw)
+    if source == "xlsx" and column_type is None and raw.lstrip()[:1] not in ("{", "["):
+        return raw
     if (i := _parse_int(raw)) is not None:
         return i
     if _FLOAT_RE.fullmatch(raw.strip()):
@@ -352,7 +358,8 @@ def decode_cell(raw: Any, *, column: str, base: Any = ABSENT, column_type: str |
                 source: str = "csv") -> Any | CellProblem:
     """The typed value a cell holds, using the exported value `base` as the type hint.
 
-    `source` is "csv" (the ' guard applies) or "xlsx" (text cells are taken as they are).
+    `source` is "csv" (the ' guard applies), "xlsx" (text cells are taken as they are; a text cell typed
+    where the column has no type stays text) or "typed" (a value typed on a command line: no guard).
     Returns None for an empty cell (the planner maps empty + ABSENT base to ABSENT).
     """
     if column == TAGS_COLUMN:
@@ -384,7 +391,7 @@ def decode_cell(raw: Any, *, column: str, base: Any = ABSENT, column_type: str |
         typed = _decode_as(raw, kind)
         if typed is not None:
             return typed
-    return _infer(raw, column_type)
+    return _infer(raw, column_type, source)
 
 
 def values_equal(a: Any, b: Any) -> bool:

@@ -392,3 +392,23 @@ def test_whole_row_sorts_and_copied_values_are_not_mistaken_for_it(named, tmp_pa
     edit_cells(sheet, {("r0", "name"): "alpha", ("r0", "group"): "g2"})
     plan = runsync.plan(sheet)
     assert not plan.errors and plan_fields(plan) == [("r0", "group", "g2"), ("r0", "name", "alpha")]
+
+
+@pytest.mark.parametrize("text", ["007", "1e5", "TRUE", "0.50"])
+def test_text_typed_into_a_new_or_empty_xlsx_column_stays_text(sandbox, tmp_path, text):
+    sandbox.store.create_run("e", "p", "e1", config={"opt": None})
+    sandbox.store.create_run("e", "p", "e2", config={"opt": None, "n": 1})
+    sheet = export(tmp_path, "xlsx")
+    book = openpyxl.load_workbook(sheet)
+    ws = book["runs"]
+    header = [c.value for c in ws[1]]
+    ws.cell(1, len(header) + 1).value = "config.newk"
+    rows = {ws.cell(r, 1).value: r for r in range(2, ws.max_row + 1)}
+    for column, run_id in ((header.index("config.opt") + 1, "e1"), (len(header) + 1, "e2")):
+        cell = ws.cell(rows[run_id], column)
+        cell.value, cell.number_format = text, "@"  # a Text cell, as a person makes one
+    book.save(sheet)
+    assert plan_fields(runsync.plan(sheet)) == [("e1", "config.opt", text), ("e2", "config.newk", text)]
+    # The same characters typed as numbers/booleans are those (a number cell in XLSX is a number).
+    edit_cells(sheet, {("e1", "config.opt"): 7})
+    assert ("e1", "config.opt", 7) in plan_fields(runsync.plan(sheet))
