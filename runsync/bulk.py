@@ -117,7 +117,7 @@ def _tags(tags: Iterable[str], option: str) -> tuple[str, ...]:
 # -- the plan -------------------------------------------------------------------------------------------
 
 def plan_edits(project: str, edits: Sequence[Edit], records: Sequence[RunRecord], *, source: str,
-               include_running: bool = False) -> Plan:
+               include_running: bool = False, strict: bool = False) -> Plan:
     """Classify the desired edits against the runs as read (base = W&B at that read). Pure."""
     errors: list[CellError] = []
     warnings: list[str] = []
@@ -129,6 +129,12 @@ def plan_edits(project: str, edits: Sequence[Edit], records: Sequence[RunRecord]
             errors.append(CellError(ERROR_FILE, None, None, edit.column, value.message, _shown(edit.value)))
         values[edit.column] = value
         warnings.extend(_notes(edit, value, records))
+        if (slip := _typing_slip(edit, value, records)) is not None:
+            if strict:
+                errors.append(CellError(ERROR_FILE, None, None, edit.column, slip + ": refused (--strict)",
+                                        _shown(edit.value)))
+            else:
+                warnings.append(slip + ": written as text; --strict refuses it")
     for record in records if not errors else ():
         for edit in edits:
             live = live_value(record, edit.column, edit.path)
@@ -189,6 +195,16 @@ def _desired(edit: Edit, value: Any, live: Any, record: RunRecord) -> Any:
     if edit.column == "tags":
         return tuple(value)
     return value
+
+
+def _typing_slip(edit: Edit, value: Any, records: Sequence[RunRecord]) -> str | None:
+    """Text for a key whose selected values all share another kind (`Yes` among booleans), as import warns."""
+    if not (isinstance(edit.value, Cell) and edit.path and isinstance(value, str)) or edit.value.text[:1] == '"':
+        return None  # a quoted VALUE is text on purpose
+    family = codec.type_family(codec.cell_value_at(r.config, edit.path) for r in records)
+    if family is None or family == "text":
+        return None
+    return f"--set {edit.column}: {value!r} is text where the selected runs hold {family} values"
 
 
 def _notes(edit: Edit, value: Any, records: Sequence[RunRecord]) -> list[str]:
@@ -276,6 +292,7 @@ def set_runs(
     remove_tags: Iterable[str] = (),
     clear: Iterable[str] = (),
     include_running: bool = False,
+    strict: bool = False,
     backend: WandbBackend | None = None,
     on_run: Callable[[], None] | None = None,
 ) -> Plan:
@@ -296,7 +313,7 @@ def set_runs(
         records.append(record)
         if on_run:
             on_run()
-    plan = plan_edits(project, edits, records, include_running=include_running,
+    plan = plan_edits(project, edits, records, include_running=include_running, strict=strict,
                       source=describe(edits, filters=filters, order=order, limit=limit))
     wanted = {c.run_id for c in (*plan.changes, *plan.conflicts)} | {k.run_id for k in plan.skipped}
     # Each run's W&B page, for the links in a --report.

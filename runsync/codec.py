@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -339,6 +339,17 @@ def _decode_as(raw: Any, kind: str) -> Any | None:
         except ValueError:
             return None
     return None
+
+
+# Kinds of value that a cell of another kind in the same column most likely mistypes (`Yes` among bools).
+TYPE_FAMILY = {"bool": "bool", "int": "number", "float": "number", "str": "text", "list": "JSON list",
+               "dict": "JSON dict"}
+
+
+def type_family(values: Iterable[Any]) -> str | None:
+    """The one family every non-null value shares ("number", "bool", ...), or None when they differ or none."""
+    families = {TYPE_FAMILY[k] for k in map(type_name, values) if k is not None}
+    return families.pop() if len(families) == 1 else None
 
 
 def type_name(value: Any) -> str | None:

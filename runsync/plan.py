@@ -41,8 +41,6 @@ from runsync.model import (
     is_wandb_object,
 )
 
-# Kinds of value that a cell of another kind in the same column most likely mistypes (`Yes` among bools).
-_FAMILY = {"bool": "bool", "int": "number", "float": "number", "str": "text", "list": "JSON list", "dict": "JSON dict"}
 
 
 def _dominant_type(values: list[Any]) -> str | None:
@@ -90,9 +88,8 @@ class _Planner:
         for column, path in self.paths.items():
             values = self._reference_values(column, path)
             types[column] = _dominant_type(values)
-            families = {_FAMILY[k] for k in map(codec.type_name, values) if k is not None}
-            if len(families) == 1:
-                self.column_family[column] = families.pop()
+            if family := codec.type_family(values):
+                self.column_family[column] = family
         return types
 
     def _reference_values(self, column: str, path: tuple[str, ...]) -> list[Any]:

@@ -365,3 +365,15 @@ def test_set_writes_a_report_with_links_to_each_run(seeded_sandbox, tmp_path):
     Links().feed(report.read_text(encoding="utf-8"))
     wanted = {r.id for r in wandb.Api().runs("e/p", filters={"group": "exp-a"}) if r.state != "running"}
     assert wanted and {link.rsplit("/", 1)[-1] for link in links if "/runs/" in link} == wanted
+
+
+def test_text_for_a_boolean_key_is_warned_and_refused_with_strict(seeded_sandbox):
+    seeded_sandbox.reset_stats()
+    dry = invoke("set", "e/p", "--filter", "group=exp-a", "--set", "config.augment=Yes", "--dry-run")
+    assert "'Yes' is text where the selected runs hold bool values" in dry.stderr and "--strict" in dry.stderr
+    refused = invoke("set", "e/p", "--filter", "group=exp-a", "--set", "config.augment=Yes", "--strict", "--yes",
+                     exit_code=1)
+    assert "config.augment" in refused.stderr and "--strict" in refused.stderr
+    assert seeded_sandbox.stats()["mutations"] == 0
+    quoted = invoke("set", "e/p", "--filter", "group=exp-a", "--set", 'config.augment="Yes"', "--dry-run")
+    assert "is text where" not in quoted.stderr  # quoted: text on purpose

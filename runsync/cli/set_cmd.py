@@ -62,12 +62,14 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, object]]:
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Writes in flight at once.")
 @click.option("--no-verify", is_flag=True,
               help="Do not read the written runs back to check every field holds its new value.")
+@click.option("--strict", is_flag=True,
+              help="Refuse text for a key whose selected values are all numbers, booleans or JSON.")
 @report_option
 def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, order: str | None,
          limit: int | None, set_pairs: tuple[str, ...], add_tags: tuple[str, ...], remove_tags: tuple[str, ...],
          clear: tuple[str, ...], dry_run: bool, yes: bool, include_running: bool, fmt: str,
          detailed_exitcode: bool, journal: str | None, concurrency: int | None, no_verify: bool,
-         report_path: str | None) -> None:
+         strict: bool, report_path: str | None) -> None:
     """Edit the selected runs without a spreadsheet: the same plan, journal and undo as an import.
 
     \b
@@ -91,7 +93,7 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
     selected = []  # one entry per run read: how many the selection holds
     with progress("Reading runs", enabled=True) as (_, advance):
         plan = runsync.set(project, filters=filters, order=order, limit=limit, set=pairs, add_tags=add_tags,
-                           remove_tags=remove_tags, clear=clear, include_running=include_running,
+                           remove_tags=remove_tags, clear=clear, include_running=include_running, strict=strict,
                            backend=backend, on_run=lambda: (selected.append(1), advance(1)))
     for warning in plan.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
