@@ -283,7 +283,10 @@ def sweep_concurrency(sizes: Sizes, work: Path) -> list[dict[str, Any]]:
         db = scratch_copy(seeded_db(sizes.import_runs), work, f"conc-{concurrency}")
         with sandbox(db, sizes.latency_ms, work) as sb:
             log(f"sweep: concurrency={concurrency}")
-            m = measure(task("apply", edited, concurrency, work / f"conc-{concurrency}.jsonl"), sb.env(), work)
+            # A fresh copy of the sheet each time: earlier imports' journals beside it would count as its base.
+            sheet = work / f"conc-{concurrency}.xlsx"
+            shutil.copyfile(edited, sheet)
+            m = measure(task("apply", sheet, concurrency, work / f"conc-{concurrency}.jsonl"), sb.env(), work)
             out.append({"concurrency": concurrency, "apply_s": m.result["apply_s"], "applied": m.result["applied"],
                         "failed": m.result["failed"]})
     return out
