@@ -326,14 +326,8 @@ def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = Fa
         raise BackendError(f"{sheet.path}: {exc.message}", hint=exc.hint) from None
     _advance_base(sheet, live)
     header = export_header(sheet.path, sheet.meta.exported_at if sheet.meta else None)
-    return _remember_header(_with_urls(build_plan(sheet, live, project=target, force=force, strict=strict,
-                                                    include_running=include_running), live), header)
-
-
-def _with_urls(plan: Plan, live: dict[str, RunRecord]) -> Plan:
-    """The plan with its runs' W&B pages (as W&B gave them), for the links in reports."""
-    ids = {c.run_id for c in (*plan.changes, *plan.conflicts, *plan.infos)} | {k.run_id for k in plan.skipped}
-    return replace(plan, run_urls={rid: live[rid].url for rid in ids if rid in live and live[rid].url})
+    plan = build_plan(sheet, live, project=target, force=force, strict=strict, include_running=include_running)
+    return _remember_header(plan.with_run_urls(live), header)
 
 
 def _advance_base(sheet: SheetData, live: dict[str, RunRecord]) -> None:
@@ -408,7 +402,7 @@ def plan_undo_journal(journal: str | os.PathLike[str], *, force: bool = False,
     # The undo's journal names the same sheet and export as the import's: planning that sheet again
     # then sees the restored values as its base.
     header = {k: contents.begin[k] for k in ("sheet", "exported_at") if contents.begin.get(k)}
-    return _remember_header(_with_urls(plan_undo(str(journal), live, force=force, contents=contents), live),
+    return _remember_header(plan_undo(str(journal), live, force=force, contents=contents).with_run_urls(live),
                             {**header, "undo_of": os.path.abspath(journal)})
 
 

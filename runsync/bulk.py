@@ -9,7 +9,7 @@ import json
 import os
 import shlex
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -315,9 +315,7 @@ def set_runs(
             on_run()
     plan = plan_edits(project, edits, records, include_running=include_running, strict=strict,
                       source=describe(edits, filters=filters, order=order, limit=limit))
-    wanted = {c.run_id for c in (*plan.changes, *plan.conflicts)} | {k.run_id for k in plan.skipped}
-    # Each run's W&B page, for the links in a --report.
-    return replace(plan, run_urls={r.id: r.url for r in records if r.id in wanted and r.url})
+    return plan.with_run_urls({r.id: r for r in records})
 
 
 __all__ = ["Cell", "Edit", "describe", "new_set_journal", "parse_edits", "plan_edits", "set_runs", "state_dir"]

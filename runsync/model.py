@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from runsync.errors import CellError
@@ -144,6 +143,11 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not self.changes and not self.conflicts and not self.errors
+
+    def with_run_urls(self, live: Mapping[str, RunRecord]) -> Plan:
+        """This plan with the W&B page of each run it names (as W&B gave them), for the links in reports."""
+        ids = {c.run_id for c in (*self.changes, *self.conflicts, *self.infos)} | {k.run_id for k in self.skipped}
+        return replace(self, run_urls={rid: live[rid].url for rid in ids if rid in live and live[rid].url})
 
     def to_frame(self) -> pd.DataFrame:
         """One row per change, conflict, W&B-only change, skipped run and error (README "Reviewing a plan")."""

@@ -128,3 +128,20 @@ def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs
         report = runsync.apply(plan, on_run_done=lambda _: advance(1), **apply_kwargs)
     render_apply_report(report, err)
     sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)
+
+
+def show_plan(plan: Any, fmt: str, heading: str) -> None:
+    """Warnings to stderr; the plan as JSON, or `heading` and the text plan (errors go to stderr)."""
+    import json
+
+    from runsync.render import plan_json, render_plan
+
+    err = stderr_console()
+    for warning in plan.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
+    if fmt == "json":
+        click.echo(json.dumps(plan_json(plan), ensure_ascii=False, indent=2, allow_nan=False))
+        return
+    if not plan.errors:
+        err.print(heading, highlight=False)
+    render_plan(plan, stdout_console() if not plan.errors else err)

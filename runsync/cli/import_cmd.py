@@ -1,12 +1,11 @@
 """`runsync import`."""
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from runsync.cli.common import confirm_and_apply, report_option, stderr_console, stdout_console, write_plan_report
+from runsync.cli.common import confirm_and_apply, report_option, show_plan, stderr_console, write_plan_report
 from runsync.errors import ExitCode
 
 
@@ -47,22 +46,14 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
     """
     import runsync
     from runsync.apply import DEFAULT_CONCURRENCY
-    from runsync.render import plan_json, render_plan
 
     from runsync.backend import WandbBackend
 
-    err, out = stderr_console(), stdout_console()
+    err = stderr_console()
     backend = WandbBackend()  # one client for the plan and the writes: one login, one sidecar session
     plan = runsync.plan(sheet, base=base, project=project, force=force, strict=strict,
                         include_running=include_running, backend=backend)
-    for warning in plan.warnings:
-        err.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
-    if fmt == "json":
-        click.echo(json.dumps(plan_json(plan), ensure_ascii=False, indent=2, allow_nan=False))
-    else:
-        if not plan.errors:
-            err.print(f"Read {sheet}: plan for {plan.project}" + ("" if plan.three_way else " (2-way)"))
-        render_plan(plan, out if not plan.errors else err)
+    show_plan(plan, fmt, f"Read {sheet}: plan for {plan.project}" + ("" if plan.three_way else " (2-way)"))
     if report_path:
         write_plan_report(plan, report_path, runsync.read(sheet, base=base))
     if plan.errors:

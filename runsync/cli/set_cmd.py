@@ -1,7 +1,6 @@
 """`runsync set`."""
 from __future__ import annotations
 
-import json
 import sys
 
 import click
@@ -10,8 +9,8 @@ from runsync.cli.common import (
     confirm_and_apply,
     progress,
     report_option,
+    show_plan,
     stderr_console,
-    stdout_console,
     write_plan_report,
 )
 from runsync.cli.export_cmd import parse_filters
@@ -83,26 +82,18 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
     from runsync.apply import DEFAULT_CONCURRENCY
     from runsync.backend import WandbBackend
     from runsync.bulk import parse_edits
-    from runsync.render import plan_json, render_plan
 
     filters = parse_filters(filter_pairs, filters_json)
     pairs = _pairs(set_pairs)
     parse_edits(pairs, add_tags=add_tags, remove_tags=remove_tags, clear=clear)  # a bad FIELD: before any request
-    err, out = stderr_console(), stdout_console()
+    err = stderr_console()
     backend = WandbBackend()  # one client for the read and the writes
     selected = []  # one entry per run read: how many the selection holds
     with progress("Reading runs", enabled=True) as (_, advance):
         plan = runsync.set(project, filters=filters, order=order, limit=limit, set=pairs, add_tags=add_tags,
                            remove_tags=remove_tags, clear=clear, include_running=include_running, strict=strict,
                            backend=backend, on_run=lambda: (selected.append(1), advance(1)))
-    for warning in plan.warnings:
-        err.print(f"[yellow]warning:[/yellow] {warning}", markup=True, highlight=False)
-    if fmt == "json":
-        click.echo(json.dumps(plan_json(plan), ensure_ascii=False, indent=2, allow_nan=False))
-    else:
-        if not plan.errors:
-            err.print(f"Selected {len(selected)} runs of {plan.project}.", highlight=False)
-        render_plan(plan, out if not plan.errors else err)
+    show_plan(plan, fmt, f"Selected {len(selected)} runs of {plan.project}.")
     if report_path:
         write_plan_report(plan, report_path)
     if plan.errors:
