@@ -48,6 +48,14 @@ def _change_cell(cell: Cell | None) -> str:
             f"<ins>{e(show(c.sheet))}</ins></td>")
 
 
+def _table(title: str, header: list[str], rows: list[list[str]], *, head_cell: bool = True) -> str:
+    """A titled table of HTML-ready cells; the first cell of a row is a row header unless `head_cell` is off."""
+    body = "".join("<tr>" + "".join(f"<th>{c}</th>" if i == 0 and head_cell else f"<td>{c}</td>"
+                                    for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return (f"<h3>{title}</h3><table><thead><tr>" + "".join(f"<th>{h}</th>" for h in header)
+            + f"</tr></thead><tbody>{body}</tbody></table>")
+
+
 def plan_html(plan: Plan, *, max_runs: int | None = None, style: bool = True) -> str:
     """The plan as an HTML fragment: summary, runs × changed fields (old → new), then the rest."""
     fields, runs = run_table(plan)
@@ -68,23 +76,16 @@ def plan_html(plan: Plan, *, max_runs: int | None = None, style: bool = True) ->
         if len(shown) < len(runs):
             out.append(f"<p>… and {len(runs) - len(shown)} more runs (plan.to_frame() has them all).</p>")
     if plan.skipped:
-        out.append("<h3>Skipped runs (left as they are)</h3><table><thead><tr><th>run</th>"
-                   "<th>reason</th></tr></thead><tbody>")
-        out += [f"<tr><th>{_run_cell(plan, k.run_id, k.run_name)}</th>"
-                f"<td>{e(skip_reason(k.reason))}</td></tr>" for k in plan.skipped]
-        out.append("</tbody></table>")
+        out.append(_table("Skipped runs (left as they are)", ["run", "reason"],
+                          [[_run_cell(plan, k.run_id, k.run_name), e(skip_reason(k.reason))] for k in plan.skipped]))
     if plan.infos:
-        out.append("<h3>Changed only in W&amp;B since the export (kept)</h3><table><thead><tr><th>run</th>"
-                   "<th>field</th><th>at export → W&amp;B now</th></tr></thead><tbody>")
-        out += [f"<tr><th>{_run_cell(plan, c.run_id, c.run_name)}</th><td>{e(c.field)}</td>"
-                f"<td>{e(show(c.base))} {ARROW} {e(show(c.live))}</td></tr>" for c in plan.infos]
-        out.append("</tbody></table>")
+        out.append(_table("Changed only in W&amp;B since the export (kept)", ["run", "field", "at export → W&amp;B now"],
+                          [[_run_cell(plan, c.run_id, c.run_name), e(c.field),
+                            f"{e(show(c.base))} {ARROW} {e(show(c.live))}"] for c in plan.infos]))
     if plan.errors:
-        out.append("<h3>Errors (nothing is written until they are fixed)</h3><table><thead><tr><th>row</th>"
-                   "<th>run</th><th>column</th><th>problem</th></tr></thead><tbody>")
-        out += [f"<tr><td>{e(x.row if x.row is not None else '')}</td><td>{e(x.run_id or '')}</td>"
-                f"<td>{e(x.column or '')}</td><td>{e(x.message)}</td></tr>" for x in plan.errors]
-        out.append("</tbody></table>")
+        out.append(_table("Errors (nothing is written until they are fixed)", ["row", "run", "column", "problem"],
+                          [[e(x.row if x.row is not None else ""), e(x.run_id or ""), e(x.column or ""),
+                            e(x.message)] for x in plan.errors], head_cell=False))
     if plan.warnings:
         out.append("<h3>Warnings</h3><ul>" + "".join(f"<li>{e(w)}</li>" for w in plan.warnings) + "</ul>")
     out.append("</div>")
