@@ -7,6 +7,7 @@ re-send the whole summary from a stale copy and drop config descriptions (see WA
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -24,11 +25,11 @@ from runsync.model import RunRecord
 
 log = logging.getLogger("runsync")
 
-# The page size a listing starts with. Against the sandbox (`python -m benchmarks --full`, 20k runs, 100 ms
-# latency) bigger pages are faster: 250 -> 11 s, 500 -> 6.5 s, 1000 -> 4.6 s (fewer round trips). Against W&B
-# that is not the whole story: a page of 1,000 runs with big configs can outlast a gateway's or the client's
-# deadline (REAL_WANDB.md), and a page that fails costs the client's whole deadline (~19 s) before it is asked
-# again smaller. 250 is a size the service is expected to answer, not a measured optimum (issue 13 measures).
+# The page size a listing starts with. Against the sandbox bigger pages are faster (fewer round trips: README
+# "Performance", page-size sweep of `python -m benchmarks --full`). Against W&B that is not the whole story: a
+# page of 1,000 runs with big configs can outlast a gateway's or the client's deadline (REAL_WANDB.md), and a
+# page that fails costs the client's whole deadline (~19 s) before it is asked again smaller. 250 is a size
+# the service is expected to answer, not the sandbox's optimum.
 DEFAULT_PER_PAGE = 250
 # A page that fails is asked again at half the size, down to this; the size that answered is kept.
 MIN_PER_PAGE = 25
@@ -558,27 +559,57 @@ class WandbBackend:
         Keys: name, tags, group, job_type, notes, raw_config (W&B's wrapped config), summary (the whole summary,
         as the client's run.update() sends it; NaN/Infinity as the client writes them).
         """
-        mutation_input: dict[str, Any] = {"id": storage_id}
-        for key, value in fields.items():
-            if key == "name":
-                mutation_input["displayName"] = value
-            elif key == "tags":
-                mutation_input["tags"] = list(value)
-            elif key == "group":
-                mutation_input["groupName"] = value
-            elif key == "job_type":
-                mutation_input["jobType"] = value
-            elif key == "notes":
-                mutation_input["notes"] = value
-            elif key == "raw_config":
-                mutation_input["config"] = json.dumps(value, ensure_ascii=False)
-            elif key == "summary":
-                mutation_input["summaryMetrics"] = json.dumps(value, ensure_ascii=False)  # NaN as the client sends it
-            else:
-                raise ValueError(f"unknown run field {key!r}")
-        data = self.execute(_UPSERT_MUTATION, {"input": mutation_input})
+        data = self.execute(_UPSERT_MUTATION, {"input": upsert_input(storage_id, fields)})
         if not (data.get("upsertBucket") or {}).get("bucket"):
             raise BackendError(f"W&B did not confirm the write of run {storage_id}")
+
+    def upsert_runs(self, writes: list[tuple[str, dict[str, Any]]]) -> None:
+        """Write several runs in one request: one aliased `upsertBucket` per run, executed in turn by the server.
+
+        Raises BackendError when the request fails or any run in it does (the client raises on any GraphQL
+        error, so which runs landed is not known: the caller sends them again one by one; writes set values,
+        so sending a landed one again changes nothing).
+        """
+        if len(writes) == 1:
+            self.upsert_run(*writes[0])
+            return
+        variables = {f"i{n}": upsert_input(storage_id, fields) for n, (storage_id, fields) in enumerate(writes)}
+        data = self.execute(_batch_mutation(len(writes)), variables)
+        unconfirmed = [storage_id for n, (storage_id, _) in enumerate(writes)
+                       if not (data.get(f"r{n}") or {}).get("bucket")]
+        if unconfirmed:
+            raise BackendError(f"W&B did not confirm the write of {len(unconfirmed)} of {len(writes)} runs")
+
+
+def upsert_input(storage_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The UpsertBucketInput for these run fields (see upsert_run)."""
+    mutation_input: dict[str, Any] = {"id": storage_id}
+    for key, value in fields.items():
+        if key == "name":
+            mutation_input["displayName"] = value
+        elif key == "tags":
+            mutation_input["tags"] = list(value)
+        elif key == "group":
+            mutation_input["groupName"] = value
+        elif key == "job_type":
+            mutation_input["jobType"] = value
+        elif key == "notes":
+            mutation_input["notes"] = value
+        elif key == "raw_config":
+            mutation_input["config"] = json.dumps(value, ensure_ascii=False)
+        elif key == "summary":
+            mutation_input["summaryMetrics"] = json.dumps(value, ensure_ascii=False)  # NaN as the client sends it
+        else:
+            raise ValueError(f"unknown run field {key!r}")
+    return mutation_input
+
+
+@functools.lru_cache(maxsize=64)
+def _batch_mutation(size: int) -> str:
+    """`size` upsertBuckets under aliases r0..r{size-1}, with inputs $i0..$i{size-1}."""
+    params = ", ".join(f"$i{n}: UpsertBucketInput!" for n in range(size))
+    fields = "\n  ".join(f"r{n}: upsertBucket(input: $i{n}) {{ bucket {{ id name }} }}" for n in range(size))
+    return f"mutation RunsyncUpsertBuckets({params}) {{\n  {fields}\n}}\n"
 
 
 class _Pager:
