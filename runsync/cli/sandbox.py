@@ -126,7 +126,7 @@ def serve(db: str, host: str, port: int, api_key: str | None, entity: str, laten
 
     Faults can be changed while it runs: POST /_sandbox/faults with JSON
     {"latency_ms", "error_rate", "rate_limit", "hang_rate", "lost_answer_rate", "max_page_size", "overlap_rate",
-    "retry_after"}; counters at GET /_sandbox/stats.
+    "retry_after", "max_mutations", "write_ms"}; counters at GET /_sandbox/stats.
     Both need the same API key as /graphql.
     """
     if not _is_loopback(host) and not allow_remote:

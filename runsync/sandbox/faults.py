@@ -1,5 +1,6 @@
 """Deterministic fault injection for /graphql: latency, HTTP 500s, 429 rate limiting, hangs, lost answers;
-and the service's paging strictness: a page-size limit (HTTP 504 beyond it), pages that repeat or skip runs."""
+the service's paging strictness: a page-size limit (HTTP 504 beyond it), pages that repeat or skip runs; and its
+write costs: server time per executed mutation, a limit on mutations per request."""
 from __future__ import annotations
 
 import math
@@ -24,7 +25,7 @@ class Decision:
 # The page-size limit by default: W&B's is not documented; runsync's start size (250) is well under it, a
 # `per_page=1000` listing is answered, anything bigger gets HTTP 504 as from a load balancer's deadline.
 DEFAULT_MAX_PAGE_SIZE = 1000
-PAGING_SETTINGS = ("max_page_size", "overlap_rate", "retry_after")
+PAGING_SETTINGS = ("max_page_size", "overlap_rate", "retry_after", "max_mutations", "write_ms")
 
 
 class Faults:
@@ -33,7 +34,7 @@ class Faults:
     def __init__(self, latency_ms: float = 0, error_rate: float = 0.0, rate_limit: float | None = None,
                  hang_rate: float = 0.0, seed: int = 0, lost_answer_rate: float = 0.0, *,
                  max_page_size: int | None = DEFAULT_MAX_PAGE_SIZE, overlap_rate: float = 0.0,
-                 retry_after: bool = False) -> None:
+                 retry_after: bool = False, max_mutations: int | None = None, write_ms: float = 0.0) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
         # Overlapping pages draw from their own RNG too (see lost answers below).
@@ -41,6 +42,12 @@ class Faults:
         self.max_page_size: int | None = None
         self.overlap_rate = 0.0
         self.retry_after = False
+        # A request with more root mutations than this is refused whole (a GraphQL error, nothing applied), as a
+        # server with a query-complexity limit would; None: no limit (W&B's is not documented).
+        self.max_mutations: int | None = None
+        # Server time each executed mutation costs, one after another within a request (a GraphQL server runs
+        # a request's mutations in turn): batching saves round trips, not the server's work.
+        self.write_ms = 0.0
         # Lost answers draw from their own RNG, so turning them on leaves the other faults' sequence as it was.
         self._lost_rng = random.Random(seed)
         self.lost_answer_rate = 0.0
@@ -52,13 +59,15 @@ class Faults:
         self._last = time.monotonic()
         self.set(latency_ms=latency_ms, error_rate=error_rate, rate_limit=rate_limit,
                  hang_rate=hang_rate, lost_answer_rate=lost_answer_rate)
-        self.set(max_page_size=max_page_size, overlap_rate=overlap_rate, retry_after=retry_after)
+        self.set(max_page_size=max_page_size, overlap_rate=overlap_rate, retry_after=retry_after,
+                 max_mutations=max_mutations, write_ms=write_ms)
 
     def set(self, **kw: float | None) -> None:
         """Change settings: latency_ms, error_rate, rate_limit (requests/s, None/0 = off), hang_rate,
         lost_answer_rate (applied mutations answered 502); max_page_size (runs per page before HTTP 504,
         None/0 = no limit), overlap_rate (share of follow-up pages that repeat or skip runs), retry_after
-        (send `Retry-After` with 429s; W&B may not)."""
+        (send `Retry-After` with 429s; W&B may not); max_mutations (root mutations per request before the
+        request is refused, None/0 = no limit), write_ms (server time per executed mutation)."""
         unknown = set(kw) - {"latency_ms", "error_rate", "rate_limit", "hang_rate", "seed", "lost_answer_rate",
                              *PAGING_SETTINGS}
         if unknown:
@@ -90,7 +99,8 @@ class Faults:
                     "rate_limit": self.rate_limit, "hang_rate": self.hang_rate,
                     "lost_answer_rate": self.lost_answer_rate,
                     "max_page_size": self.max_page_size, "overlap_rate": self.overlap_rate,
-                    "retry_after": self.retry_after}
+                    "retry_after": self.retry_after, "max_mutations": self.max_mutations,
+                    "write_ms": self.write_ms}
 
     def _set_paging(self, kw: dict[str, Any]) -> None:
         """The paging settings of `set` (under the lock)."""
@@ -106,6 +116,13 @@ class Faults:
             self.overlap_rate = rate
         if "retry_after" in kw:
             self.retry_after = bool(kw["retry_after"])
+        if "max_mutations" in kw:
+            limit = kw["max_mutations"]
+            if limit is not None and (isinstance(limit, bool) or not float(limit).is_integer() or limit < 0):
+                raise ValueError(f"max_mutations must be a whole number >= 0, got {limit!r}")
+            self.max_mutations = int(limit) if limit else None
+        if "write_ms" in kw:
+            self.write_ms = max(0.0, float(kw["write_ms"] or 0))
 
     def _capacity(self) -> float:
         # A burst of one second's worth of requests (at least one) before throttling starts.
@@ -136,6 +153,11 @@ class Faults:
                     return Decision(latency, status=429, retry_after=wait, rate_limit_headers=headers)
                 self._tokens -= 1.0
             return Decision(latency)
+
+    def refuses_batch(self, mutations: int) -> bool:
+        """Whether a request carrying `mutations` root mutations is over the limit (refused whole)."""
+        with self._lock:
+            return self.max_mutations is not None and mutations > self.max_mutations
 
     def too_large(self, first: int | None) -> bool:
         """Whether a page of `first` runs is over the page-size limit (answered HTTP 504)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from importlib import resources
@@ -64,6 +65,7 @@ class Prepared:
     operation_name: str | None  # the name to execute (None: the only operation)
     label: str  # the operation's name as written in the query text, for stats
     is_mutation: bool
+    mutations: int = 0  # root fields of a mutation: aliased upsertBuckets are executed one after another
 
 
 class PageTooLarge(Exception):
@@ -104,8 +106,9 @@ class Resolvers:
         elif len(ops) != 1:
             raise GraphQLError("Must provide operation name if query contains multiple operations.")
         op = ops[0]
-        return Prepared(doc, operation_name or None, op.name.value if op.name else "anonymous",
-                        op.operation == OperationType.MUTATION)
+        is_mutation = op.operation == OperationType.MUTATION
+        return Prepared(doc, operation_name or None, op.name.value if op.name else "anonymous", is_mutation,
+                        len(op.selection_set.selections) if is_mutation else 0)
 
     def run(self, prepared: Prepared, variables: dict[str, Any] | None) -> dict[str, Any]:
         """Execute a prepared document; return the JSON response body."""
@@ -209,5 +212,7 @@ class Resolvers:
         return p["rowid"] if p else 0
 
     def upsert_bucket(self, inp: dict[str, Any]) -> dict[str, Any]:
+        if self.faults is not None and self.faults.write_ms:
+            time.sleep(self.faults.write_ms / 1000.0)
         rec, inserted = self.store.upsert(inp)
         return {"bucket": self.run_obj(rec), "inserted": inserted, "updateAvailable": False}

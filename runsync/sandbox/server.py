@@ -7,6 +7,11 @@ Auth everywhere but otel and health: `Authorization: Basic base64("api:" + key)`
 a wrong or missing key is HTTP 401 and is not counted in the stats. Faults never apply to
 /_sandbox/*.
 
+Batches: a mutation request may carry several aliased upsertBuckets; graphql-core executes them in turn and
+reports an error per alias path (the others are applied); `mutations` in the stats counts each one executed.
+`max_mutations` refuses a request with more of them whole (a GraphQL error, nothing applied); `write_ms` is the
+server time each one costs.
+
 Lost answers (`lost_answer_rate`): a mutation is applied, then answered HTTP 502, as when a proxy times out
 after the server wrote. Config writes merge (`config_merge="merge"`, W&B today) or replace the stored config
 (`"replace"`, older self-hosted servers). `live_process_interval`: every running run has a simulated process
@@ -225,6 +230,11 @@ class _Handler(BaseHTTPRequestHandler):
         refusal = _refused_filter(variables) if sb.strict_filters else None
         if refusal:
             return self._send(500, {"errors": [{"message": f"internal server error (filter with {refusal})"}]})
+        if sb.faults.refuses_batch(prepared.mutations):
+            sb._stats.add(fault="batch_refused")
+            return self._send(200, {"data": None, "errors": [{"message": (
+                f"query too complex: {prepared.mutations} mutations in one request, the limit is "
+                f"{sb.faults.max_mutations}")}]})
         for hook in list(sb.request_hooks):
             hook(prepared.label, variables, prepared.is_mutation)
         try:
@@ -232,8 +242,10 @@ class _Handler(BaseHTTPRequestHandler):
         except PageTooLarge as e:  # as from a load balancer whose deadline the page outlasted
             sb._stats.add(fault="504")
             return self._send(504, {"errors": [{"message": f"gateway timeout ({e})"}]})
+        applied = sum(1 for value in (result.get("data") or {}).values() if value is not None)
+        if prepared.is_mutation and applied:
+            sb._stats.add(mutations=applied)  # each aliased mutation that was executed without error
         if prepared.is_mutation and not result.get("errors"):
-            sb._stats.add(mutations=1)
             if sb.faults.lose_answer():  # applied, then the answer is lost on its way back
                 sb._stats.add(fault="502")
                 return self._send(502, {"errors": [{"message": "bad gateway (injected: the write was applied, "
@@ -322,7 +334,7 @@ class Sandbox:
 
     def set_faults(self, **kw: Any) -> None:
         """Change fault injection at runtime: latency_ms, error_rate, rate_limit, hang_rate, seed, lost_answer_rate,
-        max_page_size, overlap_rate, retry_after."""
+        max_page_size, overlap_rate, retry_after, max_mutations, write_ms."""
         self.faults.set(**kw)
 
     def stop(self) -> None:
@@ -360,7 +372,7 @@ def start(db: str | Store = ":memory:", api_key: str | None = None, host: str = 
           entity: str = "e", strict_filters: bool = True, config_merge: str = "merge",
           lost_answer_rate: float = 0.0, live_process_interval: float | None = None,
           max_page_size: int | None = DEFAULT_MAX_PAGE_SIZE, overlap_rate: float = 0.0,
-          retry_after: bool = False) -> Sandbox:
+          retry_after: bool = False, max_mutations: int | None = None, write_ms: float = 0.0) -> Sandbox:
     """Start a sandbox in a background thread; return once it is listening.
 
     `db` is a SQLite path, ":memory:", or an open Store. `entity` is the viewer's default entity.
@@ -370,13 +382,15 @@ def start(db: str | Store = ":memory:", api_key: str | None = None, host: str = 
     every running run a process re-sending its stale config that often (seconds).
     Paging as the service: a page over `max_page_size` runs is HTTP 504 (None/0: no limit); `overlap_rate` makes
     that share of follow-up pages repeat or skip a few runs (a live table re-sorted while paging); 429s carry
-    RateLimit-* headers, and `Retry-After` only with `retry_after=True`.
+    RateLimit-* headers, and `Retry-After` only with `retry_after=True`. Writes: a request with more than
+    `max_mutations` root mutations is refused whole; each executed mutation costs `write_ms` of server time.
     """
     if api_key is not None and len(api_key) < 40:
         raise ValueError("api_key must be at least 40 characters (the wandb client refuses shorter)")
     owns = not isinstance(db, Store)
     store = db if isinstance(db, Store) else Store(str(db))
     faults = Faults(latency_ms, error_rate, rate_limit, hang_rate, seed, lost_answer_rate=lost_answer_rate,
-                    max_page_size=max_page_size, overlap_rate=overlap_rate, retry_after=retry_after)
+                    max_page_size=max_page_size, overlap_rate=overlap_rate, retry_after=retry_after,
+                    max_mutations=max_mutations, write_ms=write_ms)
     return Sandbox(store, api_key or generate_api_key(), host, port, faults, entity, owns, strict_filters,
                    config_merge, live_process_interval)
