@@ -89,3 +89,53 @@ def test_fast_and_openpyxl_agree_after_a_libreoffice_resave(tmp_path):
         _same_both_ways(resaved)
     else:  # LibreOffice writes booleans as =TRUE() formulas: the openpyxl reader takes those files
         assert read_sheet(resaved).rows == xlsx_io.read_with_openpyxl(str(resaved)).rows
+
+
+_XML_BITS = st.sampled_from([
+    "<", ">", "/", ":", "x", "f", "t", "e", "=", '"', " ", "\n", "\t", "\r", "a", "<f>", "<f ", "<f/>", "<x:f ",
+    "t=\"e\"", " t=\"e\"", "<mergeCell ", "<x:mergeCell>", "<x:sheetData", "<t>", "</t>", "<x:t>", "</x:t>",
+    "<t xml:space=\"preserve\">", "<c r=\"A1\" t=\"inlineStr\"><is>", "</is></c>", "<v>1</v>", "<formula1>",
+])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(parts=st.lists(_XML_BITS, max_size=30))
+def test_the_fast_scan_never_misses_what_the_full_patterns_find(parts):
+    from runsync.sheets.xlsx_fast import _EDGE_SPACE, _NEEDS_OPENPYXL, _may_hold
+
+    data = "".join(parts).encode()
+    for pattern in (_NEEDS_OPENPYXL, _EDGE_SPACE):
+        if pattern.search(data):
+            assert _may_hold(pattern, data), (pattern.pattern, data)
+
+
+def test_the_fast_scan_finds_each_kind_of_cell_calamine_cannot_show():
+    from runsync.sheets.xlsx_fast import _EDGE_SPACE, _NEEDS_OPENPYXL, _may_hold
+
+    for xml, pattern in [(b'<c r="A2"><f>1+1</f></c>', _NEEDS_OPENPYXL), (b'<x:f t="shared"/>', _NEEDS_OPENPYXL),
+                         (b'<c r="A2" t="e"><v>#N/A</v></c>', _NEEDS_OPENPYXL),
+                         (b'<mergeCell ref="A1:B2"/>', _NEEDS_OPENPYXL), (b'<x:sheetData>', _NEEDS_OPENPYXL),
+                         (b'<is><t> x</t></is>', _EDGE_SPACE), (b'<is><t>x\n</t></is>', _EDGE_SPACE),
+                         (b'<si><x:t>x </x:t></si>', _EDGE_SPACE)]:
+        assert pattern.search(xml) and _may_hold(pattern, xml)
+    assert not _may_hold(_EDGE_SPACE, b'<is><t>a b</t></is>') and not _may_hold(_NEEDS_OPENPYXL, b'<c><v>1</v></c>')
+
+
+_json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5),
+              st.sampled_from(["$f", "$d", "nan", "\\u0024"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.one_of(st.text(max_size=3), st.sampled_from(["$f", "$d", "$x"])),
+                                            inner, max_size=3)),
+    max_leaves=10)
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=st.dictionaries(st.text(max_size=5), _json_values, max_size=4))
+def test_base_rows_read_as_meta_loads_reads_them(value):
+    from runsync.sheets.meta import dumps, loads
+
+    text = dumps(value)
+    assert repr(xlsx_io._loads_base(text)) == repr(loads(text))  # repr: NaN equals itself
+    escaped = text.replace("$", "\\u0024")  # a hand-edited row may spell $ so
+    assert repr(xlsx_io._loads_base(escaped)) == repr(loads(escaped))

@@ -1,6 +1,7 @@
 """XLSX sheets: a "runs" sheet people edit, and a hidden "_runsync" sheet with the metadata and base."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -447,7 +448,14 @@ def _read_meta(path: str, has_meta: bool, rows: Any, warnings: list[str]) -> She
         for row in rows:
             if not row or row[0] is None:
                 continue
-            base[str(row[0])] = loads("".join(c for c in row[1:] if isinstance(c, str)))
+            base[str(row[0])] = _loads_base("".join(c for c in row[1:] if isinstance(c, str)))
     except ValueError as exc:
         raise _fail(path, f"the hidden {META_SHEET} sheet is damaged: {exc}") from None
     return meta_from_json(header, source=path, base=base)
+
+
+def _loads_base(text: str) -> Any:
+    """meta.loads, without its walk for tagged values ({"$f": ...}, {"$d": ...}) where the text holds none."""
+    if '"$' in text or "\\u0024" in text:
+        return loads(text)
+    return json.loads(text)
