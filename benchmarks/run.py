@@ -2,7 +2,7 @@
 
 Default sizes are the issue's: import N=2,000 / K=200 under 100 ms latency, export N=20,000,
 plan and memory at 50,000 runs, scaling at 1k/5k/20k/50k. `--smoke` shrinks everything (no latency)
-for CI; `--full` adds the sweeps that chose DEFAULT_PER_PAGE and DEFAULT_CONCURRENCY.
+for CI; `--full` adds the sweeps that chose DEFAULT_PER_PAGE, DEFAULT_CONCURRENCY and DEFAULT_BATCH_SIZE.
 Times are wall times of fresh processes (interpreter and wandb start included); requests are the
 sandbox's own count. Nothing here asserts on time.
 """
@@ -25,12 +25,21 @@ from benchmarks.harness import PATH, measure, runsync_cli, sandbox, scratch_copy
 # Requests a client makes besides its real work (Viewer at connect, and slack for the sidecar).
 REQUEST_SLACK = 5
 # The request budgets are written here, not computed from runsync's own constants, so that a change to
-# those (a smaller page) shows up as a budget overrun: a listing or a read by ids costs one request per
-# 250 runs; an import adds its write re-read (per 250 runs), the config-merge probe (2) and the read-back.
+# those (a smaller page, smaller batches) shows up as a budget overrun: a listing or a read by ids costs one
+# request per 250 runs, a write one request per 25 runs.
 RUNS_PER_REQUEST = 250
+RUNS_PER_WRITE = 25
+# An import under rate limiting: W&B answers 429 past its limit (RateLimit-* headers, Retry-After maybe not).
+RATE_LIMIT = 20.0  # requests per second
 
 
 def import_budget(n: int, k: int) -> int:
+    """Issue 13: the writes in batches, the plan's listing, and 5 more (Viewer, the re-read before writing, the
+    config-merge probe's read-back, the read-back of the written runs, the probe's own write)."""
+    return math.ceil(k / RUNS_PER_WRITE) + math.ceil(n / RUNS_PER_REQUEST) + 5
+
+
+def one_per_request_budget(n: int, k: int) -> int:
     return k + math.ceil(n / RUNS_PER_REQUEST) + math.ceil(k / RUNS_PER_REQUEST) * 2 + 2 + 1 + REQUEST_SLACK
 
 
@@ -144,7 +153,6 @@ def bench_import(sizes: Sizes, work: Path) -> list[Row]:
     n, k = sizes.import_runs, sizes.import_edits
     seed = seeded_db(n)
     ours, theirs = scratch_copy(seed, work, "import-runsync"), scratch_copy(seed, work, "import-loop")
-    serial = scratch_copy(seed, work, "import-runsync-c1")
     sheet, edited = work / "import.xlsx", work / "import-edited.xlsx"
     with sandbox(ours, 0, work) as sb:
         measure(runsync_cli("export", PATH, "-o", sheet), sb.env(), work)
@@ -160,25 +168,54 @@ def bench_import(sizes: Sizes, work: Path) -> list[Row]:
         log("import: run.update() loop")
         m_loop = measure(task("loop-update", work / "edits.json"), sb.env(), work)
         s_loop = sb.stats()
-    with sandbox(serial, sizes.latency_ms, work) as sb:
-        log("import: runsync import --yes --concurrency 1")
-        # A copy: the first import's journals (beside `edited`) would count as this sheet's base.
-        fresh = work / "import-edited-c1.xlsx"
-        shutil.copyfile(edited, fresh)
-        m_serial = measure(runsync_cli("import", fresh, "--yes", "--include-running", "--concurrency", "1"),
-                           sb.env(), work)
-        s_serial = sb.stats()
+    m_serial, s_serial = _import_variant(seed, work, sizes, "c1", "--concurrency", "1")
+    m_single, s_single = _import_variant(seed, work, sizes, "b1", "--batch-size", "1")
     differences = compare_end_states(end_state(ours), end_state(theirs))
     same_values = not [d for d in differences if not d.startswith("config descriptions")]
-    budget = import_budget(n, k)
-    return [Row(f"import N={n:,} K={k} ({sizes.latency_ms:g} ms latency)", m_ours.seconds, m_loop.seconds,
-                "`run.update()` loop", s_ours["requests"], budget, m_ours.max_rss_mb, "≥ 10× faster",
-                {"baseline_requests": s_loop["requests"], "same_end_state": same_values,
-                 "end_state_differences": differences,
+    budget, lat = import_budget(n, k), f"{sizes.latency_ms:g} ms latency"
+    loop = {"baseline_requests": s_loop["requests"]}
+    return [Row(f"import N={n:,} K={k} ({lat})", m_ours.seconds, m_loop.seconds,
+                "`run.update()` loop", s_ours["requests"], budget, m_ours.max_rss_mb, "≥ 30× faster",
+                {**loop, "same_end_state": same_values, "end_state_differences": differences,
                  "operations": s_ours["operations"], "baseline_operations": s_loop["operations"]}),
-            Row(f"import N={n:,} K={k} at concurrency 1 ({sizes.latency_ms:g} ms latency)", m_serial.seconds,
-                m_loop.seconds, "`run.update()` loop", s_serial["requests"], budget, m_serial.max_rss_mb,
-                "what the pipeline gains without concurrency", {"baseline_requests": s_loop["requests"]})]
+            Row(f"import N={n:,} K={k} at concurrency 1 ({lat})", m_serial.seconds, m_loop.seconds,
+                "`run.update()` loop", s_serial["requests"], budget, m_serial.max_rss_mb,
+                "what batches and the pipeline gain without concurrency", loop),
+            Row(f"import N={n:,} K={k} one run per request, `--batch-size 1` ({lat})", m_single.seconds,
+                m_loop.seconds, "`run.update()` loop", s_single["requests"], one_per_request_budget(n, k),
+                m_single.max_rss_mb, "what concurrency gains without batches", loop)]
+
+
+def _import_variant(seed: Path, work: Path, sizes: Sizes, name: str, *options: str,
+                    faults: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """`runsync import --yes` of the edited sheet with `options`, on a fresh copy of the seeded database."""
+    db = scratch_copy(seed, work, f"import-runsync-{name}")
+    with sandbox(db, sizes.latency_ms, work) as sb:
+        if faults:
+            sb._call("POST", "/_sandbox/faults", faults)
+        sb.reset_stats()
+        log(f"import: runsync import --yes {' '.join(options)}")
+        # A fresh copy of the sheet: the first import's journals (beside it) would count as this sheet's base.
+        fresh = work / f"import-edited-{name}.xlsx"
+        shutil.copyfile(work / "import-edited.xlsx", fresh)
+        measured = measure(runsync_cli("import", fresh, "--yes", "--include-running", *options), sb.env(), work)
+        return measured, sb.stats()
+
+
+def bench_rate_limited(sizes: Sizes, work: Path) -> list[Row]:
+    """The import under a rate limit, in batches and one run per request: how many 429s each meets. Requests
+    count those answered (a 429 is asked again)."""
+    n, k = sizes.import_runs, sizes.import_edits
+    seed = seeded_db(n)
+    limit = {"rate_limit": RATE_LIMIT, "retry_after": False}
+    m_batched, s_batched = _import_variant(seed, work, sizes, "rl", faults=limit)
+    m_single, s_single = _import_variant(seed, work, sizes, "rl-b1", "--batch-size", "1", faults=limit)
+    ours, theirs = s_batched["faults"].get("429", 0), s_single["faults"].get("429", 0)
+    return [Row(f"import N={n:,} K={k} under {RATE_LIMIT:g} requests/s ({sizes.latency_ms:g} ms latency)",
+                m_batched.seconds, m_single.seconds, "one run per request (`--batch-size 1`)",
+                s_batched["requests"] - ours, import_budget(n, k), m_batched.max_rss_mb,
+                f"fewer 429s than one run per request: {ours} vs {theirs}",
+                {"baseline_requests": s_single["requests"], "429": ours, "baseline_429": theirs})]
 
 
 def _per_page() -> int:
@@ -286,9 +323,30 @@ def sweep_concurrency(sizes: Sizes, work: Path) -> list[dict[str, Any]]:
             # A fresh copy of the sheet each time: earlier imports' journals beside it would count as its base.
             sheet = work / f"conc-{concurrency}.xlsx"
             shutil.copyfile(edited, sheet)
-            m = measure(task("apply", sheet, concurrency, work / f"conc-{concurrency}.jsonl"), sb.env(), work)
+            m = measure(task("apply", sheet, concurrency, work / f"conc-{concurrency}.jsonl", 1), sb.env(), work)
             out.append({"concurrency": concurrency, "apply_s": m.result["apply_s"], "applied": m.result["applied"],
                         "failed": m.result["failed"]})
+    return out
+
+
+def sweep_batch_size(sizes: Sizes, work: Path) -> list[dict[str, Any]]:
+    """Apply time by runs per write request, with no server time per write and with 30 ms of it (a GraphQL
+    server runs a request's mutations in turn: batches save round trips, not the server's work)."""
+    edited = work / "import-edited.xlsx"  # from bench_import
+    out = []
+    for write_ms in (0, 30):
+        for batch in (1, 5, 10, 25, 50, 100):
+            db = scratch_copy(seeded_db(sizes.import_runs), work, f"batch-{batch}-{write_ms}")
+            with sandbox(db, sizes.latency_ms, work) as sb:
+                sb._call("POST", "/_sandbox/faults", {"write_ms": write_ms})
+                log(f"sweep: batch_size={batch} write_ms={write_ms}")
+                sheet = work / f"batch-{batch}-{write_ms}.xlsx"
+                shutil.copyfile(edited, sheet)
+                m = measure(task("apply", sheet, 8, work / f"batch-{batch}-{write_ms}.jsonl", batch), sb.env(),
+                            work)
+                out.append({"batch_size": batch, "write_ms": write_ms, "apply_s": m.result["apply_s"],
+                            "write_requests": m.result["write_requests"], "applied": m.result["applied"],
+                            "failed": m.result["failed"]})
     return out
 
 
@@ -322,8 +380,17 @@ def render(rows: list[Row], scale: list[dict[str, Any]], sweeps: dict[str, list[
         lines += ["", "Page size (runsync's listing alone, 100 ms latency):", "", "| per_page | fetch | requests |",
                   "|---:|---:|---:|"]
         lines += [f"| {s['per_page']:,} | {s['fetch_s']:.1f} s | {s['requests']} |" for s in sweeps["per_page"]]
+    if sweeps.get("batch_size"):
+        lines += ["", "Runs per write request (apply only, K runs, concurrency 8, 100 ms latency; server time per "
+                  "write 0 or 30 ms):", "", "| batch size | apply (0 ms/write) | apply (30 ms/write) | write requests |",
+                  "|---:|---:|---:|---:|"]
+        by = {(s["batch_size"], s["write_ms"]): s for s in sweeps["batch_size"]}
+        for batch in sorted({s["batch_size"] for s in sweeps["batch_size"]}):
+            fast, slow = by.get((batch, 0)), by.get((batch, 30))
+            lines.append(f"| {batch} | {_fmt(fast and fast['apply_s'], ' s')} | {_fmt(slow and slow['apply_s'], ' s')}"
+                         f" | {(fast or slow or {}).get('write_requests', '–')} |")
     if sweeps.get("concurrency"):
-        lines += ["", "Write concurrency (apply only, K writes, 100 ms latency):", "",
+        lines += ["", "Write concurrency (apply only, K writes one run per request, 100 ms latency):", "",
                   "| concurrency | apply | fields applied | failed |", "|---:|---:|---:|---:|"]
         lines += [f"| {s['concurrency']} | {s['apply_s']:.1f} s | {s['applied']} | {s['failed']} |"
                   for s in sweeps["concurrency"]]
@@ -344,12 +411,14 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="runsync-bench-") as tmp:
         work = Path(tmp)
         rows = bench_import(sizes, work)
+        rows += bench_rate_limited(sizes, work)
         rows += bench_export(sizes, work)
         scaling_rows, scale = bench_scaling(sizes, work)
         rows += scaling_rows
         sweeps = {}
         if sizes.sweeps:
-            sweeps = {"per_page": sweep_per_page(sizes, work), "concurrency": sweep_concurrency(sizes, work)}
+            sweeps = {"per_page": sweep_per_page(sizes, work), "concurrency": sweep_concurrency(sizes, work),
+                      "batch_size": sweep_batch_size(sizes, work)}
     print(render(rows, scale, sweeps))
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
     if args.json:

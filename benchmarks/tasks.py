@@ -77,16 +77,18 @@ def plan(path: str) -> dict[str, Any]:
             "errors": len(result.errors), "read_s": t1 - t0, "live_and_diff_s": t2 - t1}
 
 
-def apply(path: str, concurrency: str, journal: str) -> dict[str, Any]:
-    """runsync.plan + runsync.apply at a given concurrency: for choosing DEFAULT_CONCURRENCY."""
+def apply(path: str, concurrency: str, journal: str, batch_size: str = "25") -> dict[str, Any]:
+    """runsync.plan + runsync.apply at a given concurrency and batch size: for choosing DEFAULT_CONCURRENCY and
+    DEFAULT_BATCH_SIZE."""
     import runsync
 
     t0 = time.perf_counter()
     the_plan = runsync.plan(path)
     t1 = time.perf_counter()
-    report = runsync.apply(the_plan, journal=journal, concurrency=int(concurrency))
+    report = runsync.apply(the_plan, journal=journal, concurrency=int(concurrency), batch_size=int(batch_size))
     t2 = time.perf_counter()
-    return {"applied": len(report.applied), "failed": len(report.failed), "plan_s": t1 - t0, "apply_s": t2 - t1}
+    return {"applied": len(report.applied), "failed": len(report.failed), "plan_s": t1 - t0, "apply_s": t2 - t1,
+            "write_requests": report.write_requests}
 
 
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {

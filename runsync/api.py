@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from runsync import __version__, codec
-from runsync.apply import DEFAULT_CONCURRENCY, ApplyOptions, ApplyReport, apply_plan
+from runsync.apply import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, ApplyOptions, ApplyReport, apply_plan
 from runsync.backend.wandb import DEFAULT_PER_PAGE, WandbBackend, parse_project_path
 from runsync.errors import BackendError, CellError, ConfigError, RunsyncError, SheetError
 from runsync.export import ExportShape, Table, base_snapshot, build_table
@@ -367,11 +367,12 @@ def apply(
     backend: WandbBackend | None = None,
     on_run_done: Callable[[str], None] | None = None,
     verify: bool = True,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> ApplyReport:
     """Write a plan's changes to W&B; refuses a plan with errors, or conflicts unless `force`.
 
     `verify`: read the written runs back (one request per page of ids) and report, in `did_not_stick`,
-    every field that does not hold what was written.
+    every field that does not hold what was written. `batch_size`: runs per write request (1: one per request).
     """
     if plan.errors:
         raise SheetError(list(plan.errors))
@@ -385,7 +386,7 @@ def apply(
     else:
         path = str(journal)
         check_can_append(path, plan.project, header)  # the same import re-run may add to it; another may not
-    options = ApplyOptions(journal=path, concurrency=concurrency, force=force, header=header,
+    options = ApplyOptions(journal=path, concurrency=concurrency, batch_size=batch_size, force=force, header=header,
                            include_running=plan.include_running, verify=verify)
     return apply_plan(plan, backend or WandbBackend(), options, on_run_done=on_run_done)
 
@@ -415,6 +416,7 @@ def undo(
     concurrency: int = DEFAULT_CONCURRENCY,
     backend: WandbBackend | None = None,
     verify: bool = True,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> tuple[Plan, ApplyReport | None]:
     """Restore the values an import replaced; refuses fields changed since, unless `force`.
 
@@ -428,4 +430,4 @@ def undo(
     if dry_run or undo_plan.empty:
         return undo_plan, None
     return undo_plan, apply(undo_plan, journal=undo_journal_path(journal), concurrency=concurrency, force=force,
-                            backend=backend, verify=verify)
+                            backend=backend, verify=verify, batch_size=batch_size)

@@ -1,4 +1,9 @@
-"""Carry out a Plan: re-read live state, write one upsertBucket per run, journal every write, read them back.
+"""Carry out a Plan: re-read live state, write the runs in batches (several aliased upsertBuckets per request),
+journal every run's write, read them back.
+
+A batch the server does not take (refused, or one run in it failed: the client raises on any GraphQL error, so
+which runs landed is unknown) is sent again one run per request, and later batches are smaller. Each run keeps
+its own journal lines, verification and report entries whatever request carried it.
 
 Config writes send only the changed top-level keys (W&B merges config: wandb/wandb#11055), so a key someone
 else set meanwhile is never sent back stale. Older self-hosted servers replace the whole config instead
@@ -8,25 +13,33 @@ sends the whole config, re-read just before it.
 """
 from __future__ import annotations
 
-import copy
-import math
 import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from runsync import codec
 from runsync.backend.wandb import IDS_PER_QUERY, WandbBackend
+from runsync.classify import RUNNING, live_value, same
 from runsync.errors import BackendError
 from runsync.journal import Journal, encode_value
-from runsync.model import ABSENT, CONFIG_PREFIX, SUMMARY_PREFIX, Action, Change, Plan, RunRecord, Skip
-from runsync.classify import RUNNING, live_value, same
+from runsync.model import CONFIG_PREFIX, SUMMARY_PREFIX, Action, Change, Plan, RunRecord, Skip
+from runsync.verify import verify_writes
+from runsync.write_fields import would_replace, write_fields
+
+__all__ = ["ApplyOptions", "ApplyReport", "MERGE", "REPLACE", "apply_plan", "write_fields"]
 
 # Writes in flight at once: chosen in benchmarks/ (README "Performance").
 DEFAULT_CONCURRENCY = 8
+# Runs per write request (aliased upsertBuckets), chosen in benchmarks/ (README "Performance"). The server
+# runs a request's mutations one after another, so a big batch is one long request: this many must finish
+# well within the client's deadline even at a slow server's pace per write.
+DEFAULT_BATCH_SIZE = 25
+# The first config write (the probe) uses the runs read for its batch when that read is this recent; older,
+# it reads its run again (the config journaled must be the one the write replaces).
+PROBE_REREAD_AFTER_SECONDS = 2.0
 # Attempts per run after the client's own retries gave up (it already honours 429 Retry-After).
 DEFAULT_ATTEMPTS = 4
 # Runs failing every attempt one after another before the rest are not even tried: a server that is
@@ -51,6 +64,7 @@ class ApplyReport:
     verify_requests: int = 0  # reads that cost: one per page of ids
     unverified: str | None = None  # why the read-back failed, when it did
     config_writes: str | None = None  # MERGE or REPLACE once the server's handling of config is known
+    write_requests: int = 0  # requests that carried writes (a batch counts once; a run sent again alone, once more)
 
     @property
     def ok(self) -> bool:
@@ -62,6 +76,7 @@ class ApplyReport:
 class ApplyOptions:
     journal: str
     concurrency: int = DEFAULT_CONCURRENCY
+    batch_size: int = DEFAULT_BATCH_SIZE  # runs per write request (1: one run per request)
     attempts: int = DEFAULT_ATTEMPTS
     force: bool = False
     backoff_seconds: float = 1.0
@@ -80,11 +95,26 @@ REPLACE = "replace"  # replaces it (older self-hosted servers): send the whole c
 
 
 class _ConfigMode:
-    """MERGE, REPLACE or None (unknown yet). While unknown, config writes go one at a time (`lock`)."""
+    """MERGE, REPLACE or None (unknown yet: config writes wait for the probe)."""
 
     def __init__(self) -> None:
         self.mode: str | None = None
-        self.lock = threading.Lock()
+
+
+class _BatchSize:
+    """Runs per write request, shared by the workers; halved when the server did not take a batch."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self.shrunk = False
+        self._lock = threading.Lock()
+
+    def shrink(self, tried: int) -> bool:
+        """Make later batches at most half of `tried`; whether this is the first time."""
+        with self._lock:
+            first = not self.shrunk
+            self.size, self.shrunk = max(1, min(self.size, tried // 2)), True
+            return first
 
 
 class _Backoff:
@@ -139,6 +169,7 @@ class _Run:
     report: ApplyReport
     lock: threading.Lock
     mode: _ConfigMode = field(default_factory=_ConfigMode)
+    batch: _BatchSize = field(default_factory=lambda: _BatchSize(DEFAULT_BATCH_SIZE))
     sent: dict[str, list[Change]] = field(default_factory=dict)  # run id -> the changes its write line records
     with_summary: bool = False  # the plan edits summary metrics: every read asks for the summary too
 
@@ -164,7 +195,7 @@ def apply_plan(
     lock = threading.Lock()
     with Journal(options.journal) as journal:
         ctx = _Run(backend, plan.project, journal, options, backoff, breaker, report, lock,
-                   with_summary=_has_summary(plan.changes))
+                   batch=_BatchSize(options.batch_size), with_summary=_has_summary(plan.changes))
         journal.append({"op": "begin", "v": 1, "project": plan.project, "source": plan.source, **options.header,
                         "runs": len(by_run), "fields": len(plan.changes)})
         run_ids = list(by_run)
@@ -180,20 +211,10 @@ def apply_plan(
                     _give_up(report, [c for r in chunk for c in by_run[r]], f"reading W&B failed: {exc.message}", lock)
                     breaker.record(False)
                     continue
-                jobs = [pool.submit(_write_run, ctx, by_run[run_id], fresh.get(run_id)) for run_id in chunk]
-                try:
-                    for job, run_id in zip(jobs, chunk):
-                        job.result()
-                        if on_run_done:
-                            on_run_done(run_id)
-                except KeyboardInterrupt:
-                    # Ctrl-C: the runs not started yet are not written (a re-run finishes them); the writes in
-                    # flight end with their request, journaled as always.
-                    for job in jobs:
-                        job.cancel()
-                    raise
+                _write_chunk(ctx, pool, [(r, by_run[r], fresh.get(r)) for r in chunk], time.monotonic(),
+                             on_run_done)
         if options.verify and ctx.sent:
-            _verify(ctx)
+            verify_writes(ctx)
         report.config_writes = ctx.mode.mode
         journal.append({"op": "end", "applied": len(report.applied), "failed": len(report.failed),
                         "did_not_stick": len(report.did_not_stick)})
@@ -235,7 +256,7 @@ def _to_write(ctx: _Run, changes: list[Change], record: RunRecord | None) -> lis
         if same(change.field, now, change.sheet):
             with lock:
                 report.already.append(change)
-        elif _would_replace(record, change):
+        elif would_replace(record, change):
             # The key above (or the key itself) changed shape in W&B since the plan: writing would destroy it.
             with lock:
                 report.conflicts.append(Change(change.run_id, change.run_name, change.field, change.base,
@@ -250,41 +271,142 @@ def _to_write(ctx: _Run, changes: list[Change], record: RunRecord | None) -> lis
     return to_write
 
 
-def _write_run(ctx: _Run, changes: list[Change], record: RunRecord | None) -> None:
-    if ctx.breaker.open:
-        _give_up(ctx.report, changes, _stopped(ctx.breaker), ctx.lock)
-        return
-    to_write = _to_write(ctx, changes, record)
-    if not to_write or record is None:
-        return
-    if _has_summary(to_write):
-        # The whole summary goes out (as the client sends it), so it is read again right before the write:
-        # a metric the run logged meanwhile is kept, whether the server merges or replaces the summary.
-        record, to_write = _just_before(ctx, to_write)
-        if record is None:
-            return
-    if _has_config(to_write) and ctx.mode.mode != MERGE:
-        with ctx.mode.lock:  # until the server's handling of config is known, one config write at a time
-            if ctx.mode.mode is None:
-                _probe_write(ctx, to_write, record)
-                return
-    if _has_config(to_write) and ctx.mode.mode == REPLACE:
-        # The whole config goes out, so it is read again right before the write, run by run.
-        record, to_write = _just_before(ctx, to_write)
-        if record is not None:
-            _send(ctx, record, to_write, whole_config=True)
-        return
-    _send(ctx, record, to_write)
 
 
-def _just_before(ctx: _Run, to_write: list[Change]) -> tuple[RunRecord | None, list[Change]]:
-    """The run read again right before its write, and what is still to write; (None, []) when nothing is."""
+@dataclass
+class _Write:
+    """One run's changes still to send, judged against `record` (W&B as last read)."""
+
+    record: RunRecord
+    changes: list[Change]
+
+
+def _write_chunk(ctx: _Run, pool: ThreadPoolExecutor, runs: list[tuple[str, list[Change], RunRecord | None]],
+                 read_at: float, on_run_done: Callable[[str], None] | None) -> None:
+    """Write one chunk of runs read together: batches of runs without config edits go at once; while the server's
+    handling of config is unknown, config edits wait for the probe (the first config write, sent alone)."""
+    writes: list[_Write] = []
+    for run_id, changes, record in runs:
+        to_write = _to_write(ctx, changes, record)
+        if to_write and record is not None:
+            writes.append(_Write(record, to_write))
+        elif on_run_done:
+            on_run_done(run_id)
+    waiting = [w for w in writes if _has_config(w.changes)] if ctx.mode.mode is None else []
+    ready = [w for w in writes if not (waiting and _has_config(w.changes))]
+    jobs: list[tuple[Future[None], list[_Write]]] = []
     try:
-        record = _reread(ctx, to_write)
-    except _GaveUp:
-        return None, []
-    to_write = _to_write(ctx, to_write, record)
-    return (record, to_write) if to_write and record is not None else (None, [])
+        probe, probing = _next_probe(ctx, pool, waiting, read_at)  # before the batches: its read is fresh
+        jobs = [(pool.submit(_write_batch, ctx, batch), batch) for batch in _batches(ready, ctx.batch.size)]
+        while probing is not None and probe is not None:
+            probing.result()
+            if on_run_done:
+                on_run_done(probe.record.id)
+            probe, probing = _next_probe(ctx, pool, waiting, read_at)
+        jobs += [(pool.submit(_write_batch, ctx, batch), batch) for batch in _batches(waiting, ctx.batch.size)]
+        for job, batch in jobs:
+            job.result()
+            if on_run_done:
+                for write in batch:
+                    on_run_done(write.record.id)
+    except KeyboardInterrupt:
+        # Ctrl-C: the batches not started yet are not written (a re-run finishes them); the requests in flight
+        # end with their answer, journaled as always.
+        for job, _ in jobs:
+            job.cancel()
+        raise
+
+
+def _next_probe(ctx: _Run, pool: ThreadPoolExecutor, waiting: list[_Write],
+                read_at: float) -> tuple[_Write | None, Future[None] | None]:
+    """Start the probe with the first config write waiting, while the server's handling of config is unknown."""
+    if not waiting or ctx.mode.mode is not None:
+        return None, None
+    probe = waiting.pop(0)
+    return probe, pool.submit(_probe_write, ctx, probe, read_at)
+
+
+def _batches(writes: list[_Write], size: int) -> list[list[_Write]]:
+    return [writes[i : i + size] for i in range(0, len(writes), max(1, size))]
+
+
+def _write_batch(ctx: _Run, writes: list[_Write]) -> None:
+    """Send runs, as many per request as the batch size allows; runs whose write sends their whole summary or
+    (on a replacing server) whole config are read again first, together, right before."""
+    if ctx.breaker.open:
+        for write in writes:
+            _give_up(ctx.report, write.changes, _stopped(ctx.breaker), ctx.lock)
+        return
+    again = [w for w in writes if _sends_whole(ctx, w.changes)]
+    if again:
+        writes = [w for w in writes if not _sends_whole(ctx, w.changes)] + _read_again(ctx, again)
+    while writes:
+        size = ctx.batch.size  # read once per request: a refused batch halves it meanwhile
+        _send_batch(ctx, writes[:size])
+        writes = writes[size:]
+
+
+def _sends_whole(ctx: _Run, changes: list[Change]) -> bool:
+    """Whether the write sends a whole document that must be read just before: the summary (as the client sends
+    it: a metric the run logged meanwhile is kept) or, on a replacing server, the config."""
+    return _has_summary(changes) or (_has_config(changes) and ctx.mode.mode == REPLACE)
+
+
+def _read_again(ctx: _Run, writes: list[_Write]) -> list[_Write]:
+    """These runs read again in one request, and what is still to write for each (the rest is reported)."""
+    ids = [w.record.id for w in writes]
+    try:
+        fresh = _read_fresh(ctx.backend, ctx.project, ids, ctx.backoff, ctx.with_summary)
+    except BackendError as exc:
+        for write in writes:
+            _give_up(ctx.report, write.changes, f"reading W&B failed: {exc.message}", ctx.lock)
+        ctx.breaker.record(False)
+        return []
+    out: list[_Write] = []
+    for write in writes:
+        record = fresh.get(write.record.id)
+        to_write = _to_write(ctx, write.changes, record)
+        if to_write and record is not None:
+            out.append(_Write(record, to_write))
+    return out
+
+
+def _send_batch(ctx: _Run, writes: list[_Write]) -> None:
+    """Journal every run's write, send them in one request, and record each run's outcome.
+
+    When the request fails, which runs landed is unknown (the client raises on any GraphQL error): each run is
+    sent again alone, with the usual retries (a write sets values: sending a landed one again changes nothing).
+    """
+    if len(writes) == 1:
+        _send(ctx, writes[0].record, writes[0].changes)
+        return
+    fields = [_fields(ctx, w) for w in writes]
+    for write in writes:
+        _journal_write(ctx, write.record, write.changes, config_before=_journals_config(ctx, write.changes))
+    ctx.backoff.wait()
+    try:
+        _count_request(ctx)
+        ctx.backend.upsert_runs([(w.record.storage_id, f) for w, f in zip(writes, fields)])
+    except BackendError as exc:
+        landed = [_deliver(ctx, w.record, w.changes, f) for w, f in zip(writes, fields)]
+        if all(landed) and ctx.batch.shrink(len(writes)):
+            with ctx.lock:
+                ctx.report.warnings.append(
+                    f"W&B did not take {len(writes)} runs in one request ({exc.message}); they were sent one run "
+                    f"per request, and later requests carry at most {ctx.batch.size} runs")
+        return
+    for write in writes:
+        _landed(ctx, write.record, write.changes)
+
+
+def _fields(ctx: _Run, write: _Write) -> dict[str, Any]:
+    return write_fields(write.record, write.changes,
+                        whole_config=_has_config(write.changes) and ctx.mode.mode == REPLACE)
+
+
+def _journals_config(ctx: _Run, changes: list[Change]) -> bool:
+    """Whether the write line keeps the run's whole config (it restores the run on a replacing server)."""
+    return _has_config(changes) and ctx.mode.mode != MERGE
 
 
 def _has_config(changes: list[Change]) -> bool:
@@ -293,22 +415,6 @@ def _has_config(changes: list[Change]) -> bool:
 
 def _has_summary(changes: list[Change] | tuple[Change, ...]) -> bool:
     return any(c.field.startswith(SUMMARY_PREFIX) for c in changes)
-
-
-def _reread(ctx: _Run, changes: list[Change]) -> RunRecord | None:
-    """The run read again just before its write; on a failed read the run is given up (and None returned)."""
-    run_id = changes[0].run_id
-    try:
-        fresh = _read_fresh(ctx.backend, ctx.project, [run_id], ctx.backoff, ctx.with_summary)
-    except BackendError as exc:
-        _give_up(ctx.report, changes, f"reading W&B failed: {exc.message}", ctx.lock)
-        ctx.breaker.record(False)
-        raise _GaveUp() from None
-    return fresh.get(run_id)
-
-
-class _GaveUp(Exception):
-    """The run was given up (already in the report)."""
 
 
 def _journal_write(ctx: _Run, record: RunRecord, to_write: list[Change], config_before: bool) -> None:
@@ -325,12 +431,18 @@ def _journal_write(ctx: _Run, record: RunRecord, to_write: list[Change], config_
     ctx.journal.append(event)  # on disk before the write goes out
 
 
+def _count_request(ctx: _Run) -> None:
+    with ctx.lock:
+        ctx.report.write_requests += 1
+
+
 def _upsert(ctx: _Run, storage_id: str, fields: dict[str, Any]) -> str | None:
-    """One write, tried `attempts` times; None once W&B confirmed it, else why it failed."""
+    """One run's write, tried `attempts` times; None once W&B confirmed it, else why it failed."""
     error = ""
     for attempt in range(ctx.options.attempts):
         ctx.backoff.wait()
         try:
+            _count_request(ctx)
             ctx.backend.upsert_run(storage_id, fields)
         except BackendError as exc:
             error = exc.message
@@ -340,60 +452,68 @@ def _upsert(ctx: _Run, storage_id: str, fields: dict[str, Any]) -> str | None:
     return error
 
 
-def _send(ctx: _Run, record: RunRecord, to_write: list[Change], *, whole_config: bool = False) -> bool:
+def _send(ctx: _Run, record: RunRecord, to_write: list[Change]) -> bool:
     """Journal, write and confirm one run's changes; whether W&B confirmed the write."""
-    fields = write_fields(record, to_write, whole_config=whole_config)
-    _journal_write(ctx, record, to_write, config_before=_has_config(to_write) and ctx.mode.mode != MERGE)
+    fields = write_fields(record, to_write, whole_config=_has_config(to_write) and ctx.mode.mode == REPLACE)
+    _journal_write(ctx, record, to_write, config_before=_journals_config(ctx, to_write))
+    return _deliver(ctx, record, to_write, fields)
+
+
+def _deliver(ctx: _Run, record: RunRecord, to_write: list[Change], fields: dict[str, Any]) -> bool:
+    """Send one run's journaled write alone; record its outcome."""
     error = _upsert(ctx, record.storage_id, fields)
     if error is not None:
         ctx.breaker.record(False)
         _give_up(ctx.report, to_write, error, ctx.lock)
         return False
+    _landed(ctx, record, to_write)
+    return True
+
+
+def _landed(ctx: _Run, record: RunRecord, to_write: list[Change]) -> None:
     ctx.journal.append({"op": "done", "run": record.id})
     ctx.breaker.record(True)
     with ctx.lock:
         ctx.report.applied.extend(to_write)
-    return True
 
 
-def _probe_write(ctx: _Run, to_write: list[Change], record: RunRecord) -> None:
+def _probe_write(ctx: _Run, write: _Write, read_at: float) -> None:
     """The first config write: only the changed keys, its run's whole config journaled, then read back.
 
     Keys not sent that are gone afterwards mean the server replaced the config (an older self-hosted W&B):
     the run gets them back from the config journaled before the write, and later writes send whole configs.
+    The config to restore from must be the one the write replaces: the run is read again unless its batch was
+    read just now.
     """
-    try:
-        fresh = _reread(ctx, to_write)  # the config to restore from must be the one the write replaces
-    except _GaveUp:
-        return
-    to_write = _to_write(ctx, to_write, fresh)
-    if not to_write or fresh is None:
-        return
+    record, to_write = write.record, write.changes
+    if time.monotonic() - read_at > PROBE_REREAD_AFTER_SECONDS or _has_summary(to_write):
+        again = _read_again(ctx, [write])
+        if not again:
+            return
+        record, to_write = again[0].record, again[0].changes
     if not _has_config(to_write):  # its config edits turned out to be in W&B already: nothing to learn from
-        _send(ctx, fresh, to_write)
+        _send(ctx, record, to_write)
         return
-    fields = write_fields(fresh, to_write)
-    _journal_write(ctx, fresh, to_write, config_before=True)
-    error = _upsert(ctx, fresh.storage_id, fields)
+    fields = write_fields(record, to_write)
+    _journal_write(ctx, record, to_write, config_before=True)
+    error = _upsert(ctx, record.storage_id, fields)
     if error is not None:
         ctx.breaker.record(False)
         _give_up(ctx.report, to_write, error, ctx.lock)
         return
-    ctx.breaker.record(True)
-    untouched = [k for k in fresh.raw_config if k not in fields.get("raw_config", {})]
+    untouched = [k for k in record.raw_config if k not in fields.get("raw_config", {})]
     try:
-        after = _read_fresh(ctx.backend, ctx.project, [fresh.id], ctx.backoff, ctx.with_summary).get(fresh.id)
+        after = _read_fresh(ctx.backend, ctx.project, [record.id], ctx.backoff, ctx.with_summary).get(record.id)
     except BackendError:
         after = None  # not known yet: the next config write asks again
     if after is not None and untouched:
         lost = [k for k in untouched if k not in after.raw_config]
         ctx.mode.mode = REPLACE if lost else MERGE
         if lost:
-            _restore(ctx, fresh, after, to_write, lost)
+            ctx.breaker.record(True)
+            _restore(ctx, record, after, to_write, lost)
             return
-    ctx.journal.append({"op": "done", "run": fresh.id})
-    with ctx.lock:
-        ctx.report.applied.extend(to_write)
+    _landed(ctx, record, to_write)
 
 
 def _restore(ctx: _Run, before: RunRecord, after: RunRecord, to_write: list[Change], lost: list[str]) -> None:
@@ -413,124 +533,4 @@ def _restore(ctx: _Run, before: RunRecord, after: RunRecord, to_write: list[Chan
         _give_up(ctx.report, to_write, f"W&B dropped config keys {shown} and restoring them failed ({error}); "
                  f"their values are in the journal's write line (config_before)", ctx.lock)
         return
-    ctx.journal.append({"op": "done", "run": before.id})
-    with ctx.lock:
-        ctx.report.applied.extend(to_write)
-
-
-def _sent_value(change: Change) -> Any:
-    """The value a field holds once its write landed (what write_fields sends, as live_value reads it)."""
-    if change.field.startswith(CONFIG_PREFIX):
-        return None if change.sheet is ABSENT else change.sheet
-    if change.field == "tags":
-        return tuple(change.sheet or ())
-    return None if change.sheet is ABSENT else change.sheet
-
-
-def _held_value(record: RunRecord, change: Change) -> Any:
-    if change.field.startswith(CONFIG_PREFIX):
-        return codec.get_path(record.config, change.path)  # a dict written is a value here, not columns
-    return live_value(record, change.field, change.path)
-
-
-def _verify(ctx: _Run) -> None:
-    """Read the written runs back, a page of ids per request, and compare every field sent.
-
-    A confirmed write whose field holds another value "did not stick" (a live process re-sent its config,
-    someone wrote over it); an unanswered write W&B holds after all (its answer was lost) counts as applied.
-    The journal records each run's outcome in a `verify` line.
-    """
-    report = ctx.report
-    ids = list(ctx.sent)
-    report.verify_requests = math.ceil(len(ids) / max(1, IDS_PER_QUERY))  # fetch_by_ids: a page of ids per query
-    try:
-        ctx.backoff.wait()
-        found = ctx.backend.fetch_by_ids(ctx.project, ids, with_summary=ctx.with_summary)
-    except BackendError as exc:
-        report.unverified = exc.message
-        ctx.journal.append({"op": "verify_failed", "runs": ids, "error": exc.message})
-        return
-    report.verified_runs = len(ids)
-    for run_id in ids:
-        record = found.get(run_id)
-        held: list[Change] = []
-        lost: list[Change] = []
-        for change in ctx.sent[run_id]:
-            now = ABSENT if record is None else _held_value(record, change)
-            if record is not None and same(change.field, now, _sent_value(change)):
-                held.append(change)
-            else:
-                lost.append(replace(change, live=now))
-        confirmed = run_id not in report.failed
-        ctx.journal.append({
-            "op": "verify", "run": run_id, "confirmed": confirmed, "held": [c.field for c in held],
-            "did_not_stick": [{"field": c.field, "path": list(c.path), "sent": encode_value(_sent_value(c)),
-                               "now": encode_value(c.live)} for c in lost],
-        })
-        if confirmed:
-            if lost:
-                gone = {c.field for c in lost}
-                report.applied = [c for c in report.applied if not (c.run_id == run_id and c.field in gone)]
-                report.did_not_stick.extend(lost)
-        elif not lost:
-            # W&B holds the write although no answer said so (a proxy lost it): it is applied.
-            report.failed.pop(run_id, None)
-            report.failed_changes = [c for c in report.failed_changes if c.run_id != run_id]
-            report.applied.extend(held)
-            report.warnings.append(f"run {run_id}: no answer confirmed the write, yet W&B holds every field "
-                                   "written (the answer was lost): counted as applied")
-
-
-def _would_replace(record: RunRecord, change: Change) -> bool:
-    if not change.field.startswith(CONFIG_PREFIX) or change.sheet is ABSENT:
-        return False
-    held = codec.get_path(record.config, change.path)
-    return codec.blocking_ancestor(record.config, change.path) is not None or (isinstance(held, dict) and bool(held))
-
-
-def write_fields(record: RunRecord, changes: list[Change], *, whole_config: bool = False) -> dict[str, Any]:
-    """The upsertBucket inputs for these changes: only what changed.
-
-    Config: only the changed top-level keys, each with its whole value as `record` holds it (wrapped, its
-    description kept) and the edit applied; W&B merges them into the stored config, so keys someone else
-    set since `record` was read are left alone. `whole_config`: all of `record`'s config with the edits
-    (for a server that replaces the config; `record` must then be read just before the write).
-    """
-    fields: dict[str, Any] = {}
-    config: dict[str, Any] | None = None
-    for change in changes:
-        value = None if change.sheet is ABSENT else change.sheet
-        if change.field.startswith(SUMMARY_PREFIX):
-            # The whole summary, as read just before the write, with only this metric changed.
-            fields.setdefault("summary", copy.deepcopy(record.raw_summary))[change.path[0]] = value
-        elif change.field.startswith(CONFIG_PREFIX):
-            if config is None:
-                config = copy.deepcopy(record.raw_config) if whole_config else {}
-            top = change.path[0]
-            if top not in config and top in record.raw_config:
-                config[top] = copy.deepcopy(record.raw_config[top])
-            _set_config_value(config, change.path, value)
-        elif change.field == "tags":
-            fields["tags"] = list(value or ())
-        else:
-            # W&B reads a null input as "leave as is"; an emptied cell must be sent as "".
-            fields[change.field] = "" if value is None else value
-    if config is not None:
-        fields["raw_config"] = config
-    return fields
-
-
-def _set_config_value(raw_config: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    """Set a key inside W&B's wrapped config, keeping the key's description."""
-    top, rest = path[0], path[1:]
-    entry = raw_config.get(top)
-    if isinstance(entry, dict) and "value" in entry:
-        wrapped = dict(entry)
-    else:
-        wrapped = {"value": entry if top in raw_config else None, "desc": None}
-    if rest:
-        inner = wrapped["value"] if isinstance(wrapped["value"], dict) else {}
-        wrapped["value"] = codec.set_path(inner, rest, value)
-    else:
-        wrapped["value"] = value
-    raw_config[top] = wrapped
+    _landed(ctx, before, to_write)

@@ -54,3 +54,18 @@ def edit_cells(path: Path, edits: dict[tuple[str, str], Any]) -> None:
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerows(table)
     path.write_text(out.getvalue(), encoding="utf-8-sig")
+
+
+def upsert_inputs(label: str, variables: dict[str, Any]) -> list[dict[str, Any]]:
+    """The UpsertBucketInputs a request carries (a sandbox request hook's view): one, or a batch's several."""
+    if label == "RunsyncUpsertBucket":
+        return [variables["input"]]
+    if label == "RunsyncUpsertBuckets":
+        return [variables[f"i{n}"] for n in range(len(variables))]
+    return []
+
+
+def write_counts(sandbox: Any) -> tuple[int, int]:
+    """(requests that carried writes, runs written) as the sandbox counted them."""
+    ops = sandbox.stats()["operations"]
+    return ops.get("RunsyncUpsertBucket", 0) + ops.get("RunsyncUpsertBuckets", 0), sandbox.stats()["mutations"]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import wandb
-from helpers import edit_cells, invoke
+from helpers import edit_cells, invoke, upsert_inputs
 from rich.console import Console
 
 import runsync
@@ -83,34 +83,41 @@ class Colleague:
 
 
 class Gate:
-    """A sandbox request hook: lets the colleague start at runsync's first read of the import, holds runsync's
-    second read (the first run's re-read before its write) until the colleague is done; records writes."""
+    """A sandbox request hook: lets the colleague start at runsync's first read of the apply, and holds until the
+    colleague is done either that read (`hold="read"`: the colleague edited between plan and apply) or runsync's
+    first write (`hold="write"`: the colleague edited after runsync read the runs); records writes."""
 
-    def __init__(self, colleague: Colleague) -> None:
+    def __init__(self, colleague: Colleague, hold: str) -> None:
         self.colleague = colleague
+        self.hold = hold
         self.reads = 0
+        self.writes = 0
         self.upserts: list[dict] = []
         self._lock = threading.Lock()
 
     def __call__(self, label: str, variables: dict, is_mutation: bool) -> None:
-        if label == "RunsyncUpsertBucket":
+        if is_mutation:
             with self._lock:
-                self.upserts.append(variables["input"])
-        elif label.startswith("Runsync") and not is_mutation:
+                self.upserts.extend(upsert_inputs(label, variables))
+                self.writes += 1
+                first_write = self.writes == 1
+            if first_write and self.hold == "write":
+                assert self.colleague.done.wait(120), "the colleague did not finish"
+        elif label.startswith("Runsync"):
             with self._lock:
                 self.reads += 1
-                n = self.reads
-            if n == 1:
+                first_read = self.reads == 1
+            if first_read:
                 self.colleague.may_start.set()
-            elif n == 2:
-                assert self.colleague.done.wait(120), "the colleague did not finish"
+                if self.hold == "read":
+                    assert self.colleague.done.wait(120), "the colleague did not finish"
 
 
 def stored(sandbox, run_id: str) -> dict:
     return sandbox.store.get_run("e", "p", run_id)["raw_config"]
 
 
-def import_lr_with_a_colleague(sandbox, tmp_path: Path, latency_ms: int):
+def import_lr_with_a_colleague(sandbox, tmp_path: Path, latency_ms: int, hold: str):
     ids = make_runs(sandbox.store)
     sheet = tmp_path / "runs.csv"
     invoke("export", "e/p", "-o", sheet)
@@ -118,7 +125,7 @@ def import_lr_with_a_colleague(sandbox, tmp_path: Path, latency_ms: int):
     plan = runsync.plan(sheet)
     assert {c.field for c in plan.changes} == {"config.lr"} and len(plan.changes) == RUNS
     colleague = Colleague(ids)
-    gate = Gate(colleague)
+    gate = Gate(colleague, hold)
     sandbox.request_hooks.append(gate)
     sandbox.set_faults(latency_ms=latency_ms)
     try:
@@ -134,7 +141,8 @@ def import_lr_with_a_colleague(sandbox, tmp_path: Path, latency_ms: int):
 
 @pytest.mark.parametrize("latency_ms", [300, 120])
 def test_merge_a_colleagues_concurrent_edits_all_stay(sandbox, tmp_path, latency_ms):
-    ids, report, gate = import_lr_with_a_colleague(sandbox, tmp_path, latency_ms)
+    # The colleague's edits land after runsync read the runs: only the changed key goes out, so they stay.
+    ids, report, gate = import_lr_with_a_colleague(sandbox, tmp_path, latency_ms, hold="write")
     assert report.ok and not report.warnings and report.config_writes == MERGE
     assert len(report.applied) == RUNS and not report.did_not_stick
     for i, run_id in enumerate(ids):
@@ -155,7 +163,9 @@ def test_merge_a_colleagues_concurrent_edits_all_stay(sandbox, tmp_path, latency
 @pytest.mark.parametrize("latency_ms", [300, 80])
 def test_replace_is_detected_the_first_run_restored_and_the_rest_sent_whole(sandbox, tmp_path, latency_ms):
     sandbox.config_merge = "replace"
-    ids, report, gate = import_lr_with_a_colleague(sandbox, tmp_path, latency_ms)
+    # The colleague's edits land between the plan and the apply's read: the config journaled for the first run
+    # (its restore) and the whole configs sent later come from reads made just before the writes, not the plan.
+    ids, report, gate = import_lr_with_a_colleague(sandbox, tmp_path, latency_ms, hold="read")
     assert report.config_writes == REPLACE
     assert report.ok, report
     assert len(report.applied) == RUNS

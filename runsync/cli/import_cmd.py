@@ -5,7 +5,8 @@ import sys
 
 import click
 
-from runsync.cli.common import confirm_and_apply, report_option, show_plan, stderr_console, write_plan_report
+from runsync.cli.common import (batch_size_option, confirm_and_apply, report_option, show_plan, stderr_console,
+                                write_plan_report)
 from runsync.errors import ExitCode
 
 
@@ -27,13 +28,14 @@ from runsync.errors import ExitCode
               help="Undo journal [default: a new SHEET.runsync-journals/<UTC time>-<n>.jsonl per import]. "
                    "An existing one is added to only by imports of the same sheet and export.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Writes in flight at once.")
+@batch_size_option
 @click.option("--no-verify", is_flag=True,
               help="Do not read the written runs back to check every field holds its new value (saves one "
-                   "request per 1000 runs).")
+                   "request per 250 runs).")
 @report_option
 def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, include_running: bool, fmt: str,
             detailed_exitcode: bool, base: str | None, project: str | None, journal: str | None, concurrency: int | None,
-            no_verify: bool, report_path: str | None) -> None:
+            batch_size: int | None, no_verify: bool, report_path: str | None) -> None:
     """Apply an edited sheet to W&B: only the fields that changed.
 
     \b
@@ -45,7 +47,7 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
       runsync import runs.xlsx --dry-run --report plan.xlsx
     """
     import runsync
-    from runsync.apply import DEFAULT_CONCURRENCY
+    from runsync.apply import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY
 
     from runsync.backend import WandbBackend
 
@@ -67,4 +69,5 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
             err.print(f"Dry run: nothing written. To apply: runsync import {sheet}")
         sys.exit(ExitCode.CHANGES_PENDING if detailed_exitcode and plan.changes and dry_run else ExitCode.OK)
     confirm_and_apply(plan, yes=yes, interactive=sys.stdin.isatty(), journal=journal, force=force, backend=backend,
-                      concurrency=concurrency or DEFAULT_CONCURRENCY, verify=not no_verify)
+                      concurrency=concurrency or DEFAULT_CONCURRENCY,
+                      batch_size=batch_size or DEFAULT_BATCH_SIZE, verify=not no_verify)

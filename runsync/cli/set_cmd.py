@@ -8,6 +8,7 @@ import click
 from runsync.cli.common import (
     confirm_and_apply,
     progress,
+    batch_size_option,
     report_option,
     show_plan,
     stderr_console,
@@ -59,6 +60,7 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, object]]:
               help="Undo journal [default: a new one in $XDG_STATE_HOME/runsync (~/.local/state/runsync)/"
                    "ENTITY/PROJECT/set.runsync-journals/]. It is printed, with the undo command.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Writes in flight at once.")
+@batch_size_option
 @click.option("--no-verify", is_flag=True,
               help="Do not read the written runs back to check every field holds its new value.")
 @click.option("--strict", is_flag=True,
@@ -67,7 +69,7 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, object]]:
 def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, order: str | None,
          limit: int | None, set_pairs: tuple[str, ...], add_tags: tuple[str, ...], remove_tags: tuple[str, ...],
          clear: tuple[str, ...], dry_run: bool, yes: bool, include_running: bool, fmt: str,
-         detailed_exitcode: bool, journal: str | None, concurrency: int | None, no_verify: bool,
+         detailed_exitcode: bool, journal: str | None, concurrency: int | None, batch_size: int | None, no_verify: bool,
          strict: bool, report_path: str | None) -> None:
     """Edit the selected runs without a spreadsheet: the same plan, journal and undo as an import.
 
@@ -79,7 +81,7 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
       runsync set my-team/cifar --filter state=crashed --clear group --set 'config.code="007"'
     """
     import runsync
-    from runsync.apply import DEFAULT_CONCURRENCY
+    from runsync.apply import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY
     from runsync.backend import WandbBackend
     from runsync.bulk import parse_edits
 
@@ -104,4 +106,5 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
             err.print("Dry run: nothing written. Run the same command without --dry-run to apply.")
         sys.exit(ExitCode.CHANGES_PENDING if detailed_exitcode and plan.changes and dry_run else ExitCode.OK)
     confirm_and_apply(plan, yes=yes, interactive=_interactive(), journal=journal, backend=backend,
-                      concurrency=concurrency or DEFAULT_CONCURRENCY, verify=not no_verify)
+                      concurrency=concurrency or DEFAULT_CONCURRENCY,
+                      batch_size=batch_size or DEFAULT_BATCH_SIZE, verify=not no_verify)
