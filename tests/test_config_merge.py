@@ -198,6 +198,39 @@ def test_replace_is_detected_the_first_run_restored_and_the_rest_sent_whole(sand
     assert "warning:" in text and "replaces a run's whole config" in text and first in text
 
 
+def test_replace_batches_send_configs_read_just_before_them_not_at_the_start(sandbox, tmp_path):
+    """On a replacing server the whole config goes out: a colleague's edit made after runsync's first read (once
+    the probe is done) must be in what the later batch sends, so the batch's runs are read again first."""
+    sandbox.config_merge = "replace"
+    ids = make_runs(sandbox.store, 6)
+    sheet = tmp_path / "runs.csv"
+    invoke("export", "e/p", "-o", sheet)
+    edit_cells(sheet, {(run_id, "config.lr"): new_lr(i) for i, run_id in enumerate(ids)})
+    plan = runsync.plan(sheet)
+    colleague = Colleague(ids[1:])  # not the probe's run (the first): its write and read-back are done by then
+    reads = []
+
+    def gate(label: str, variables: dict, is_mutation: bool) -> None:
+        if is_mutation or not label.startswith("Runsync"):
+            return
+        reads.append(label)
+        if len(reads) == 2:  # the probe's read-back: the probe is over, the other runs not yet written
+            colleague.may_start.set()
+            assert colleague.done.wait(120), "the colleague did not finish"
+
+    sandbox.request_hooks.append(gate)
+    try:
+        report = runsync.apply(plan, journal=tmp_path / "j.jsonl", concurrency=1)
+    finally:
+        sandbox.request_hooks.remove(gate)
+    assert not colleague.errors, colleague.errors
+    assert report.ok and report.config_writes == REPLACE, report
+    for i, run_id in enumerate(ids):
+        config = stored(sandbox, run_id)
+        assert config["lr"]["value"] == new_lr(i), run_id
+        assert config["epochs"]["value"] == (10 if i == 0 else colleague_epochs(i - 1)), run_id
+
+
 def test_replace_through_the_cli_keeps_every_key_and_description(sandbox, tmp_path):
     sandbox.config_merge = "replace"
     ids = make_runs(sandbox.store, 5)
