@@ -2,7 +2,7 @@
 desired value is a change, a conflict or nothing. Pure; shared by import (plan), `runsync set` and undo."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from runsync import codec
@@ -28,6 +28,23 @@ def live_value(record: RunRecord, column: str, path: tuple[str, ...] = ()) -> An
     if column.startswith("summary."):
         return record.summary.get(column[len("summary.") :], ABSENT)
     raise KeyError(column)
+
+
+def live_getter(column: str, path: tuple[str, ...] = ()) -> Callable[[RunRecord], Any]:
+    """`live_value` for one column, with the column's kind worked out once (the planner asks per cell)."""
+    if column.startswith(CONFIG_PREFIX) and len(path) == 1:
+        key = path[0]
+
+        def config_leaf(record: RunRecord) -> Any:  # codec.cell_value_at for a top-level key
+            config = record.config
+            value = config[key] if isinstance(config, dict) and key in config else ABSENT
+            return ABSENT if isinstance(value, dict) and value else value
+
+        return config_leaf
+    if column.startswith("summary."):
+        name = column[len("summary.") :]
+        return lambda record: record.summary.get(name, ABSENT)
+    return lambda record: live_value(record, column, path)
 
 
 def _text(value: Any) -> Any:

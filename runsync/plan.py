@@ -18,6 +18,7 @@ from runsync.classify import (
     classify,
     config_edit_refusal,
     leave_out_running,
+    live_getter,
     live_value,
     same,
 )
@@ -43,12 +44,17 @@ from runsync.model import (
 
 
 
-def _dominant_type(values: list[Any]) -> str | None:
-    kinds = Counter(codec.type_name(v) for v in values if v is not ABSENT and v is not None)
-    return kinds.most_common(1)[0][0] if kinds else None
+def _dominant_type(kinds: list[str | None]) -> str | None:
+    """The most common of the `codec.type_name`s of a column's non-null values."""
+    counted = Counter(kinds)
+    return counted.most_common(1)[0][0] if counted else None
 
 
 class _Planner:
+    # Cells the sheet and W&B both leave at their base are passed over without decoding (`_untouched`); off:
+    # every cell takes the full path (the tests compare the two).
+    shortcuts = True
+
     def __init__(self, sheet: SheetData, live: Mapping[str, RunRecord], project: str, force: bool,
                  strict: bool = False, include_running: bool = False) -> None:
         self.sheet = sheet
@@ -71,6 +77,7 @@ class _Planner:
         self.column_family: dict[str, str] = {}  # config column -> the one family all its values share
         self.column_types = self._column_types()
         self.tag_names = self._tag_names()
+        self._json_cells: dict[str, Any] = {}  # a JSON cell's text -> decode_cell's value (_untouched)
 
     # -- setup ------------------------------------------------------------------------------
     def _config_paths(self) -> dict[str, tuple[str, ...]]:
@@ -86,9 +93,9 @@ class _Planner:
     def _column_types(self) -> dict[str, str | None]:
         types: dict[str, str | None] = {}
         for column, path in self.paths.items():
-            values = self._reference_values(column, path)
-            types[column] = _dominant_type(values)
-            if family := codec.type_family(values):
+            kinds = [codec.type_name(v) for v in self._reference_values(column, path) if v is not ABSENT and v is not None]
+            types[column] = _dominant_type(kinds)
+            if family := codec.family_of(kinds):
                 self.column_family[column] = family
         return types
 
@@ -135,6 +142,10 @@ class _Planner:
         readonly = [c for c in columns if c != ID and is_readonly(c, self.editable_summary)]
         editable = [c for c in columns if not c.startswith(TAG_COLUMN_PREFIX) and is_editable(c, self.editable_summary)]
         differing: list[tuple[int, str, dict[str, Any]]] = []  # rows where any cell is not its base
+        # (column, its live getter or None for tags, config/summary?), for the untouched-cell shortcut.
+        shortcut = [(c, None if c == "tags" else live_getter(c, self.paths.get(c, ())), c not in TEXT_FIELDS)
+                    for c in editable]
+        no_base: dict[str, Any] = {}
         for row_number, cells in self.sheet.rows:
             run_id = _cell_id(cells.get(ID))
             if not run_id:
@@ -148,10 +159,22 @@ class _Planner:
                 continue
             before = self._tally()
             tags_from_columns = self._tags_from_columns(row_number, run_id, record, cells, tag_columns)
-            for column in readonly:
-                self._check_readonly(row_number, run_id, column, cells.get(column), record)
-            for column in editable:
-                self._diff_cell(row_number, run_id, record, column, cells.get(column), tags_from_columns)
+            if self.meta is None or not self.shortcuts:
+                for column in readonly:
+                    self._check_readonly(row_number, run_id, column, cells.get(column), record)
+                for column in editable:
+                    self._diff_cell(row_number, run_id, record, column, cells.get(column), tags_from_columns)
+            else:
+                bases = self.meta.base.get(run_id) or no_base  # base_of, for every column but tags
+                for column in readonly:
+                    raw, base = cells.get(column), bases.get(column, ABSENT)
+                    if not (type(raw) is type(base) and raw == base):  # else untouched, as _check_readonly says
+                        self._check_readonly(row_number, run_id, column, raw, record)
+                for column, live_of, typed in shortcut:
+                    raw = cells.get(column)
+                    if live_of is None or not self._untouched(column, raw, bases.get(column, ABSENT),
+                                                              live_of(record), typed):
+                        self._diff_cell(row_number, run_id, record, column, raw, tags_from_columns)
             if tags_from_columns is not None and "tags" not in columns:
                 self._classify(run_id, record, "tags", (), self.base_of(run_id, "tags", record), tags_from_columns)
             if self._tally() != before:
@@ -246,6 +269,32 @@ class _Planner:
             decoded = ABSENT  # an empty cell where there was no key: nothing to add
         return decoded
 
+    def _untouched(self, column: str, raw: Any, base: Any, live: Any, typed: bool) -> bool:
+        """Whether `_diff_cell` would find nothing in a cell: the sheet and W&B both still hold `base`.
+
+        Only for the cases most cells of an export are, each with the outcome `_diff_cell` reaches for it;
+        any other cell (or one of these where W&B moved) takes `_diff_cell`'s full path.
+        `typed`: a config or summary column (decoded against its base; not text, not tags).
+        """
+        if type(raw) is type(base) and raw == base:  # decoding would give `base` back: _diff_cell's own shortcut
+            return type(live) is type(base) and live == base
+        if not typed:
+            return False
+        if raw is None:
+            return base is ABSENT and live is ABSENT  # an empty cell where the run has no such key: ABSENT
+        kind = type(base)
+        if kind is float:  # XLSX's 3 for a 3.0 decodes as float(raw): equal
+            return type(raw) is int and raw == base and type(live) is float and live == base
+        if (kind is list or kind is dict) and type(raw) is str:
+            decoded = self._json_cells.get(raw, _INVALID)  # read as JSON, whatever the list or dict holds
+            if decoded is _INVALID:
+                decoded = self._json_cells[raw] = codec.decode_cell(raw, column=column, base=base,
+                                                                    source=self.source)
+            # values_equal, not ==: [True] == [1] in Python, not in W&B
+            return (not isinstance(decoded, codec.CellProblem) and codec.values_equal(decoded, base)
+                    and codec.values_equal(live, base))
+        return False
+
     def _diff_cell(self, row: int, run_id: str, record: RunRecord, column: str, raw: Any,
                    tags_from_columns: tuple[str, ...] | None) -> None:
         base = self.base_of(run_id, column, record)
@@ -322,8 +371,9 @@ class _Planner:
         tags = list(base_tags)
         for column in tag_columns:
             tag = self.tag_names[column]
-            ticked = codec.decode_cell(cells.get(column), column=column, base=tag in base_tags, column_type="bool",
-                                       source=self.source)
+            raw = cells.get(column)
+            ticked = raw if type(raw) is bool and self.shortcuts else codec.decode_cell(  # a bool decodes to itself
+                raw, column=column, base=tag in base_tags, column_type="bool", source=self.source)
             if isinstance(ticked, codec.CellProblem) or not isinstance(ticked, (bool, type(None))):
                 self._error(row, run_id, column, "a tag column takes TRUE or FALSE", cells.get(column))
                 continue
