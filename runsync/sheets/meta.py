@@ -39,8 +39,14 @@ def decode_value(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    # ASCII-only so a chunk of N characters is N UTF-16 units in Excel's 32,767 limit.
-    return json.dumps(encode_value(value), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    """`value` as compact ASCII JSON, tagged as encode_value does (a chunk of N characters is N UTF-16 units)."""
+    try:  # values from W&B's JSON (text keys) seldom need a tag: skip the copy encode_value makes
+        text = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    except (ValueError, TypeError):  # NaN or infinity; a key that is not text
+        text = None
+    if text is None or '"$' in text:  # a key starting with `$` (or text that looks like one): tag exactly
+        text = json.dumps(encode_value(value), ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    return text
 
 
 def loads(text: str) -> Any:

@@ -5,11 +5,12 @@ import json
 import logging
 import os
 import re
+import tempfile
 import warnings as pywarnings
 import zipfile
 from typing import Any
 
-from runsync.codec import GUARD_CHARS, XlsxCell, decode_cell, to_xlsx_cell, type_name
+from runsync.codec import GUARD_CHARS, decode_cell, type_name
 from runsync.errors import CellError, SheetError
 from runsync.model import ABSENT, ID, SheetData, SheetMeta, is_readonly
 from runsync.sheets import assemble, atomic_output, cell_value, column_note, header_name, xlsx_fast
@@ -59,6 +60,17 @@ def _looks_special(text: str) -> bool:
     """Text Excel would turn into something else if a person re-entered it (number, date, bool, formula)."""
     if text.startswith(GUARD_CHARS) or text.strip() != text:
         return True
+    first = text[:1]
+    # Most text (names, URLs, groups) is answered here: what the codec reads as a number, a date, a bool or
+    # JSON starts with a digit, a sign (a guard char), ".", "{" or "[", or is true/false. A quarter of an
+    # export's time went to decoding such text (tests/test_xlsx_write.py checks both answers agree).
+    if first and not first.isdecimal() and first not in ".{[" and text.lower() not in ("true", "false"):
+        return False
+    return _reads_as_other(text)
+
+
+def _reads_as_other(text: str) -> bool:
+    """Whether `text`, typed into an empty cell, is read as something other than that text (or a date)."""
     inferred = decode_cell(text, column="", base=None)
     return not isinstance(inferred, str) or bool(re.match(r"\d{1,4}[-/.]\d{1,2}", text))
 
@@ -127,7 +139,7 @@ def _add_guides(wb: Any, ws: Any, columns: list[str], records: list[dict[str, An
 
 def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], meta: SheetMeta,
                *, notes: dict[str, str] | None = None, guides: bool | None = None) -> None:
-    """Write the workbook (openpyxl write-only: streams rows, ~10x faster than the normal mode).
+    """Write the workbook: openpyxl (write-only) for its structure and header rows, xlsx_rows for the data rows.
 
     `guides` (default: on unless RUNSYNC_XLSX_GUIDES=0): drop-downs on group/job_type and read-only columns
     in grey text with an input message.
@@ -137,6 +149,8 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
     from openpyxl.comments import Comment
     from openpyxl.styles import Font, PatternFill
     from openpyxl.utils import get_column_letter
+
+    from runsync.sheets.xlsx_rows import RowRenderer, splice_rows, text_rows
 
     if guides is None:
         guides = os.environ.get(GUIDES_ENV, "1") != "0"
@@ -170,64 +184,78 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
         header.append(cell)
     ws.append(header)
 
-    styles: dict[tuple, Any] = {}
+    # Every style a data cell can take, registered now: the workbook's styles are saved before the rows.
+    style_ids: dict[tuple[bool, str | None, bool], int] = {}
+    for ro in (False, True):
+        for fmt in (None, "0", "@"):
+            for quote in (False, True):
+                cell = WriteOnlyCell(ws)
+                if ro:
+                    cell.fill = grey
+                    if grey_text is not None:
+                        cell.font = grey_text
+                if fmt:
+                    cell.number_format = fmt
+                cell.quotePrefix = quote  # text Excel would read as something else if re-entered
+                style_ids[(ro, fmt, quote)] = cell.style_id if cell.has_style else 0
 
-    def make(xc: XlsxCell, ro: bool, text_col: bool, rid: Any, column: str) -> Any:
-        if xc.value is None or xc.value == "":
-            if not ro and not text_col:
-                return None
-            cell = WriteOnlyCell(ws)
-        elif not xc.is_text:
-            if not ro and xc.number_format is None:
-                return xc.value  # a plain number or bool needs no cell object: the fast path
-            cell = WriteOnlyCell(ws, value=xc.value)
-        else:
-            if _utf16_len(xc.value) > MAX_CELL_CHARS:
-                raise ValueError(f"run {rid}: column {column!r}: {_utf16_len(xc.value)} characters, over "
-                                 f"Excel's {MAX_CELL_CHARS:,}-character cell limit; leave it out "
-                                 "(--columns, --config-keys) or export to .csv")
-            cell = WriteOnlyCell(ws, value=escape_text(xc.value))
-            cell.data_type = "s"  # never a formula, even for '=SUM(A1:A2)'
-            if _looks_special(xc.value):
-                cell.quotePrefix = True
-        fmt = xc.number_format or ("@" if text_col and xc.value in (None, "") else None)
-        key = (ro, fmt, cell.quotePrefix)
-        if key not in styles:  # setting styles one by one costs more than writing the cell
-            if ro:
-                cell.fill = grey
-                if grey_text is not None:
-                    cell.font = grey_text
-            if fmt:
-                cell.number_format = fmt
-            styles[key] = cell._style
-        else:
-            cell._style = styles[key]
-        return cell
+    special: dict[str, bool] = {}
 
-    for record in records:
-        rid = record.get(ID)
-        ws.append([make(to_xlsx_cell(cell_value(c, record.get(c, ABSENT))), ro, tc, rid, c)
-                   for c, ro, tc in zip(columns, readonly, text_column)])
+    def looks_special(text: str) -> bool:
+        hit = special.get(text)
+        if hit is None:
+            hit = _looks_special(text)
+            if len(special) < 100_000:  # most text repeats (groups, datasets, states); names don't
+                special[text] = hit
+        return hit
+
+    def stored(rid: Any, column: str, text: str) -> str:
+        out = escape_text(text)
+        size = _utf16_len(text)
+        if size > MAX_CELL_CHARS or len(out) > MAX_CELL_CHARS:  # stored: control characters take 7 each
+            stored_as = "" if size > MAX_CELL_CHARS else f" ({len(out):,} as stored)"
+            raise ValueError(f"run {rid}: column {column!r}: {size} characters{stored_as}, over Excel's "
+                             f"{MAX_CELL_CHARS:,}-character cell limit; leave it out (--columns, --config-keys) "
+                             "or export to .csv")
+        return out
+
+    renderer = RowRenderer(columns, readonly, text_column, lambda *key: style_ids[key], cell_value=cell_value,
+                           stored=stored, special=looks_special)
 
     hidden = wb.create_sheet(META_SHEET)
     if guides:
         _add_guides(wb, ws, columns, records, readonly)
     hidden.sheet_state = "hidden"
+    first = WriteOnlyCell(hidden, value=FORMAT_MARKER)
+    first.data_type = "s"
+    hidden.append([first, meta.format_version, *_text_cells(hidden, _stored_chunks(dumps(meta_header(meta))))])
+    with tempfile.TemporaryFile() as skeleton:
+        wb.save(skeleton)
+        skeleton.seek(0)
+        base_rows = ([escape_text(str(rid)), *_stored_chunks(dumps(base))] for rid, base in meta.base.items())
+        with atomic_output(path, "wb") as fh:
+            splice_rows(skeleton, fh, {ws.path.lstrip("/"): renderer.rows(records, 2),
+                                       hidden.path.lstrip("/"): text_rows(base_rows, 2)})
 
-    def text_cells(values: list[Any]) -> list[Any]:
-        out = []
-        for v in values:
-            cell = WriteOnlyCell(hidden, value=escape_text(v) if isinstance(v, str) else v)
-            if isinstance(v, str):
-                cell.data_type = "s"
-            out.append(cell)
-        return out
 
-    hidden.append(text_cells([FORMAT_MARKER, meta.format_version, *_chunks(dumps(meta_header(meta)))]))
-    for rid, base in meta.base.items():
-        hidden.append(text_cells([str(rid), *_chunks(dumps(base))]))
-    with atomic_output(path, "wb") as fh:
-        wb.save(fh)
+def _stored_chunks(text: str) -> list[str]:
+    """`text` in cells of at most MAX_CELL_CHARS as stored (escape_text), to be joined back after reading."""
+    stored = [escape_text(chunk) for chunk in _chunks(text)]
+    if all(len(s) <= MAX_CELL_CHARS for s in stored):
+        return stored
+    half = CHUNK // 2  # escaping at most doubles a text (`_x0041_` -> `_x005F_x0041_`)
+    return [escape_text(text[i:i + half]) for i in range(0, len(text), half)]
+
+
+def _text_cells(ws: Any, texts: list[str]) -> list[Any]:
+    from openpyxl.cell import WriteOnlyCell
+
+    cells = []
+    for text in texts:
+        cell = WriteOnlyCell(ws, value=text)
+        cell.data_type = "s"  # never a formula
+        cells.append(cell)
+    return cells
 
 
 # --- reading ------------------------------------------------------------------------------------------
