@@ -53,6 +53,7 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
 
     err = stderr_console()
     backend = WandbBackend()  # one client for the plan and the writes: one login, one sidecar session
+    backend.connect_in_background()  # while the sheet is read
     plan = runsync.plan(sheet, base=base, project=project, force=force, strict=strict,
                         include_running=include_running, backend=backend)
     show_plan(plan, fmt, f"Read {sheet}: plan for {plan.project}" + ("" if plan.three_way else " (2-way)"))
