@@ -135,6 +135,7 @@ class WandbBackend:
         self._host_origin = "the wandb default"
         self._secrets: list[str] = [k for k in (api_key,) if k]
         self._lock = threading.Lock()
+        self._early_error: BaseException | None = None  # what connect_in_background met
 
     # -- connection -------------------------------------------------------------------------
     @property
@@ -142,12 +143,26 @@ class WandbBackend:
         """The transport of a connected `wandb.Api` (backend/transport.py: one adapter per client generation)."""
         with self._lock:
             if self._api is None:
+                early, self._early_error = self._early_error, None
+                if early is not None:
+                    raise early
                 try:
                     self._api = self._connect()
                 except BackendError as exc:
                     exc.no_retry = True  # type: ignore[attr-defined]  # the client already retried, or nothing listens
                     raise
             return self._api
+
+    def connect_in_background(self) -> None:
+        """Start connecting (import wandb, start its sidecar, check the key: ~0.7 s) while the caller does other
+        work, e.g. reads a sheet; the first use of the connection waits for it, and raises what it raised."""
+        def connect() -> None:
+            try:
+                self.api
+            except BaseException as exc:  # noqa: BLE001  # handed to whoever uses the connection first
+                self._early_error = exc
+
+        threading.Thread(target=connect, name="runsync-connect", daemon=True).start()
 
     def _connect(self) -> Transport:
         host = self._resolve_host()
