@@ -69,3 +69,22 @@ def test_probe_passes_a_listening_server_and_steps_aside_for_a_proxy(sandbox: Sa
     monkeypatch.setenv("no_proxy", "")
     monkeypatch.delenv("NO_PROXY", raising=False)
     _probe(url)  # the proxy, not us, connects to the host: nothing to say
+
+
+def test_a_connection_started_in_the_background_hands_its_error_to_the_first_use(monkeypatch: pytest.MonkeyPatch,
+                                                                               tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    monkeypatch.setenv("WANDB_BASE_URL", url)
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    backend = WandbBackend()
+    backend.connect_in_background()
+    with pytest.raises(BackendError, match=f"cannot connect to {url}"):
+        backend.fetch_by_ids("e/p", ["a"])
+
+
+def test_a_connection_started_in_the_background_is_the_one_used(seeded_sandbox: Sandbox) -> None:
+    backend = WandbBackend()
+    seeded_sandbox.reset_stats()
+    backend.connect_in_background()
+    assert len(backend.fetch_by_ids("e/p", [r.name for r in seeded_sandbox.store.snapshot("e", "p")[1]])) == 30
+    assert seeded_sandbox.stats()["operations"].get("Viewer") == 1  # connected once
