@@ -104,11 +104,12 @@ class Faults:
 
     def _set_paging(self, kw: dict[str, Any]) -> None:
         """The paging settings of `set` (under the lock)."""
-        if "max_page_size" in kw:
-            size = kw["max_page_size"]
-            if size is not None and (isinstance(size, bool) or not float(size).is_integer() or size < 0):
-                raise ValueError(f"max_page_size must be a whole number >= 0, got {size!r}")
-            self.max_page_size = int(size) if size else None
+        for name in ("max_page_size", "max_mutations"):  # a limit: a whole number, None/0 = none
+            if name in kw:
+                limit = kw[name]
+                if limit is not None and (isinstance(limit, bool) or not float(limit).is_integer() or limit < 0):
+                    raise ValueError(f"{name} must be a whole number >= 0, got {limit!r}")
+                setattr(self, name, int(limit) if limit else None)
         if "overlap_rate" in kw:
             rate = float(kw["overlap_rate"] or 0)
             if not 0.0 <= rate <= 1.0:
@@ -116,11 +117,6 @@ class Faults:
             self.overlap_rate = rate
         if "retry_after" in kw:
             self.retry_after = bool(kw["retry_after"])
-        if "max_mutations" in kw:
-            limit = kw["max_mutations"]
-            if limit is not None and (isinstance(limit, bool) or not float(limit).is_integer() or limit < 0):
-                raise ValueError(f"max_mutations must be a whole number >= 0, got {limit!r}")
-            self.max_mutations = int(limit) if limit else None
         if "write_ms" in kw:
             self.write_ms = max(0.0, float(kw["write_ms"] or 0))
 
