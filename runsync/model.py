@@ -130,6 +130,7 @@ class Plan:
     three_way: bool = True
     skipped: tuple[Skip, ...] = ()
     include_running: bool = False  # runs still running are in the plan (and written) rather than skipped
+    undo: bool = False  # the undo of an import: base = what it wrote, sheet = what was there before
     # run id -> its W&B page, from the live runs read for the plan (links in reports); not part of equality
     run_urls: Mapping[str, str] = field(default_factory=dict, compare=False)
 

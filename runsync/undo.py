@@ -41,4 +41,4 @@ def plan_undo(journal_path: str, live: dict[str, RunRecord], *, force: bool = Fa
                         "back what runsync wrote); their live process may overwrite it again")
     # Undo takes back runsync's own writes, so it writes running runs too (unlike an import).
     return Plan(contents.project or "", journal_path, tuple(changes), tuple(conflicts), (), (), tuple(warnings),
-                include_running=True)
+                include_running=True, undo=True)

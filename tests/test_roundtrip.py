@@ -175,14 +175,19 @@ def test_undo_restores(exported, seeded_sandbox, tmp_path):
 
 def test_undo_refuses_fields_changed_since(exported, seeded_sandbox, tmp_path):
     run = next(iter(wandb.Api().runs("e/p", lazy=False)))
-    edit_cells(exported, {(run.id, "group"): "from-sheet"})
+    edit_cells(exported, {(run.id, "group"): "imported"})
     journal = tmp_path / "j.jsonl"
     invoke("import", exported, "--yes", "--journal", journal)
     live = fresh_run(run.id)
     live.group = "someone-else"
     live.update()
-    invoke("undo", journal, "--yes", exit_code=1)
+    refused = invoke("undo", journal, "--yes", exit_code=1)
     assert fresh_run(run.id).group == "someone-else"
+    # An undo's conflict is about the import and W&B; there is no sheet in it.
+    assert "Conflicts (changed in W&B since the import):" in refused.stdout and "sheet" not in refused.stdout
+    assert (f'group: the import wrote "imported", undo would restore "{run.group}", W&B now "someone-else"'
+            in refused.stdout), refused.stdout
+    assert "nothing restored" in refused.stderr
     invoke("undo", journal, "--yes", "--force")
     assert fresh_run(run.id).group == run.group
 

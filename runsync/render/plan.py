@@ -81,13 +81,15 @@ def render_plan(plan: Plan, console: Console, *, show_infos: bool = True) -> Non
                           highlight=False)
     if plan.conflicts:
         console.print()
-        console.print("[red]Conflicts[/red] (changed in the sheet, and in W&B since the export):", highlight=False)
+        console.print("[red]Conflicts[/red] (changed in W&B since the import):" if plan.undo else
+                      "[red]Conflicts[/red] (changed in the sheet, and in W&B since the export):", highlight=False)
+        base, sheet = ("the import wrote", "undo would restore") if plan.undo else ("base", "sheet")
         for _, group in groupby(plan.conflicts, key=lambda c: c.run_id):
             items = list(group)
             console.print(_run_header("[red]![/red]", items[0]), highlight=False)
             for c in items:
                 console.print(
-                    f"    {escape(c.field)}: base {escape(show(c.base))}, sheet {escape(show(c.sheet))}, "
+                    f"    {escape(c.field)}: {base} {escape(show(c.base))}, {sheet} {escape(show(c.sheet))}, "
                     f"W&B now {escape(show(c.live))}", highlight=False)
     if show_infos and plan.infos:
         console.print()
