@@ -63,3 +63,22 @@ def test_json_plan_shape():
     absent = plan_json(PLANS["changes"])["changes"][2]
     assert absent["old"] is None and absent["new"] == "x"
     json.dumps(doc)  # serialisable as is
+
+
+def test_characters_a_terminal_hides_are_shown_escaped_in_the_plan() -> None:
+    from runsync.render.plan import show
+
+    plan = _plan(changes=(
+        Change("abc123", "run one", "name", "run one", "run\u00a0one", "run one", U),
+        Change("abc123", "run one", "tags", ("a",), ("a\u200b",), ("a",), U),
+        Change("abc123", "run one", "notes", "x", "x\ufeff\u3000", "x", U),
+        Change("abc123", "run one", "group", "日本", "日本 語", "日本", U),
+    ))
+    out = io.StringIO()
+    render_plan(plan, Console(file=out, width=200, color_system=None))
+    text = out.getvalue()
+    assert 'name: "run one" → "run\\u00a0one"' in text
+    assert "tags: [a] → [a\\u200b]" in text
+    assert 'notes: "x" → "x\\ufeff\\u3000"' in text
+    assert 'group: "日本" → "日本 語"' in text  # visible text, a plain space: as it is
+    assert show("tab\tand\nnewline") == '"tab\\tand\\nnewline"'

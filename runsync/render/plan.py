@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shlex
 from itertools import groupby
 from typing import Any
@@ -22,16 +23,23 @@ SKIP_REASONS = {"running": "still running: its process may overwrite an edit; ru
 ARROW = "→"
 
 
+# Characters a terminal shows as a space or not at all (no-break and other spaces, zero-width and direction
+# marks, soft hyphen, BOM): shown escaped, so an edit that only adds one does not read as "x" -> "x".
+_INVISIBLE = re.compile("[\u00a0\u00ad\u1680\u180e\u2000-\u200f\u2028-\u202f\u205f-\u2064\u3000\ufeff]")
+
+
 def show(value: Any) -> str:
     """One value as the plan shows it: JSON-like, tags as [a, b], a missing key as (absent)."""
     if value is ABSENT:
         return "(absent)"
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return "[" + format_tags(value) + "]"  # quoted as in the sheet when a tag holds a comma
-    if isinstance(value, float) and not math.isfinite(value):
+        text = "[" + format_tags(value) + "]"  # quoted as in the sheet when a tag holds a comma
+    elif isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 200 else text[:197] + "..."
+    else:
+        text = json.dumps(value, ensure_ascii=False)
+        text = text if len(text) <= 200 else text[:197] + "..."
+    return _INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _json_value(value: Any) -> Any:
