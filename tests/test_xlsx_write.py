@@ -93,3 +93,28 @@ def test_every_kind_of_cell_reads_back_through_both_readers(tmp_path):
     assert fast.rows == slow.rows and repr(fast.meta) == repr(slow.meta)
     sheet = read_sheet(path)
     assert repr(sheet.meta.base) == repr({r["id"]: {k: v for k, v in r.items() if k != "id"} for r in rows})
+
+
+@pytest.mark.libreoffice
+def test_a_sheet_written_with_zip64_records_reads_the_same(tmp_path, monkeypatch):
+    # Sheets of over LARGE_CELLS cells are written with ZIP64 records (their XML may pass 2 GiB).
+    import libreoffice as lo
+
+    rows = [{"id": f"r{i}", "name": f"n {i}", "config.t": i * 0.5, "state": "finished"} for i in range(40)]
+    columns = ["id", "name", "config.t", "state"]
+    meta = _meta({r["id"]: {k: v for k, v in r.items() if k != "id"} for r in rows})
+    write_sheet(tmp_path / "plain.xlsx", columns, rows, meta)
+    monkeypatch.setattr(xlsx_io, "LARGE_CELLS", 10)
+    path = tmp_path / "zip64.xlsx"
+    write_sheet(path, columns, rows, meta)
+    with zipfile.ZipFile(path) as zf, open(path, "rb") as fh:
+        sheet = zf.getinfo("xl/worksheets/sheet1.xml")
+        fh.seek(sheet.header_offset)
+        local = fh.read(30)
+        assert local[4:6] == b"\x2d\x00" and int.from_bytes(local[28:30], "little") > 0  # ZIP64 version, extra
+    want = xlsx_io.read_with_openpyxl(str(tmp_path / "plain.xlsx"))
+    for read in (xlsx_io.read_fast, xlsx_io.read_with_openpyxl):
+        got = read(str(path))
+        assert got.rows == want.rows and repr(got.meta) == repr(want.meta)
+    resaved = lo.convert([path], tmp_path / "lo", "xlsx")[0]
+    assert read_sheet(resaved).rows == want.rows

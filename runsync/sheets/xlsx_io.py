@@ -8,12 +8,13 @@ import re
 import tempfile
 import warnings as pywarnings
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
 from runsync.codec import GUARD_CHARS, decode_cell, type_name
 from runsync.errors import CellError, SheetError
 from runsync.model import ABSENT, ID, SheetData, SheetMeta, is_readonly
-from runsync.sheets import assemble, atomic_output, cell_value, column_note, header_name, xlsx_fast
+from runsync.sheets import _id_text, assemble, atomic_output, cell_value, column_note, header_name, xlsx_fast
 from runsync.sheets.meta import FORMAT_MARKER, dumps, loads, meta_from_json, meta_header
 
 DATA_SHEET = "runs"
@@ -24,6 +25,7 @@ GUIDES_ENV = "RUNSYNC_XLSX_GUIDES"  # "0" turns the drop-downs and input message
 MAX_CELL_CHARS = 32_767  # Excel's limit, in UTF-16 units
 CHUNK = 30_000
 MAX_WIDTH = 60
+LARGE_CELLS = 5_000_000  # beyond this many cells a sheet's XML may pass 2 GiB: written with ZIP64 records
 WIDTH_SAMPLE = 2_000  # rows measured for column widths; enough to size a column, cheap at 50k runs
 GREY = "FFE7E6E6"
 GREY_TEXT = "FF595959"
@@ -235,7 +237,8 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
         base_rows = ([escape_text(str(rid)), *_stored_chunks(dumps(base))] for rid, base in meta.base.items())
         with atomic_output(path, "wb") as fh:
             splice_rows(skeleton, fh, {ws.path.lstrip("/"): renderer.rows(records, 2),
-                                       hidden.path.lstrip("/"): text_rows(base_rows, 2)})
+                                       hidden.path.lstrip("/"): text_rows(base_rows, 2)},
+                        large=len(records) * len(columns) > LARGE_CELLS)
 
 
 def _stored_chunks(text: str) -> list[str]:
@@ -297,19 +300,48 @@ def _merged_ranges(path: str, ws: Any) -> list[str]:
         return list(dict.fromkeys(r.decode() for r in refs))
 
 
-def read_xlsx(path: str) -> SheetData:
-    """Raw cell values of the "runs" sheet, structural errors, and the hidden metadata."""
+def read_xlsx(path: str, on_ids: Callable[[dict[str, Any], list[str]], None] | None = None) -> SheetData:
+    """Raw cell values of the "runs" sheet, structural errors, and the hidden metadata.
+
+    `on_ids(header, ids)`, if given, is told the metadata header and the run ids the id column seems to hold
+    as soon as calamine has read the file, before the rest is worked out: a plan reads W&B meanwhile. Only
+    a guess (the caller compares it with the SheetData); it is skipped when the file does not show both.
+    """
     _check_container(path)
+    early = _read_early(path, on_ids) if on_ids is not None else None
     if not xlsx_fast.plain_values_only(path, DATA_SHEET):
         log.debug("%s: formulas, error cells or merged ranges: reading with openpyxl", path)
         return read_with_openpyxl(path)
     from python_calamine import CalamineError
 
     try:
-        return read_fast(path)
+        return read_fast(path, early)
     except (CalamineError, _EmptySheet) as exc:  # XML calamine rejects; the openpyxl reader words the error
         log.debug("%s: the fast reader failed (%s: %s): reading with openpyxl", path, type(exc).__name__, exc)
     return read_with_openpyxl(path)
+
+
+def _read_early(path: str, on_ids: Callable[[dict[str, Any], list[str]], None]) -> tuple[Any, Any, Any] | None:
+    """calamine's reading of the file (workbook, runs rows, metadata rows), after telling `on_ids`; or None."""
+    try:
+        workbook = xlsx_fast.open_workbook(path)
+        rows = xlsx_fast.read_rows(workbook, DATA_SHEET)
+        meta_rows = xlsx_fast.read_rows(workbook, META_SHEET) if META_SHEET in workbook.sheet_names else None
+    except Exception:  # e.g. XML calamine rejects: the readers below say what is wrong
+        return None
+    try:
+        first = meta_rows[0] if meta_rows else None
+        header = loads("".join(c for c in first[2:] if isinstance(c, str))) if first and first[0] == FORMAT_MARKER \
+            else None
+        names = [header_name(h) for h in rows[0]] if rows else []
+    except ValueError:
+        header, names = None, []
+    if isinstance(header, dict) and ID in names:
+        at = names.index(ID)  # the first id column, as assemble reads it
+        ids = [str(_id_text(row[at])).strip() for row in rows[1:]
+               if at < len(row) and row[at] is not None and not (isinstance(row[at], str) and not row[at].strip())]
+        on_ids(header, ids)
+    return workbook, rows, meta_rows
 
 
 class _EmptySheet(Exception):
@@ -368,18 +400,27 @@ def _read_shared_strings(zf: zipfile.ZipFile, member: str) -> list[str]:
     return out
 
 
-def read_fast(path: str) -> SheetData:
-    """The same SheetData as the openpyxl reader, through calamine (a sheet of plain values only)."""
+def read_fast(path: str, early: tuple[Any, Any, Any] | None = None) -> SheetData:
+    """The same SheetData as the openpyxl reader, through calamine (a sheet of plain values only).
+
+    `early`: calamine's reading of this file already made (`_read_early`).
+    """
     errors: list[CellError] = []
     warnings: list[str] = []
-    workbook = xlsx_fast.open_workbook(path)
-    rows = xlsx_fast.read_rows(workbook, DATA_SHEET)
+    if early is None:
+        workbook = xlsx_fast.open_workbook(path)
+        rows = xlsx_fast.read_rows(workbook, DATA_SHEET)
+    else:
+        workbook, rows, early_meta_rows = early
     if not rows:
         raise _EmptySheet()
     numbered = ((row_no, cells) for row_no, cells in enumerate(rows[1:], start=2))
     columns, out = assemble(path, rows[0], numbered, errors, warnings)
     has_meta = META_SHEET in workbook.sheet_names
-    meta_rows = iter(xlsx_fast.read_rows(workbook, META_SHEET)) if has_meta else iter(())
+    if early is not None and has_meta:
+        meta_rows = iter(early_meta_rows)
+    else:
+        meta_rows = iter(xlsx_fast.read_rows(workbook, META_SHEET)) if has_meta else iter(())
     meta = _read_meta(path, has_meta, meta_rows, warnings)
     return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors)
 

@@ -115,10 +115,11 @@ def text_rows(rows: Iterable[list[str]], first_row: int) -> Iterator[str]:
         yield f'<row r="{n}">{cells}</row>'
 
 
-def splice_rows(skeleton: IO[bytes], out: IO[bytes], rows: dict[str, Iterable[str]]) -> None:
+def splice_rows(skeleton: IO[bytes], out: IO[bytes], rows: dict[str, Iterable[str]], *, large: bool = False) -> None:
     """Copy the workbook `skeleton` to `out`, adding `rows[member]` at the end of that worksheet's sheetData.
 
-    The other members are copied as stored (same names, order and compression).
+    The other members are copied as stored (same names, order and compression). `large`: the rows may pass
+    2 GiB, which a zip entry of unknown size can hold only with ZIP64 records (the size isn't known ahead).
     """
     with zipfile.ZipFile(skeleton) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as dst:
         for info in src.infolist():
@@ -130,7 +131,7 @@ def splice_rows(skeleton: IO[bytes], out: IO[bytes], rows: dict[str, Iterable[st
             cut = xml.find(SHEET_DATA_END)
             if cut < 0:
                 raise ValueError(f"{info.filename}: no sheetData to add rows to")
-            with dst.open(_copy_info(info), "w") as fout:
+            with dst.open(_copy_info(info), "w", force_zip64=large) as fout:
                 fout.write(xml[:cut])
                 with _InBackground(fout.write) as write:
                     block: list[str] = []
