@@ -14,7 +14,7 @@ from runsync.journal import encode_value
 from runsync.model import ABSENT, CONFIG_PREFIX, Change, RunRecord
 
 if TYPE_CHECKING:
-    from runsync.apply import _Run
+    from runsync.write_runs import WriteContext
 
 
 def _sent_value(change: Change) -> Any:
@@ -32,7 +32,7 @@ def _held_value(record: RunRecord, change: Change) -> Any:
     return live_value(record, change.field, change.path)
 
 
-def verify_writes(ctx: _Run) -> None:
+def verify_writes(ctx: WriteContext) -> None:
     """Read the written runs back, a page of ids per request, and compare every field sent.
 
     A confirmed write whose field holds another value "did not stick" (a live process re-sent its config,
