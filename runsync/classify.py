@@ -44,6 +44,8 @@ def live_getter(column: str, path: tuple[str, ...] = ()) -> Callable[[RunRecord]
     if column.startswith("summary."):
         name = column[len("summary.") :]
         return lambda record: record.summary.get(name, ABSENT)
+    if column in TEXT_FIELDS:
+        return lambda record: _text(getattr(record, column))
     return lambda record: live_value(record, column, path)
 
 

@@ -172,9 +172,15 @@ class _Planner:
                         self._check_readonly(row_number, run_id, column, raw, record)
                 for column, live_of, typed in shortcut:
                     raw = cells.get(column)
-                    if live_of is None or not self._untouched(column, raw, bases.get(column, ABSENT),
-                                                              live_of(record), typed):
-                        self._diff_cell(row_number, run_id, record, column, raw, tags_from_columns)
+                    if live_of is not None:
+                        base = bases.get(column, ABSENT)
+                        if type(raw) is type(base) and raw == base:  # _untouched's first case, inlined
+                            live = live_of(record)
+                            if type(live) is type(base) and live == base:
+                                continue
+                        elif typed and self._untouched(column, raw, base, live_of(record), typed):
+                            continue
+                    self._diff_cell(row_number, run_id, record, column, raw, tags_from_columns)
             if tags_from_columns is not None and "tags" not in columns:
                 self._classify(run_id, record, "tags", (), self.base_of(run_id, "tags", record), tags_from_columns)
             if self._tally() != before:

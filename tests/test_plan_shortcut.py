@@ -6,6 +6,7 @@ decoding them, so it must never hide an edit, a conflict, W&B's own change, an e
 from __future__ import annotations
 
 import itertools
+import json
 import math
 
 from hypothesis import HealthCheck, given, settings
@@ -58,8 +59,6 @@ def _as_written(value):
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)  # XLSX: a whole float reads back as an int
     if isinstance(value, (list, dict)):
-        import json
-
         return json.dumps(value)
     return value
 
@@ -162,7 +161,7 @@ def test_the_shortcut_plans_what_the_full_path_plans_on_an_export(sandbox, tmp_p
         for row, key, value in moved:
             if row < len(configs) and value is not ABSENT and fmt == "xlsx":
                 sandbox.store.upsert({"id": live[f"run{row}"].storage_id,
-                                      "config": __import__("json").dumps({key: {"value": value}})})
+                                      "config": json.dumps({key: {"value": value}})})
         live = backend.fetch_by_ids(f"e/{project}", [c["id"] for _, c in sheet.rows])
         fast = _Planner(sheet, live, f"e/{project}", False).run()
         slow = _FullPath(sheet, live, f"e/{project}", False).run()

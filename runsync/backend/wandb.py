@@ -93,12 +93,8 @@ def parse_project_path(path: str) -> tuple[str, str]:
 
 def _unwrap_config(raw: dict[str, Any]) -> dict[str, Any]:
     """The user's config as the client shows it: `{"k": {"value": v}}` -> `{"k": v}`, no `_` keys."""
-    config: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in INTERNAL_CONFIG_KEYS or key.startswith("_"):
-            continue
-        config[key] = value["value"] if isinstance(value, dict) and "value" in value else value
-    return config
+    return {key: value["value"] if isinstance(value, dict) and "value" in value else value
+            for key, value in raw.items() if not (key in INTERNAL_CONFIG_KEYS or key.startswith("_"))}
 
 
 def _load_json(text: Any) -> dict[str, Any]:
@@ -558,7 +554,12 @@ class WandbBackend:
     def _record(self, entity: str, project: str, node: dict[str, Any]) -> RunRecord:
         raw_config = _load_json(node.get("config"))
         summary = _load_json(node.get("summaryMetrics")) if "summaryMetrics" in node else {}
-        app_url = self._app_url()
+        app_url = getattr(self, "_record_app_url", None)  # the client's settings: asked once, not per run
+        if app_url is None:
+            try:
+                app_url = self._record_app_url = self.api.app_url
+            except Exception:  # as _app_url: only used for a convenience column
+                app_url = self.base_url
         return RunRecord(
             id=node["name"],
             storage_id=node["id"],

@@ -338,8 +338,7 @@ def _read_early(path: str, on_ids: Callable[[dict[str, Any], list[str]], None]) 
         header, names = None, []
     if isinstance(header, dict) and ID in names:
         at = names.index(ID)  # the first id column, as assemble reads it
-        ids = [str(_id_text(row[at])).strip() for row in rows[1:]
-               if at < len(row) and row[at] is not None and not (isinstance(row[at], str) and not row[at].strip())]
+        ids = [_id_text(row[at]) for row in rows[1:] if at < len(row) and row[at] not in (None, "")]
         on_ids(header, ids)
     return workbook, rows, meta_rows
 

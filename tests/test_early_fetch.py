@@ -1,0 +1,68 @@
+"""runsync.plan reads W&B while it reads an XLSX sheet (runsync/early_fetch.py): the same plan, the same requests."""
+from __future__ import annotations
+
+import pytest
+
+import runsync
+from runsync.api import plan_sheet, read
+from runsync.errors import BackendError, ConfigError
+from tests.helpers import edit_cells
+
+
+def _sequential(path, **options):
+    return plan_sheet(read(path), **options)
+
+
+def _requests(sandbox, plan_it, path, **options):
+    sandbox.reset_stats()
+    outcome = plan_it(path, **options)
+    return outcome, sandbox.stats()["requests"]
+
+
+@pytest.mark.parametrize("edits, wasted", [
+    ({}, 0),  # untouched
+    ({("run0", "config.lr"): 0.5, ("run1", "tags"): "a, z", ("run2", "name"): "renamed"}, 0),
+    ({("run1", "id"): "nope"}, 0),  # an id that is no run: the guess and the sheet still agree
+    ({("run2", "id"): "run1"}, 0),  # a duplicate id
+    # A blank id of spaces: calamine trims it (the sheet is then read with openpyxl), so the ids guessed
+    # differ from the sheet's: the read ahead is not used (one listing wasted) and the plan reads W&B itself.
+    ({("run0", "id"): "  "}, 1),
+])
+def test_plan_reads_ahead_and_plans_what_reading_first_plans(sandbox, tmp_path, edits, wasted):
+    for i in range(3):
+        sandbox.store.create_run("e", "p", f"run{i}", display_name=f"n{i}", tags=["a"],
+                                 config={"lr": 0.1 * i, "layers": [i, 2], "opt": None}, summary={"acc": 0.5})
+    path = tmp_path / "s.xlsx"
+    runsync.export("e/p", path, shape=runsync.ExportShape(summary=("acc",), edit_summary=True))
+    sandbox.store.upsert({"id": sandbox.store.find_run("e", "p", "run1").storage_id, "config": '{"opt": {"value": "sgd"}}'})
+    edit_cells(path, edits)
+    early, early_requests = _requests(sandbox, runsync.plan, path)
+    first, first_requests = _requests(sandbox, _sequential, path)
+    assert repr(early) == repr(first)
+    assert early_requests == first_requests + wasted
+
+
+def test_plan_reads_ahead_only_for_the_project_asked(sandbox, tmp_path):
+    sandbox.store.create_run("e", "p", "run0", config={"lr": 1})
+    path = tmp_path / "s.xlsx"
+    runsync.export("e/p", path)
+    sandbox.reset_stats()
+    with pytest.raises(ConfigError, match="exported from e/p, not e/other"):
+        runsync.plan(path, project="e/other")
+    assert sandbox.stats()["requests"] == 0
+
+
+def test_a_failed_read_ahead_is_the_plan_s_error(sandbox, tmp_path):
+    from runsync.model import SheetMeta
+    from runsync.sheets import write_sheet
+
+    sandbox.store.create_run("e", "p", "run0", config={"lr": 1})  # e/gone has no runs: W&B knows no such project
+    path = tmp_path / "s.xlsx"
+    meta = SheetMeta(project="e/gone", selection={}, exported_at="2024-01-01T00:00:00+00:00", runsync_version="t",
+                     base={"run0": {"config.lr": 1}}, config_paths={"config.lr": ["lr"]})
+    write_sheet(path, ["id", "config.lr"], [{"id": "run0", "config.lr": 2}], meta)
+    with pytest.raises(BackendError) as first:
+        _sequential(path)
+    with pytest.raises(BackendError) as early:
+        runsync.plan(path)
+    assert early.value.message == first.value.message and str(path) in early.value.message
