@@ -325,7 +325,9 @@ def plan(
             from runsync.early_fetch import EarlyFetch
             from runsync.sheets.xlsx_io import read_xlsx
 
-            backend = backend or WandbBackend()
+            if backend is None:
+                backend = WandbBackend()
+                backend.connect_in_background()  # the client and its sidecar start while calamine reads
             early = EarlyFetch(backend, project)
             sheet = read_xlsx(os.fspath(source), on_ids=early.start)
         elif isinstance(source, (str, os.PathLike)):
