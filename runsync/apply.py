@@ -120,6 +120,9 @@ def apply_plan(
                     continue
                 _write_chunk(ctx, pool, [(r, by_run[r], fresh.get(r)) for r in chunk], time.monotonic(),
                              on_run_done)
+        shrunk = ctx.batch.warning()
+        if shrunk:
+            report.warnings.append(shrunk)
         if options.verify and ctx.sent:
             verify_writes(ctx)
         report.config_writes = ctx.mode.mode
@@ -167,6 +170,10 @@ def _write_chunk(ctx: WriteContext, pool: ThreadPoolExecutor, runs: list[tuple[s
 def _next_probe(ctx: WriteContext, pool: ThreadPoolExecutor, waiting: list[RunWrite],
                 read_at: float) -> tuple[RunWrite | None, Future[None] | None]:
     """Start the probe with the first config write waiting, while the server's handling of config is unknown."""
+    if ctx.breaker.open:
+        for write in waiting:
+            give_up(ctx.report, write.changes, stopped(ctx.breaker), ctx.lock)
+        waiting.clear()
     if not waiting or ctx.mode.mode is not None:
         return None, None
     probe = waiting.pop(0)

@@ -43,19 +43,27 @@ class ConfigMode:
 
 
 class BatchSize:
-    """Runs per write request, shared by the workers; halved when the server did not take a batch."""
+    """Runs per write request, shared by the workers. A failed batch is sent again in halves; when both halves
+    land, the size was the trouble: later batches are at most the larger half."""
 
     def __init__(self, size: int) -> None:
         self.size = max(1, size)
-        self.shrunk = False
+        self.first_failure: tuple[int, str] | None = None  # (runs, error) of the first batch halves then took
         self._lock = threading.Lock()
 
-    def shrink(self, tried: int) -> bool:
-        """Make later batches at most half of `tried`; whether this is the first time."""
+    def halves_landed(self, tried: int, error: str, larger_half: int) -> None:
         with self._lock:
-            first = not self.shrunk
-            self.size, self.shrunk = max(1, min(self.size, tried // 2)), True
-            return first
+            self.size = max(1, min(self.size, larger_half))
+            if self.first_failure is None:
+                self.first_failure = (tried, error)
+
+    def warning(self) -> str | None:
+        """What the report says once when batches had to shrink."""
+        if self.first_failure is None:
+            return None
+        tried, error = self.first_failure
+        return (f"W&B did not take {tried} runs in one request ({error}); runsync sent them again in smaller "
+                f"requests, and then at most {self.size} run(s) per request")
 
 
 class Backoff:
@@ -186,7 +194,7 @@ def write_batch(ctx: WriteContext, writes: list[RunWrite]) -> None:
     if again:
         writes = [w for w in writes if not _sends_whole(ctx, w.changes)] + _read_again(ctx, again)
     while writes:
-        size = ctx.batch.size  # read once per request: a refused batch halves it meanwhile
+        size = ctx.batch.size  # read once per request: a batch the server did not take makes it smaller
         _send_batch(ctx, writes[:size])
         writes = writes[size:]
 
@@ -217,31 +225,40 @@ def _read_again(ctx: WriteContext, writes: list[RunWrite]) -> list[RunWrite]:
 
 
 def _send_batch(ctx: WriteContext, writes: list[RunWrite]) -> None:
-    """Journal every run's write, send them in one request, and record each run's outcome.
-
-    When the request fails, which runs landed is unknown (the client raises on any GraphQL error): each run is
-    sent again alone, with the usual retries (a write sets values: sending a landed one again changes nothing).
-    """
-    if len(writes) == 1:
-        _send(ctx, writes[0].record, writes[0].changes)
-        return
-    fields = [_fields(ctx, w) for w in writes]
+    """Journal every run's write, then send them in one request (see _send_journaled)."""
+    sends = [(w, _fields(ctx, w)) for w in writes]
     for write in writes:
         _journal_write(ctx, write.record, write.changes, config_before=_journals_config(ctx, write.changes))
+    _send_journaled(ctx, sends)
+
+
+def _send_journaled(ctx: WriteContext, sends: list[tuple[RunWrite, dict[str, Any]]]) -> bool:
+    """Send journaled writes in one request and record each run's outcome; whether all landed.
+
+    When the request fails, which runs landed is unknown (the client raises on any GraphQL error): the runs are
+    sent again in two halves, and so on down to one run per request with the usual retries (a write sets
+    values: sending a landed one again changes nothing). A run that fails alone is isolated in a few requests.
+    """
+    if ctx.breaker.open:
+        for write, _ in sends:
+            give_up(ctx.report, write.changes, stopped(ctx.breaker), ctx.lock)
+        return False
+    if len(sends) == 1:
+        write, fields = sends[0]
+        return _deliver(ctx, write.record, write.changes, fields)
     ctx.backoff.wait()
     try:
         _count_request(ctx)
-        ctx.backend.upsert_runs([(w.record.storage_id, f) for w, f in zip(writes, fields)])
+        ctx.backend.upsert_runs([(w.record.storage_id, f) for w, f in sends])
     except BackendError as exc:
-        landed = [_deliver(ctx, w.record, w.changes, f) for w, f in zip(writes, fields)]
-        if all(landed) and ctx.batch.shrink(len(writes)):
-            with ctx.lock:
-                ctx.report.warnings.append(
-                    f"W&B did not take {len(writes)} runs in one request ({exc.message}); they were sent one run "
-                    f"per request, and later requests carry at most {ctx.batch.size} runs")
-        return
-    for write in writes:
+        half = (len(sends) + 1) // 2
+        landed = [_send_journaled(ctx, part) for part in (sends[:half], sends[half:])]
+        if all(landed):
+            ctx.batch.halves_landed(len(sends), exc.message, half)
+        return all(landed)
+    for write, _ in sends:
         _landed(ctx, write.record, write.changes)
+    return True
 
 
 def _fields(ctx: WriteContext, write: RunWrite) -> dict[str, Any]:
@@ -297,13 +314,6 @@ def _upsert(ctx: WriteContext, storage_id: str, fields: dict[str, Any]) -> str |
     return error
 
 
-def _send(ctx: WriteContext, record: RunRecord, to_write: list[Change]) -> bool:
-    """Journal, write and confirm one run's changes; whether W&B confirmed the write."""
-    fields = write_fields(record, to_write, whole_config=has_config(to_write) and ctx.mode.mode == REPLACE)
-    _journal_write(ctx, record, to_write, config_before=_journals_config(ctx, to_write))
-    return _deliver(ctx, record, to_write, fields)
-
-
 def _deliver(ctx: WriteContext, record: RunRecord, to_write: list[Change], fields: dict[str, Any]) -> bool:
     """Send one run's journaled write alone; record its outcome."""
     error = _upsert(ctx, record.storage_id, fields)
@@ -331,13 +341,16 @@ def probe_write(ctx: WriteContext, write: RunWrite, read_at: float) -> None:
     read just now.
     """
     record, to_write = write.record, write.changes
+    if ctx.breaker.open:
+        give_up(ctx.report, to_write, stopped(ctx.breaker), ctx.lock)
+        return
     if time.monotonic() - read_at > PROBE_REREAD_AFTER_SECONDS or has_summary(to_write):
         again = _read_again(ctx, [write])
         if not again:
             return
         record, to_write = again[0].record, again[0].changes
     if not has_config(to_write):  # its config edits turned out to be in W&B already: nothing to learn from
-        _send(ctx, record, to_write)
+        _send_batch(ctx, [RunWrite(record, to_write)])
         return
     fields = write_fields(record, to_write)
     _journal_write(ctx, record, to_write, config_before=True)

@@ -11,6 +11,8 @@ from pathlib import Path
 import wandb
 
 import runsync
+from runsync.apply import ApplyOptions, apply_plan
+from runsync.backend import WandbBackend
 from helpers import edit_cells, invoke, upsert_inputs, write_counts
 from runsync.sandbox import Sandbox
 
@@ -28,6 +30,12 @@ def exported_with_groups(sandbox: Sandbox, tmp_path: Path, n: int) -> tuple[list
     invoke("export", "e/p", "-o", sheet)
     edit_cells(sheet, {(run_id, "group"): f"g-{i}" for i, run_id in enumerate(ids)})
     return ids, sheet
+
+
+def quick(tmp_path: Path, batch_size: int) -> ApplyOptions:
+    """One worker, two attempts per run, no read-back, hardly any backoff: failures cost little time here."""
+    return ApplyOptions(journal=str(tmp_path / "j.jsonl"), batch_size=batch_size, concurrency=1, attempts=2,
+                        backoff_seconds=0.01, verify=False)
 
 
 def events(path: Path) -> list[dict]:
@@ -73,8 +81,9 @@ def test_a_server_refusing_batches_gets_every_run_alone_and_smaller_batches_afte
     assert report.ok, (report.failed, report.warnings)
     assert groups() == {run_id: f"g-{i}" for i, run_id in enumerate(ids)}
     assert sandbox.stats()["faults"]["batch_refused"] >= 1
-    assert [w for w in report.warnings if "did not take 10 runs in one request" in w and "query too complex" in w]
-    assert len(report.warnings) == 1  # said once
+    [warning] = report.warnings  # said once
+    assert "runs in one request" in warning and "query too complex" in warning
+    assert "then at most 3 run(s) per request" in warning
     # Refused requests never reach the hooks; every one that did carried at most the server's limit of 3.
     assert sent and max(sent) <= 3 and sum(sent) >= 20
     journal = events(tmp_path / "j.jsonl")
@@ -82,31 +91,58 @@ def test_a_server_refusing_batches_gets_every_run_alone_and_smaller_batches_afte
     assert sorted(e["run"] for e in journal if e["op"] == "done") == ids
 
 
-def test_one_run_failing_in_a_batch_is_reported_alone_and_the_others_land(sandbox, tmp_path):
+def test_one_run_failing_in_a_batch_is_found_by_halving_and_the_others_land(sandbox, tmp_path):
     ids, sheet = exported_with_groups(sandbox, tmp_path, 8)
     plan = runsync.plan(sheet)
     gone = ids[3]
-    deleted = threading.Event()
+    sizes: list[int] = []  # runs per write request, in order
 
     def delete_before_the_first_write(label: str, variables: dict, is_mutation: bool) -> None:
-        if is_mutation and not deleted.is_set():
-            sandbox.store.delete_run("e", "p", gone)  # between runsync's read and its write
-            deleted.set()
+        if is_mutation:
+            if not sizes:
+                sandbox.store.delete_run("e", "p", gone)  # between runsync's read and its write
+            sizes.append(len(upsert_inputs(label, variables)))
 
     sandbox.request_hooks.append(delete_before_the_first_write)
     try:
-        report = runsync.apply(plan, journal=tmp_path / "j.jsonl", batch_size=25, concurrency=1, verify=False)
+        report = apply_plan(plan, WandbBackend(), quick(tmp_path, batch_size=25))
     finally:
         sandbox.request_hooks.remove(delete_before_the_first_write)
     assert set(report.failed) == {gone} and "not found" in report.failed[gone]
     assert {c.run_id for c in report.applied} == set(ids) - {gone}
-    assert not report.warnings  # one run failed: the batch size stays
+    assert not report.warnings  # a run failed, not the batch's size: later batches keep it
+    # 8 fail -> 4 (with the gone run) fail -> 2 land, 2 fail -> 1 lands, the gone run alone (2 attempts) -> 4 land
+    assert sizes == [8, 4, 2, 2, 1, 1, 1, 4]
     live = groups()
     assert gone not in live and live == {r: f"g-{i}" for i, r in enumerate(ids) if r != gone}
     journal = events(tmp_path / "j.jsonl")
+    assert sorted(e["run"] for e in journal if e["op"] == "write") == ids  # journaled once, sent several times
     assert sorted(e["run"] for e in journal if e["op"] == "done") == sorted(set(ids) - {gone})
-    # The other seven landed with the batch (the server executed them) and once more alone.
-    assert sandbox.stats()["mutations"] == 7 + 7
+
+
+def test_writes_stop_after_five_runs_failed_in_a_row_also_in_batches(sandbox, tmp_path):
+    ids, sheet = exported_with_groups(sandbox, tmp_path, 40)
+    plan = runsync.plan(sheet)
+    sizes: list[int] = []
+
+    def delete_all_before_the_first_write(label: str, variables: dict, is_mutation: bool) -> None:
+        if is_mutation:
+            if not sizes:
+                for run_id in ids:  # every write now fails at once: as good as a server that is down
+                    sandbox.store.delete_run("e", "p", run_id)
+            sizes.append(len(upsert_inputs(label, variables)))
+
+    sandbox.request_hooks.append(delete_all_before_the_first_write)
+    try:
+        report = apply_plan(plan, WandbBackend(), quick(tmp_path, batch_size=20))
+    finally:
+        sandbox.request_hooks.remove(delete_all_before_the_first_write)
+    assert set(report.failed) == set(ids) and not report.applied
+    tried = [r for r, why in report.failed.items() if not why.startswith("not attempted")]
+    assert len(tried) == 5, report.failed  # then runsync stopped writing
+    assert all("W&B failed 5 runs in a row" in report.failed[r] for r in set(ids) - set(tried))
+    assert sum(1 for n in sizes if n == 1) == 5 * 2  # each of the five alone, 2 attempts
+    assert len(sizes) < 35
 
 
 def test_cli_batch_size_one_sends_one_run_per_request(sandbox, tmp_path):
@@ -119,3 +155,15 @@ def test_cli_batch_size_one_sends_one_run_per_request(sandbox, tmp_path):
     refused = subprocess.run([sys.executable, "-m", "runsync", "import", str(sheet), "--batch-size", "0"],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "--batch-size" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_undo_takes_batch_size_and_concurrency_too(sandbox, tmp_path):
+    ids, sheet = exported_with_groups(sandbox, tmp_path, 6)
+    before = groups()
+    invoke("import", sheet, "--yes", "--journal", tmp_path / "j.jsonl")
+    sandbox.reset_stats()
+    result = invoke("undo", tmp_path / "j.jsonl", "--yes", "--batch-size", "2", "--concurrency", "1")
+    assert "Traceback" not in result.stderr
+    # (W&B ignores a null input, so an emptied group is written as "", which the client reads back as "")
+    assert {r: g or None for r, g in groups().items()} == before
+    assert write_counts(sandbox) == (3, 6)  # 6 runs, 2 per request

@@ -98,10 +98,12 @@ report_option = click.option(
     help="Also write the plan for review: a .xlsx (the sheet with changed cells filled and commented, "
          "after a summary sheet) or a self-contained .html page.")
 
+concurrency_option = click.option("--concurrency", type=click.IntRange(1, 64), default=None,
+                                  help="Write requests in flight at once [default: 8].")
 batch_size_option = click.option(
     "--batch-size", type=click.IntRange(1, 100), default=None,
     help="Runs written per request (several upsertBuckets in one request) [default: 25]. 1 sends one run per "
-         "request, for a server that refuses batches (runsync also falls back to that by itself).")
+         "request, for a server that refuses batches (runsync also sends a batch it does not take again in halves).")
 
 
 def write_plan_report(plan: Any, path: str, sheet: Any = None) -> None:

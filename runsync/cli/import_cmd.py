@@ -5,8 +5,8 @@ import sys
 
 import click
 
-from runsync.cli.common import (batch_size_option, confirm_and_apply, report_option, show_plan, stderr_console,
-                                write_plan_report)
+from runsync.cli.common import (batch_size_option, concurrency_option, confirm_and_apply, report_option, show_plan,
+                                stderr_console, write_plan_report)
 from runsync.errors import ExitCode
 
 
@@ -27,7 +27,7 @@ from runsync.errors import ExitCode
 @click.option("--journal", type=click.Path(dir_okay=False),
               help="Undo journal [default: a new SHEET.runsync-journals/<UTC time>-<n>.jsonl per import]. "
                    "An existing one is added to only by imports of the same sheet and export.")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Writes in flight at once.")
+@concurrency_option
 @batch_size_option
 @click.option("--no-verify", is_flag=True,
               help="Do not read the written runs back to check every field holds its new value (saves one "

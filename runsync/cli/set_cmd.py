@@ -9,6 +9,7 @@ from runsync.cli.common import (
     confirm_and_apply,
     progress,
     batch_size_option,
+    concurrency_option,
     report_option,
     show_plan,
     stderr_console,
@@ -59,7 +60,7 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, object]]:
 @click.option("--journal", type=click.Path(dir_okay=False),
               help="Undo journal [default: a new one in $XDG_STATE_HOME/runsync (~/.local/state/runsync)/"
                    "ENTITY/PROJECT/set.runsync-journals/]. It is printed, with the undo command.")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=None, help="Writes in flight at once.")
+@concurrency_option
 @batch_size_option
 @click.option("--no-verify", is_flag=True,
               help="Do not read the written runs back to check every field holds its new value.")

@@ -5,7 +5,8 @@ import sys
 
 import click
 
-from runsync.cli.common import report_option, stderr_console, stdout_console, write_plan_report
+from runsync.cli.common import (batch_size_option, concurrency_option, report_option, stderr_console, stdout_console,
+                                write_plan_report)
 from runsync.errors import ExitCode
 
 
@@ -15,8 +16,11 @@ from runsync.errors import ExitCode
 @click.option("--force", is_flag=True, help="Restore fields even where W&B changed them since the import.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--no-verify", is_flag=True, help="Do not read the restored runs back to check them.")
+@concurrency_option
+@batch_size_option
 @report_option
-def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, report_path: str | None) -> None:
+def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, concurrency: int | None,
+         batch_size: int | None, report_path: str | None) -> None:
     """Restore the values an import replaced, from its journal.
 
     \b
@@ -30,6 +34,7 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, r
     """
     import runsync
     from runsync.api import plan_undo_journal
+    from runsync.apply import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY
     from runsync.render import render_apply_report, render_plan
 
     from runsync.backend import WandbBackend
@@ -53,7 +58,8 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, r
             sys.exit(ExitCode.FAILED)
         if not click.confirm(f"Restore {len(plan.changes)} fields of {len(plan.run_ids)} runs?", err=True):
             sys.exit(ExitCode.FAILED)
-    _, report = runsync.undo(journal, plan=plan, force=force, backend=backend, verify=not no_verify)  # what was shown and confirmed
+    _, report = runsync.undo(journal, plan=plan, force=force, backend=backend, verify=not no_verify,
+                             concurrency=concurrency or DEFAULT_CONCURRENCY, batch_size=batch_size or DEFAULT_BATCH_SIZE)  # what was shown and confirmed
     if report is not None:
         render_apply_report(report, err)
         sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)
