@@ -290,11 +290,11 @@ def bench_scaling(sizes: Sizes, work: Path) -> tuple[list[Row], list[dict[str, A
 
 def _raw_paging(sb: Any, n: int) -> float:
     """Page through every run with runsync's query over plain HTTP: the sandbox's share of the time."""
-    from runsync.backend.wandb import _RUNS_QUERY
+    from runsync.backend.queries import RUNS_QUERY
 
     start, cursor = time.perf_counter(), None
     while True:
-        data = sb.graphql(_RUNS_QUERY, {"project": "p", "entity": "e", "cursor": cursor, "perPage": _per_page(),
+        data = sb.graphql(RUNS_QUERY, {"project": "p", "entity": "e", "cursor": cursor, "perPage": _per_page(),
                                         "order": "+created_at", "filters": "{}", "withCount": False,
                                         "withSummary": False})
         runs = data["data"]["project"]["runs"]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runsync.backend.wandb import WandbBackend, _probe
+from runsync.backend.login import probe as _probe
+from runsync.backend.wandb import WandbBackend
 from runsync.errors import BackendError
 from runsync.sandbox import Sandbox
 from helpers import invoke

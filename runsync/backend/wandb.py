@@ -7,20 +7,20 @@ re-send the whole summary from a stale copy and drop config descriptions (see WA
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit
 
 from runsync.backend.filters import check_filters
-from runsync.backend.transport import Transport, TransportError, classic_base_url, classic_key_source, connect
+from runsync.backend.login import find_credentials, probe, resolve_host
+from runsync.backend.paging import MIN_PER_PAGE, READ_RETRY_SECONDS, Pager
+from runsync.backend.queries import RUNS_QUERY, UPSERT_MUTATION, batch_mutation, upsert_input
+from runsync.backend.transport import Transport, TransportError, connect
 from runsync.errors import BackendError, ConfigError
 from runsync.model import RunRecord
 
@@ -32,8 +32,6 @@ log = logging.getLogger("runsync")
 # page that fails costs the client's whole deadline (~19 s) before it is asked again smaller. 250 is a size
 # the service is expected to answer, not the sandbox's optimum.
 DEFAULT_PER_PAGE = 250
-# A page that fails is asked again at half the size, down to this; the size that answered is kept.
-MIN_PER_PAGE = 25
 # Ids per `{"name": {"$in": [...]}}` query when reading runs by id: one page per query.
 IDS_PER_QUERY = DEFAULT_PER_PAGE
 # Such queries in flight at once (they are independent): the plan of N runs waits ~N/1000 round trips, not
@@ -45,39 +43,10 @@ LISTING_STALL_SECONDS = 60.0
 CLIENT_DEADLINE_SECONDS = 19.0  # wandb.Api's default timeout (or WANDB_HTTP_TIMEOUT)
 # Tries per page read, on top of the client's own retries (which end at its deadline).
 READ_ATTEMPTS = 3
-READ_RETRY_SECONDS = 1.0
-# A TCP connect to the server before the client's first request: "connection refused" is then said at once,
-# not after the client's ~19 s deadline as "the service process is busy".
-PROBE_SECONDS = 5.0
 # The first page of a listing with the user's filters: W&B answers some filters with HTTP 500, which the
 # client retries until its deadline; give up sooner than that, once, and say whether the filter or the server
 # failed (REAL_WANDB.md "Filters").
 FILTERED_FIRST_PAGE_SECONDS = 12.0
-
-_RUNS_QUERY = """
-query RunsyncRuns($project: String!, $entity: String!, $cursor: String, $perPage: Int, $order: String,
-                  $filters: JSONString, $withCount: Boolean!, $withSummary: Boolean!) {
-  project(name: $project, entityName: $entity) {
-    runCount(filters: $filters) @include(if: $withCount)
-    runs(filters: $filters, after: $cursor, first: $perPage, order: $order) {
-      edges {
-        node {
-          id name displayName tags group jobType notes state createdAt config
-          summaryMetrics @include(if: $withSummary)
-        }
-        cursor
-      }
-      pageInfo { endCursor hasNextPage }
-    }
-  }
-}
-"""
-
-_UPSERT_MUTATION = """
-mutation RunsyncUpsertBucket($input: UpsertBucketInput!) {
-  upsertBucket(input: $input) { bucket { id name } }
-}
-"""
 
 # W&B config keys that are the client's own bookkeeping, never the user's.
 INTERNAL_CONFIG_KEYS = frozenset({"_wandb", "wandb_version"})
@@ -161,11 +130,11 @@ class WandbBackend:
         threading.Thread(target=connect, name="runsync-connect", daemon=True).start()
 
     def _connect(self) -> Transport:
-        host = self._resolve_host()
+        host, self._host_origin = resolve_host(self._base_url)
         self._host = host
-        source = self._find_credentials(host)
+        source = find_credentials(host, self._host_origin, self._api_key, self._secrets, self._scrub)
         if host:
-            _probe(host)
+            probe(host)
         kwargs: dict[str, Any] = {}
         if self._api_key:  # else wandb.Api() finds the key itself, as for any wandb user
             kwargs["api_key"] = self._api_key
@@ -198,81 +167,6 @@ class WandbBackend:
             self._secrets.append(key)
         return transport
 
-    def _resolve_host(self) -> str | None:
-        """The host `wandb.Api()` will use: base_url, WANDB_BASE_URL, else the settings file's (`wandb login --host`)."""
-        if self._base_url:
-            self._host_origin = "given to runsync"
-            return self._base_url.rstrip("/")
-        if os.environ.get("WANDB_BASE_URL"):
-            self._host_origin = "from WANDB_BASE_URL"
-            return os.environ["WANDB_BASE_URL"].rstrip("/")
-        try:
-            from wandb.sdk import wandb_setup
-
-            url = wandb_setup.singleton().settings.base_url
-        except Exception:  # a private path of the newer clients; an older one is asked its own way (transport.py)
-            url = classic_base_url()
-            if not url:
-                return None
-        self._host_origin = "from wandb's settings (`wandb login --host`) or its default"
-        return str(url).rstrip("/") if url else None
-
-    def _find_credentials(self, host: str | None) -> str | None:
-        """Say where the key will come from, or raise ConfigError naming every place looked at.
-
-        Looks where `wandb.Api()` looks, without its interactive prompt (a command must not stop to ask).
-        Returns None when the client's own lookup cannot be reproduced: `wandb.Api()` then decides.
-        """
-        if self._api_key:
-            return "the api_key given to runsync"
-        if os.environ.get("WANDB_API_KEY"):
-            self._secrets.append(os.environ["WANDB_API_KEY"])
-            return "WANDB_API_KEY"
-        if os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
-            return "WANDB_IDENTITY_TOKEN_FILE"
-        if not host:
-            return None
-        try:
-            from wandb.sdk import wandb_setup
-            from wandb.sdk.lib.wbauth import authenticate, wbnetrc
-        except Exception:  # an older client (transport.py): ask it where its key is, so it never prompts
-            found = classic_key_source(host)
-            if found is None:
-                return None
-            if found[1]:
-                self._secrets.append(found[1])
-                return found[0]
-            raise ConfigError(f"no W&B credentials for {host} (host {self._host_origin}): WANDB_API_KEY is not "
-                              f"set and {found[0]} has no entry for machine {urlsplit(host).hostname}",
-                              hint=f"run `wandb login --host {host}` (or set WANDB_API_KEY)") from None
-        netrc_path = str(wbnetrc._get_netrc_file_path())
-        netloc = urlsplit(host).netloc
-        try:
-            key = wbnetrc.read_netrc_auth(host=host)
-        except ValueError as exc:  # not a URL the client accepts
-            raise ConfigError(f"W&B host {host!r} is not usable: {exc}") from None
-        except Exception as exc:  # AuthenticationError: an entry whose key has the wrong form
-            raise ConfigError(f"the key for machine {netloc} in {netrc_path} is not a W&B API key: "
-                              f"{self._scrub(exc)}", hint=f"run `wandb login --relogin --host {host}`") from None
-        if key:
-            self._secrets.append(key)
-            return f"{netrc_path} (machine {netloc})"
-        try:
-            settings = wandb_setup.singleton().settings
-            if settings.api_key and str(settings.base_url).rstrip("/") == host:
-                self._secrets.append(settings.api_key)
-                return "wandb settings"
-            if authenticate.session_credentials(host=host):
-                return "this process's wandb login"
-        except Exception:
-            return None
-        raise ConfigError(
-            f"no W&B credentials for {host} (host {self._host_origin}): WANDB_API_KEY is not set and "
-            f"{netrc_path} has no entry for machine {netloc} (where `wandb login` writes it)",
-            hint=f"run `wandb login --host {host}` (or set WANDB_API_KEY); "
-                 "for a local try-out, `runsync demo` needs no account",
-        )
-
     @property
     def base_url(self) -> str:
         """The W&B host this backend talks to (as the client resolved it, once connected)."""
@@ -281,7 +175,7 @@ class WandbBackend:
                 return self._api.base_url
             except Exception:
                 pass
-        host = self._host or self._resolve_host()
+        host = self._host or resolve_host(self._base_url)[0]
         return host or "(wandb default host)"
 
     def _scrub(self, exc: BaseException) -> str:
@@ -300,7 +194,7 @@ class WandbBackend:
             timed_out = getattr(exc, "timed_out", False)
             if timed_out:
                 try:
-                    _probe(self.base_url)
+                    probe(self.base_url)
                 except BackendError as down:
                     raise down from None
                 # The client's wording when its deadline passed; the cause is the server, not the local process.
@@ -347,7 +241,7 @@ class WandbBackend:
 
         The filters are checked (and `$all` rewritten) here, before anything is sent: a filter W&B would
         answer with HTTP 500 raises ConfigError at once (runsync/backend/filters.py).
-        Pages that fail are asked again smaller (`_Pager`). A run repeated by an overlapping page is yielded
+        Pages that fail are asked again smaller (`Pager`). A run repeated by an overlapping page is yielded
         once; when fewer runs came than W&B's `runCount`, the listing is paged again in the reverse order and
         the missing runs follow; if some are still missing, `on_warning` (default: the "runsync" log) gets
         the numbers.
@@ -362,7 +256,7 @@ class WandbBackend:
                    on_total: Callable[[int], None] | None, *, guard: bool,
                    on_warning: Callable[[str], None] | None = None, repage: bool = True) -> Iterator[RunRecord]:
         order = order or "+created_at"
-        pager = _Pager(self, min(per_page, self._page_cap or per_page), f"{entity}/{name}")
+        pager = Pager(self, min(per_page, self._page_cap or per_page), f"{entity}/{name}")
         seen: set[str] = set()
         repeated = 0
         total: int | None = None
@@ -422,7 +316,7 @@ class WandbBackend:
                   f", {repeated} repeated by overlapping pages dropped" if repeated else "", pager.describe())
 
     def _pages(self, entity: str, name: str, filters: dict[str, Any] | None, order: str, with_summary: bool,
-               pager: _Pager, want: Callable[[], int] | None, *, guard: bool) -> Iterator[dict[str, Any]]:
+               pager: Pager, want: Callable[[], int] | None, *, guard: bool) -> Iterator[dict[str, Any]]:
         """The `project` of each page of one listing, from the first (which carries `runCount`) to the last."""
         cursor: str | None = None
         first_page = True
@@ -455,7 +349,7 @@ class WandbBackend:
                 return
 
     def _first_filtered_page(self, variables: dict[str, Any], filters: dict[str, Any] | None,
-                             pager: _Pager) -> dict[str, Any]:
+                             pager: Pager) -> dict[str, Any]:
         """The first page with the user's filters: bounded, tried once, and a failure says filter or server.
 
         When the server answers without the filter, the filtered page is asked once more at the smallest
@@ -465,7 +359,7 @@ class WandbBackend:
         asked = variables["perPage"]
         pager.requests += 1
         try:
-            data = self.execute(_RUNS_QUERY, variables, timeout=self._filter_timeout)
+            data = self.execute(RUNS_QUERY, variables, timeout=self._filter_timeout)
             pager.answer(asked)
             return data
         except BackendError as exc:
@@ -478,7 +372,7 @@ class WandbBackend:
         # its deadline. Ask for one run without the filter to tell the two apart.
         try:
             pager.requests += 1
-            self.execute(_RUNS_QUERY, {**variables, "filters": "{}", "perPage": 1, "cursor": None,
+            self.execute(RUNS_QUERY, {**variables, "filters": "{}", "perPage": 1, "cursor": None,
                                        "withCount": False, "withSummary": False}, timeout=self._filter_timeout)
         except BackendError as exc:
             raise BackendError(
@@ -487,7 +381,7 @@ class WandbBackend:
         if asked > MIN_PER_PAGE:
             try:
                 pager.requests += 1
-                data = self.execute(_RUNS_QUERY, {**variables, "perPage": MIN_PER_PAGE},
+                data = self.execute(RUNS_QUERY, {**variables, "perPage": MIN_PER_PAGE},
                                     timeout=self._filter_timeout)
             except BackendError as exc:
                 if getattr(exc, "no_retry", False):
@@ -590,7 +484,7 @@ class WandbBackend:
         Keys: name, tags, group, job_type, notes, raw_config (W&B's wrapped config), summary (the whole summary,
         as the client's run.update() sends it; NaN/Infinity as the client writes them).
         """
-        data = self.execute(_UPSERT_MUTATION, {"input": upsert_input(storage_id, fields)})
+        data = self.execute(UPSERT_MUTATION, {"input": upsert_input(storage_id, fields)})
         if not (data.get("upsertBucket") or {}).get("bucket"):
             raise BackendError(f"W&B did not confirm the write of run {storage_id}")
 
@@ -605,117 +499,11 @@ class WandbBackend:
             self.upsert_run(*writes[0])
             return
         variables = {f"i{n}": upsert_input(storage_id, fields) for n, (storage_id, fields) in enumerate(writes)}
-        data = self.execute(_batch_mutation(len(writes)), variables)
+        data = self.execute(batch_mutation(len(writes)), variables)
         unconfirmed = [storage_id for n, (storage_id, _) in enumerate(writes)
                        if not (data.get(f"r{n}") or {}).get("bucket")]
         if unconfirmed:
             raise BackendError(f"W&B did not confirm the write of {len(unconfirmed)} of {len(writes)} runs")
-
-
-def upsert_input(storage_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-    """The UpsertBucketInput for these run fields (see upsert_run)."""
-    mutation_input: dict[str, Any] = {"id": storage_id}
-    for key, value in fields.items():
-        if key == "name":
-            mutation_input["displayName"] = value
-        elif key == "tags":
-            mutation_input["tags"] = list(value)
-        elif key == "group":
-            mutation_input["groupName"] = value
-        elif key == "job_type":
-            mutation_input["jobType"] = value
-        elif key == "notes":
-            mutation_input["notes"] = value
-        elif key == "raw_config":
-            mutation_input["config"] = json.dumps(value, ensure_ascii=False)
-        elif key == "summary":
-            mutation_input["summaryMetrics"] = json.dumps(value, ensure_ascii=False)  # NaN as the client sends it
-        else:
-            raise ValueError(f"unknown run field {key!r}")
-    return mutation_input
-
-
-@functools.lru_cache(maxsize=64)
-def _batch_mutation(size: int) -> str:
-    """`size` upsertBuckets under aliases r0..r{size-1}, with inputs $i0..$i{size-1}."""
-    params = ", ".join(f"$i{n}: UpsertBucketInput!" for n in range(size))
-    fields = "\n  ".join(f"r{n}: upsertBucket(input: $i{n}) {{ bucket {{ id name }} }}" for n in range(size))
-    return f"mutation RunsyncUpsertBuckets({params}) {{\n  {fields}\n}}\n"
-
-
-class _Pager:
-    """The page reads of one listing: a page the service does not answer is asked again at half the size.
-
-    "No answer" is the client giving up (its retries of 502/504/5xx, 429s and per-attempt timeouts ran out:
-    `timed_out`). The page is asked again at half the size, down to MIN_PER_PAGE, from the same cursor, and
-    the size that answered is kept for the rest of the listing (and the backend's later listings). Other
-    failures are tried again at the same size (reads change nothing), `read_attempts` times in all. Once
-    `deadline` seconds pass without an answered page, it gives up with one line saying what failed.
-    """
-
-    def __init__(self, backend: WandbBackend, size: int, what: str) -> None:
-        self.backend = backend
-        self.size = max(1, size)
-        self.what = what  # "entity/project", for messages
-        self.requests = 0
-        self.client_deadline = backend._client_deadline()
-        self.deadline = min(backend._page_deadline, 4 * self.client_deadline)
-        self._sizes: list[tuple[int, bool]] = []  # (size, answered) of each change of outcome, in order
-
-    def answer(self, size: int) -> None:
-        if not self._sizes or self._sizes[-1] != (size, True):
-            self._sizes.append((size, True))
-
-    def fail(self, size: int, exc: BackendError) -> None:
-        log.debug("%s: a page of %d runs failed: %s", self.what, size, exc.message)
-        if not self._sizes or self._sizes[-1] != (size, False):
-            self._sizes.append((size, False))
-
-    def shrink(self, size: int) -> None:
-        self.size = size
-        with self.backend._lock:
-            cap = self.backend._page_cap
-            self.backend._page_cap = size if cap is None else min(cap, size)
-
-    def describe(self) -> str:
-        """E.g. "250 failed, 125 failed, 62": every page size asked, in order."""
-        return ", ".join(f"{size}{'' if ok else ' failed'}" for size, ok in self._sizes) or "none"
-
-    def read(self, variables: dict[str, Any]) -> dict[str, Any]:
-        """One page (`variables["perPage"]` runs, or fewer after failures); BackendError when it can't be had."""
-        asked = variables["perPage"]
-        started = time.monotonic()
-        failures = 0
-        while True:
-            remaining = self.deadline - (time.monotonic() - started)
-            # Always explicit: the sidecar, shared by the process, may have started with another deadline.
-            timeout = max(1.0, min(self.client_deadline, remaining))
-            self.requests += 1
-            try:
-                data = self.backend.execute(_RUNS_QUERY, {**variables, "perPage": asked}, timeout=timeout)
-            except BackendError as exc:
-                if getattr(exc, "no_retry", False):
-                    raise
-                self.fail(asked, exc)
-                elapsed = time.monotonic() - started
-                if getattr(exc, "timed_out", False) and asked > MIN_PER_PAGE and elapsed < self.deadline:
-                    asked = max(MIN_PER_PAGE, asked // 2)
-                    self.shrink(min(self.size, asked))
-                    log.debug("%s: asking for %d runs per page from the same cursor", self.what, asked)
-                    continue
-                failures += 1
-                if failures >= self.backend._read_attempts or elapsed >= self.deadline:
-                    raise self._give_up(exc, elapsed) from None
-                time.sleep(min(READ_RETRY_SECONDS * 2 ** (failures - 1), max(0.0, self.deadline - elapsed)))
-                continue
-            self.answer(asked)
-            return data
-
-    def _give_up(self, exc: BackendError, elapsed: float) -> BackendError:
-        error = BackendError(f"{exc.message}; listing runs of {self.what}: no page answered in {elapsed:.0f} s "
-                             f"(runs per page: {self.describe()})", hint=exc.hint)
-        error.timed_out = getattr(exc, "timed_out", False)  # type: ignore[attr-defined]
-        return error
 
 
 def _reverse_order(order: str) -> str:
@@ -738,35 +526,3 @@ def _scrub(exc: BaseException, api_key: str | None) -> str:
     return text
 
 
-def _probe(base_url: str) -> None:
-    """Raise BackendError("cannot connect to URL: ...") unless a TCP connection to the host opens in time.
-
-    Skipped when a proxy carries the traffic (the sidecar then never connects to the host itself).
-    """
-    parts = urlsplit(base_url)
-    host = parts.hostname
-    if not host or parts.scheme not in ("http", "https"):
-        return
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        return
-    import urllib.request
-
-    if os.environ.get("WANDB__PROXIES") or (
-        urllib.request.getproxies().get(parts.scheme) and not urllib.request.proxy_bypass(host)
-    ):
-        return
-    try:
-        socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
-        return
-    except socket.gaierror as exc:
-        error = BackendError(f"cannot connect to {base_url}: the host name {host} does not resolve "
-                             f"({exc.strerror or exc})")
-    except (socket.timeout, TimeoutError):
-        error = BackendError(f"cannot connect to {base_url}: no answer from {host}:{port} within {PROBE_SECONDS:g} s")
-    except OSError as exc:
-        error = BackendError(f"cannot connect to {base_url}: {exc.strerror or exc}",
-                             hint="is the server running, and WANDB_BASE_URL right?")
-    error.no_retry = True  # type: ignore[attr-defined]
-    raise error
