@@ -38,6 +38,25 @@ def quick(tmp_path: Path, batch_size: int) -> ApplyOptions:
                         backoff_seconds=0.01, verify=False)
 
 
+def apply_deleting_first(sandbox: Sandbox, plan, gone: list[str], options: ApplyOptions):
+    """Apply the plan; these runs are deleted when the first write arrives (after runsync read them).
+    Returns the report and the runs per write request, in order."""
+    sizes: list[int] = []
+
+    def delete_at_the_first_write(label: str, variables: dict, is_mutation: bool) -> None:
+        if is_mutation:
+            if not sizes:
+                for run_id in gone:
+                    sandbox.store.delete_run("e", "p", run_id)
+            sizes.append(len(upsert_inputs(label, variables)))
+
+    sandbox.request_hooks.append(delete_at_the_first_write)
+    try:
+        return apply_plan(plan, WandbBackend(), options), sizes
+    finally:
+        sandbox.request_hooks.remove(delete_at_the_first_write)
+
+
 def events(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -95,19 +114,7 @@ def test_one_run_failing_in_a_batch_is_found_by_halving_and_the_others_land(sand
     ids, sheet = exported_with_groups(sandbox, tmp_path, 8)
     plan = runsync.plan(sheet)
     gone = ids[3]
-    sizes: list[int] = []  # runs per write request, in order
-
-    def delete_before_the_first_write(label: str, variables: dict, is_mutation: bool) -> None:
-        if is_mutation:
-            if not sizes:
-                sandbox.store.delete_run("e", "p", gone)  # between runsync's read and its write
-            sizes.append(len(upsert_inputs(label, variables)))
-
-    sandbox.request_hooks.append(delete_before_the_first_write)
-    try:
-        report = apply_plan(plan, WandbBackend(), quick(tmp_path, batch_size=25))
-    finally:
-        sandbox.request_hooks.remove(delete_before_the_first_write)
+    report, sizes = apply_deleting_first(sandbox, plan, [gone], quick(tmp_path, batch_size=25))
     assert set(report.failed) == {gone} and "not found" in report.failed[gone]
     assert {c.run_id for c in report.applied} == set(ids) - {gone}
     assert not report.warnings  # a run failed, not the batch's size: later batches keep it
@@ -123,20 +130,8 @@ def test_one_run_failing_in_a_batch_is_found_by_halving_and_the_others_land(sand
 def test_writes_stop_after_five_runs_failed_in_a_row_also_in_batches(sandbox, tmp_path):
     ids, sheet = exported_with_groups(sandbox, tmp_path, 40)
     plan = runsync.plan(sheet)
-    sizes: list[int] = []
-
-    def delete_all_before_the_first_write(label: str, variables: dict, is_mutation: bool) -> None:
-        if is_mutation:
-            if not sizes:
-                for run_id in ids:  # every write now fails at once: as good as a server that is down
-                    sandbox.store.delete_run("e", "p", run_id)
-            sizes.append(len(upsert_inputs(label, variables)))
-
-    sandbox.request_hooks.append(delete_all_before_the_first_write)
-    try:
-        report = apply_plan(plan, WandbBackend(), quick(tmp_path, batch_size=20))
-    finally:
-        sandbox.request_hooks.remove(delete_all_before_the_first_write)
+    # Every write fails at once: as good as a server that is down.
+    report, sizes = apply_deleting_first(sandbox, plan, ids, quick(tmp_path, batch_size=20))
     assert set(report.failed) == set(ids) and not report.applied
     tried = [r for r, why in report.failed.items() if not why.startswith("not attempted")]
     assert len(tried) == 5, report.failed  # then runsync stopped writing
