@@ -6,7 +6,7 @@ import pytest
 import runsync
 from runsync.api import plan_sheet, read
 from runsync.errors import BackendError, ConfigError
-from tests.helpers import edit_cells
+from helpers import edit_cells
 
 
 def _sequential(path, **options):
