@@ -90,6 +90,20 @@ class _Planner:
             paths[column] = tuple(known[column]) if column in known else codec.config_path(column)
         return paths
 
+    def _renamed_headers(self, columns: list[str]) -> None:
+        """Warn about a config column the export did not write whose name differs from an exported one only in
+        case or spaces: W&B keys are case-sensitive, so it writes a new key, not the exported one."""
+        if self.meta is None:
+            return
+        exported = {_loose(c): c for c in self.meta.config_paths}
+        for column in columns:
+            twin = exported.get(_loose(column)) if column.startswith(CONFIG_PREFIX) else None
+            if twin is not None and column not in self.meta.config_paths:
+                gone = "" if twin in columns else f"; {twin!r} is no longer in the sheet"
+                self.warnings.append(
+                    f"{self.sheet.path}: column {column!r} is not the exported {twin!r}{gone}: W&B keys are "
+                    f"case-sensitive, so its values go to a new key (rename the header back to edit {twin!r})")
+
     def _column_types(self) -> dict[str, str | None]:
         types: dict[str, str | None] = {}
         for column, path in self.paths.items():
@@ -138,6 +152,7 @@ class _Planner:
         for column in columns:
             if column != ID and not is_editable(column, self.editable_summary) and not is_readonly(column):
                 self.warnings.append(f"{self.sheet.path}: column {column!r} is not a runsync column: ignored")
+        self._renamed_headers(columns)
         # Sorted out once, not per cell: a 50,000-run sheet has over a million cells.
         readonly = [c for c in columns if c != ID and is_readonly(c, self.editable_summary)]
         editable = [c for c in columns if not c.startswith(TAG_COLUMN_PREFIX) and is_editable(c, self.editable_summary)]
@@ -408,6 +423,11 @@ class _Planner:
 
 
 _INVALID = object()
+
+
+def _loose(column: str) -> str:
+    """A header as a person might retype it: case and spaces ignored."""
+    return "".join(column.split()).casefold()
 
 
 def _cell_id(raw: Any) -> str | None:

@@ -412,3 +412,36 @@ def test_text_typed_into_a_new_or_empty_xlsx_column_stays_text(sandbox, tmp_path
     # The same characters typed as numbers/booleans are those (a number cell in XLSX is a number).
     edit_cells(sheet, {("e1", "config.opt"): 7})
     assert ("e1", "config.opt", 7) in plan_fields(runsync.plan(sheet))
+
+
+@pytest.mark.parametrize("renamed,keep_original", [("config.LR", False), ("config. lr", False), ("config.Lr", True)])
+def test_a_header_retyped_in_another_case_is_warned_as_a_new_key(sandbox, tmp_path, renamed, keep_original):
+    for i in range(3):
+        sandbox.store.create_run("e", "p", f"h{i}", state="finished", config={"lr": 0.1 * (i + 1)})
+    sheet = tmp_path / "runs.xlsx"
+    invoke("export", "e/p", "-o", sheet)
+    book = openpyxl.load_workbook(sheet)
+    ws = book["runs"]
+    header = [c.value for c in ws[1]]
+    col = header.index("config.lr") + 1
+    if keep_original:  # a second column beside the exported one
+        ws.cell(1, ws.max_column + 1).value = renamed
+    else:
+        ws.cell(1, col).value = renamed
+    book.save(sheet)
+    plan = runsync.plan(sheet)
+    [warning] = [w for w in plan.warnings if "case-sensitive" in w]
+    assert f"{renamed!r} is not the exported 'config.lr'" in warning
+    assert ("no longer in the sheet" in warning) is not keep_original
+    # As warned: the values go to the new key (an empty extra column changes nothing).
+    assert {c.field for c in plan.changes} == (set() if keep_original else {renamed})
+
+
+def test_new_config_columns_of_other_names_are_not_warned(sandbox, tmp_path):
+    sandbox.store.create_run("e", "p", "h0", state="finished", config={"lr": 0.1})
+    sheet = tmp_path / "runs.csv"
+    invoke("export", "e/p", "-o", sheet)
+    edit_cells(sheet, {("h0", "config.lr_warmup"): 5})
+    plan = runsync.plan(sheet)
+    assert not [w for w in plan.warnings if "case-sensitive" in w]
+    assert [c.field for c in plan.changes] == ["config.lr_warmup"]
