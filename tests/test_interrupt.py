@@ -76,16 +76,20 @@ def _kill_after(cmd: list[str], env: dict[str, str], journal: Path, lines: int) 
     return proc.returncode
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_kill_9_then_rerun_converges_and_undo_restores_exactly(served, tmp_path, seed):
-    env, store = served
+def _edited_export(store: Store, tmp_path: Path) -> tuple[Path, dict, dict, Path]:
+    """The project exported to runs.csv with FIELDS edits: (sheet, state before, planned state, journal path)."""
     sheet = tmp_path / "runs.csv"
     invoke("export", "e/p", "-o", sheet)
     before = snapshot(store)
     edits = plan_edits(sorted(before), FIELDS)
     edit_csv(sheet, edits)
-    planned = expected_state(before, edits)
-    journal = tmp_path / "j.jsonl"
+    return sheet, before, expected_state(before, edits), tmp_path / "j.jsonl"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kill_9_then_rerun_converges_and_undo_restores_exactly(served, tmp_path, seed):
+    env, store = served
+    sheet, before, planned, journal = _edited_export(store, tmp_path)
     rng = random.Random(seed)
     # One journal line per begin/write/done: 2 * RUNS + 2 in all. Kill somewhere in the writes
     # (possibly between a `write` and its `done`), or before anything was written.
@@ -143,13 +147,7 @@ def test_a_torn_last_journal_line_is_tolerated(served, tmp_path):
 def test_ctrl_c_stops_the_writes_and_a_rerun_finishes(served, tmp_path):
     """SIGINT (Ctrl-C) mid-import: the runs not started are left alone, exit 130, a re-run converges."""
     env, store = served
-    sheet = tmp_path / "runs.csv"
-    invoke("export", "e/p", "-o", sheet)
-    before = snapshot(store)
-    edits = plan_edits(sorted(before), FIELDS)
-    edit_csv(sheet, edits)
-    planned = expected_state(before, edits)
-    journal = tmp_path / "j.jsonl"
+    sheet, before, planned, journal = _edited_export(store, tmp_path)
     proc = subprocess.Popen(runsync_cmd("import", sheet, "--yes", "--include-running", "--journal", journal,
                                         "--concurrency", "1", "--batch-size", "5", "--no-verify"),
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
