@@ -15,6 +15,7 @@ from runsync.cli import cli
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.e2e  # also run on every tested wandb release (test_e2e_versions.py, .ci/run)
 def test_demo_runs_end_to_end(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env["NO_COLOR"] = "1"

@@ -1,7 +1,8 @@
 """The end-to-end set run on every tested wandb release (marker `e2e`; README "Supported wandb versions").
 
 The main run executes it with the newest wandb; `.ci/run` runs it again (`pytest -m e2e`) in one venv per
-older release. Only what every supported client offers is used here: the CLI, the sandbox, and `wandb.Api()`
+older release; the demo's test (test_cli_meta.py) carries the marker too. Only what every supported client
+offers is used here: the CLI, the sandbox, and `wandb.Api()`
 reading runs back.
 """
 from __future__ import annotations
@@ -12,7 +13,6 @@ import shlex
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import wandb
@@ -91,17 +91,6 @@ def test_export_dry_run_import_undo(seeded_sandbox, tmp_path, fmt):
 
     invoke(*_undo_command(result.stderr)[1:], "--yes")
     assert {run_id: _snapshot(run_id) for run_id in (a, b)} == before
-
-
-def test_demo(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-    env["NO_COLOR"] = "1"
-    result = subprocess.run([sys.executable, "-m", "runsync", "demo", "--keep", str(tmp_path)], env=env,
-                            capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Applied 4 field changes to 4 runs." in result.stdout
-    assert result.stdout.rstrip().endswith("No changes.")
-    assert (Path(tmp_path) / "runs.xlsx").exists()
 
 
 def test_wandb_login_is_enough(seeded_sandbox, tmp_path, monkeypatch):
