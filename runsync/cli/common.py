@@ -11,6 +11,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from runsync.apply import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY
 from runsync.errors import ExitCode, RunsyncError, SheetError
 
 
@@ -98,12 +99,12 @@ report_option = click.option(
     help="Also write the plan for review: a .xlsx (the sheet with changed cells filled and commented, "
          "after a summary sheet) or a self-contained .html page.")
 
-concurrency_option = click.option("--concurrency", type=click.IntRange(1, 64), default=None,
-                                  help="Write requests in flight at once [default: 8].")
+concurrency_option = click.option("--concurrency", type=click.IntRange(1, 64), default=DEFAULT_CONCURRENCY,
+                                  show_default=True, help="Write requests in flight at once.")
 batch_size_option = click.option(
-    "--batch-size", type=click.IntRange(1, 100), default=None,
-    help="Runs written per request (several upsertBuckets in one request) [default: 25]. 1 sends one run per "
-         "request, for a server that refuses batches (runsync also sends a batch it does not take again in halves).")
+    "--batch-size", type=click.IntRange(1, 100), default=DEFAULT_BATCH_SIZE, show_default=True,
+    help="Runs written per request (several upsertBuckets in one request). 1 sends one run per request, for a "
+         "server that refuses batches (runsync also sends a batch it does not take again in halves).")
 
 
 def write_plan_report(plan: Any, path: str, sheet: Any = None) -> None:

@@ -34,8 +34,8 @@ from runsync.errors import ExitCode
                    "request per 250 runs).")
 @report_option
 def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, include_running: bool, fmt: str,
-            detailed_exitcode: bool, base: str | None, project: str | None, journal: str | None, concurrency: int | None,
-            batch_size: int | None, no_verify: bool, report_path: str | None) -> None:
+            detailed_exitcode: bool, base: str | None, project: str | None, journal: str | None, concurrency: int,
+            batch_size: int, no_verify: bool, report_path: str | None) -> None:
     """Apply an edited sheet to W&B: only the fields that changed.
 
     \b
@@ -47,7 +47,6 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
       runsync import runs.xlsx --dry-run --report plan.xlsx
     """
     import runsync
-    from runsync.apply import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY
 
     from runsync.backend import WandbBackend
 
@@ -70,5 +69,4 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
             err.print(f"Dry run: nothing written. To apply: runsync import {sheet}")
         sys.exit(ExitCode.CHANGES_PENDING if detailed_exitcode and plan.changes and dry_run else ExitCode.OK)
     confirm_and_apply(plan, yes=yes, interactive=sys.stdin.isatty(), journal=journal, force=force, backend=backend,
-                      concurrency=concurrency or DEFAULT_CONCURRENCY,
-                      batch_size=batch_size or DEFAULT_BATCH_SIZE, verify=not no_verify)
+                      concurrency=concurrency, batch_size=batch_size, verify=not no_verify)

@@ -70,7 +70,7 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, object]]:
 def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, order: str | None,
          limit: int | None, set_pairs: tuple[str, ...], add_tags: tuple[str, ...], remove_tags: tuple[str, ...],
          clear: tuple[str, ...], dry_run: bool, yes: bool, include_running: bool, fmt: str,
-         detailed_exitcode: bool, journal: str | None, concurrency: int | None, batch_size: int | None, no_verify: bool,
+         detailed_exitcode: bool, journal: str | None, concurrency: int, batch_size: int, no_verify: bool,
          strict: bool, report_path: str | None) -> None:
     """Edit the selected runs without a spreadsheet: the same plan, journal and undo as an import.
 
@@ -82,7 +82,6 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
       runsync set my-team/cifar --filter state=crashed --clear group --set 'config.code="007"'
     """
     import runsync
-    from runsync.apply import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY
     from runsync.backend import WandbBackend
     from runsync.bulk import parse_edits
 
@@ -107,5 +106,4 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
             err.print("Dry run: nothing written. Run the same command without --dry-run to apply.")
         sys.exit(ExitCode.CHANGES_PENDING if detailed_exitcode and plan.changes and dry_run else ExitCode.OK)
     confirm_and_apply(plan, yes=yes, interactive=_interactive(), journal=journal, backend=backend,
-                      concurrency=concurrency or DEFAULT_CONCURRENCY,
-                      batch_size=batch_size or DEFAULT_BATCH_SIZE, verify=not no_verify)
+                      concurrency=concurrency, batch_size=batch_size, verify=not no_verify)

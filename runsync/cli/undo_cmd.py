@@ -19,8 +19,8 @@ from runsync.errors import ExitCode
 @concurrency_option
 @batch_size_option
 @report_option
-def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, concurrency: int | None,
-         batch_size: int | None, report_path: str | None) -> None:
+def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, concurrency: int,
+         batch_size: int, report_path: str | None) -> None:
     """Restore the values an import replaced, from its journal.
 
     \b
@@ -34,7 +34,6 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, c
     """
     import runsync
     from runsync.api import plan_undo_journal
-    from runsync.apply import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY
     from runsync.render import render_apply_report, render_plan
 
     from runsync.backend import WandbBackend
@@ -59,7 +58,7 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, c
         if not click.confirm(f"Restore {len(plan.changes)} fields of {len(plan.run_ids)} runs?", err=True):
             sys.exit(ExitCode.FAILED)
     _, report = runsync.undo(journal, plan=plan, force=force, backend=backend, verify=not no_verify,
-                             concurrency=concurrency or DEFAULT_CONCURRENCY, batch_size=batch_size or DEFAULT_BATCH_SIZE)  # what was shown and confirmed
+                             concurrency=concurrency, batch_size=batch_size)  # what was shown and confirmed
     if report is not None:
         render_apply_report(report, err)
         sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)
