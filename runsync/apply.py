@@ -22,7 +22,7 @@ from runsync.verify import verify_writes
 from runsync.write_fields import write_fields
 from runsync.write_runs import (MERGE, REPLACE, Backoff, BatchSize, Breaker, RunWrite, WriteContext, give_up,
                                 has_config, has_summary, probe_write, read_fresh, still_to_write, stopped,
-                                write_batch)
+                                stopped_before, write_batch)
 
 __all__ = ["ApplyOptions", "ApplyReport", "MERGE", "REPLACE", "apply_plan", "write_fields"]
 
@@ -170,9 +170,7 @@ def _write_chunk(ctx: WriteContext, pool: ThreadPoolExecutor, runs: list[tuple[s
 def _next_probe(ctx: WriteContext, pool: ThreadPoolExecutor, waiting: list[RunWrite],
                 read_at: float) -> tuple[RunWrite | None, Future[None] | None]:
     """Start the probe with the first config write waiting, while the server's handling of config is unknown."""
-    if ctx.breaker.open:
-        for write in waiting:
-            give_up(ctx.report, write.changes, stopped(ctx.breaker), ctx.lock)
+    if stopped_before(ctx, waiting):
         waiting.clear()
     if not waiting or ctx.mode.mode is not None:
         return None, None

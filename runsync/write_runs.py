@@ -173,8 +173,6 @@ def still_to_write(ctx: WriteContext, changes: list[Change], record: RunRecord |
     return to_write
 
 
-
-
 @dataclass
 class RunWrite:
     """One run's changes still to send, judged against `record` (W&B as last read)."""
@@ -183,12 +181,19 @@ class RunWrite:
     changes: list[Change]
 
 
+def stopped_before(ctx: WriteContext, writes: list[RunWrite]) -> bool:
+    """Whether the breaker is open; if so, these runs are given up as not attempted."""
+    if not ctx.breaker.open:
+        return False
+    for write in writes:
+        give_up(ctx.report, write.changes, stopped(ctx.breaker), ctx.lock)
+    return True
+
+
 def write_batch(ctx: WriteContext, writes: list[RunWrite]) -> None:
     """Send runs, as many per request as the batch size allows; runs whose write sends their whole summary or
     (on a replacing server) whole config are read again first, together, right before."""
-    if ctx.breaker.open:
-        for write in writes:
-            give_up(ctx.report, write.changes, stopped(ctx.breaker), ctx.lock)
+    if stopped_before(ctx, writes):
         return
     again = [w for w in writes if _sends_whole(ctx, w.changes)]
     if again:
@@ -239,9 +244,7 @@ def _send_journaled(ctx: WriteContext, sends: list[tuple[RunWrite, dict[str, Any
     sent again in two halves, and so on down to one run per request with the usual retries (a write sets
     values: sending a landed one again changes nothing). A run that fails alone is isolated in a few requests.
     """
-    if ctx.breaker.open:
-        for write, _ in sends:
-            give_up(ctx.report, write.changes, stopped(ctx.breaker), ctx.lock)
+    if stopped_before(ctx, [write for write, _ in sends]):
         return False
     if len(sends) == 1:
         write, fields = sends[0]
@@ -340,10 +343,9 @@ def probe_write(ctx: WriteContext, write: RunWrite, read_at: float) -> None:
     The config to restore from must be the one the write replaces: the run is read again unless its batch was
     read just now.
     """
-    record, to_write = write.record, write.changes
-    if ctx.breaker.open:
-        give_up(ctx.report, to_write, stopped(ctx.breaker), ctx.lock)
+    if stopped_before(ctx, [write]):
         return
+    record, to_write = write.record, write.changes
     if time.monotonic() - read_at > PROBE_REREAD_AFTER_SECONDS or has_summary(to_write):
         again = _read_again(ctx, [write])
         if not again:
