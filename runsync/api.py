@@ -299,6 +299,9 @@ def _read(path: str | os.PathLike[str], *, base: str | os.PathLike[str] | None =
         if original.meta is None:
             raise ConfigError(f"{base_path}: carries no runsync base snapshot")
         sheet.meta = original.meta
+        # The base is given: a reader's "no base snapshot" (a hidden sheet a program dropped) no longer holds.
+        sheet.warnings = [w for w in sheet.warnings if "no base snapshot" not in w]
+        sheet.exported_as = original.exported_as  # a CSV saved as XLSX: its cells went through text
         return sheet
     return read_sheet(str(path), base_path=base_path)
 

@@ -385,14 +385,16 @@ def decode_cell(raw: Any, *, column: str, base: Any = ABSENT, column_type: str |
     Returns None for an empty cell (the planner maps empty + ABSENT base to ABSENT).
     """
     if column == TAGS_COLUMN:
-        if source == "csv" and isinstance(raw, str) and raw.startswith("'") and raw[1:].startswith(GUARD_CHARS):
-            raw = raw[1:]  # the CSV formula guard, as on any text cell
+        if source != "typed" and isinstance(raw, str) and raw.startswith("'") and raw[1:].startswith(GUARD_CHARS):
+            raw = raw[1:]  # the CSV formula guard, as on any text cell (also a CSV export saved as XLSX)
         return parse_tags(raw)
     if raw is None or raw == "":
         return "" if base == "" else None  # "" and null both export as an empty cell
     if isinstance(raw, str):
         if isinstance(base, str) and _normalize_newlines(raw) == _normalize_newlines(base):
             return base  # unchanged (also covers an XLSX text cell that starts with ')
+        if source == "xlsx" and isinstance(base, str) and base.startswith(GUARD_CHARS) and raw == "'" + base:
+            return base  # a CSV export's formula guard, kept by a program that saved the CSV as XLSX
         if source == "csv" and raw.startswith("'") and (isinstance(base, str) or raw[1:].startswith(GUARD_CHARS)):
             text = raw[1:]  # the ' marks text, as it does when typed into Excel
             if isinstance(base, str) and _normalize_newlines(text) == _normalize_newlines(base):

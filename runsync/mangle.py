@@ -14,7 +14,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from runsync.codec import CellProblem, decode_cell, format_tags, parse_tags, to_json_text, type_name, values_equal
+from runsync import conversions
+from runsync.codec import CellProblem, decode_cell, format_tags, parse_tags, to_csv_cell, to_json_text, type_name, values_equal
 from runsync.scalars import FLOAT_RE as _FLOAT_RE
 from runsync.scalars import INT_RE as _INT_RE
 from runsync.scalars import MAX_EXACT_INT
@@ -93,12 +94,26 @@ def _same_date(a: set, b: set) -> bool:
     return any((x[0] is None or y[0] is None or x[0] == y[0]) and x[1:] == y[1:] for x in a for y in b)
 
 
-def mangled_by_program(base: Any, raw: Any, kind: str | None = None) -> str | None:
+def mangled_by_program(base: Any, raw: Any, kind: str | None = None,
+                       locales: tuple[str, ...] = conversions.LOCALES, exported_as_text: bool = True) -> str | None:
     """Describe how a spreadsheet program changed `base` into `raw`, or None if it looks like an edit.
 
     `kind` is the column's kind ("tags", "config", "text", ...): it, not the value's shape, says what the
-    cell holds (a config list of strings is JSON text, not tags).
+    cell holds (a config list of strings is JSON text, not tags). `locales`: those that may have opened the
+    file (a `;` CSV was written by one with a `,` decimal separator); `exported_as_text`: numbers and booleans
+    went out as text (a CSV export), so a program opening the file read them again.
     """
+    why = _known_damage(base, raw, kind)
+    if why is None and raw not in (None, "") and kind != "tags":
+        if isinstance(base, str) or (exported_as_text and isinstance(base, (int, float))):
+            decoded = decode_cell(raw, column="", base=base)
+            if isinstance(decoded, CellProblem) or type_name(decoded) != type_name(base) \
+                    or not values_equal(decoded, base):
+                why = conversions.misread(base if isinstance(base, str) else to_csv_cell(base), raw, locales)
+    return why
+
+
+def _known_damage(base: Any, raw: Any, kind: str | None) -> str | None:
     if kind is None and isinstance(base, (list, tuple)) and all(isinstance(t, str) for t in base):
         kind = "tags"  # callers that predate `kind` pass tags this way
     if kind == "tags":
@@ -230,7 +245,7 @@ def lost_characters(base: str, raw: str) -> str | None:
 def _mangled_tags(base: Sequence[str], raw: Any) -> str | None:
     if len(base) == 1 and (not isinstance(raw, str) or "," not in raw):
         # A lone tag is the whole cell, so a program reads `007` or `50%` in it as a number, like any text.
-        if why := _mangled_text(base[0], raw, _as_text(raw)):
+        if why := (_mangled_text(base[0], raw, _as_text(raw)) or conversions.misread(base[0], raw)):
             return f"tags: {why}"
     if not isinstance(raw, str):
         return None

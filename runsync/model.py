@@ -197,3 +197,5 @@ class SheetData:
     meta: SheetMeta | None
     warnings: list[str] = field(default_factory=list)
     errors: list[CellError] = field(default_factory=list)
+    delimiter: str | None = None  # a CSV's field separator (`;` says a locale with a `,` decimal wrote it)
+    exported_as: str | None = None  # "csv" when the base is a CSV export's (its cells went through text)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from runsync import codec, mangle
+from runsync import codec, conversions, mangle
 from runsync.classify import (
     TEXT_FIELDS,
     _show,
@@ -78,6 +78,11 @@ class _Planner:
         self.column_types = self._column_types()
         self.tag_names = self._tag_names()
         self._json_cells: dict[str, Any] = {}  # a JSON cell's text -> decode_cell's value (_untouched)
+        # Who may have opened the file: a `;` CSV comes from a locale with a `,` decimal separator.
+        self.locales = conversions.locales_for_delimiter(sheet.delimiter)
+        # Numbers and booleans went out as text (a CSV export, or a CSV saved as XLSX): a program read them again.
+        self.exported_as_text = sheet.exported_as == "csv"
+        self.damaged: dict[str, list[tuple[int, str, str]]] = {}  # column -> (row, run id, what a program did)
 
     # -- setup ------------------------------------------------------------------------------
     def _config_paths(self) -> dict[str, tuple[str, ...]]:
@@ -209,6 +214,7 @@ class _Planner:
             # Only a header: most likely the wrong file or tab; "No changes." would hide that.
             self._error(None, None, None, "no runs in the sheet (only a header row): nothing to import")
         changes, conflicts, skipped = self._leave_out_running()
+        self._damage_warnings()
         return Plan(
             project=self.project,
             source=self.sheet.path,
@@ -230,8 +236,9 @@ class _Planner:
             self.warnings.append(warning)
         return changes, conflicts, skipped
 
-    def _tally(self) -> tuple[int, int, int, int]:
-        return len(self.changes), len(self.conflicts), len(self.errors), len(self.warnings)
+    def _tally(self) -> tuple[int, int, int, int, int]:
+        return (len(self.changes), len(self.conflicts), len(self.errors), len(self.warnings),
+                sum(map(len, self.damaged.values())))
 
     def _ids_moved_alone(self, rows: list[tuple[int, str, dict[str, Any]]],
                          columns: list[str]) -> list[tuple[int, str, str]]:
@@ -330,9 +337,9 @@ class _Planner:
             return
         changed = not same(column, sheet_value, base)
         if changed:
-            why = mangle.mangled_by_program(base, raw, kind=_kind(column))
+            why = self._mangled(base, raw, column)
             if why:
-                self._warn(row, run_id, column, f"{why}; kept the W&B value")
+                self.damaged.setdefault(column, []).append((row, run_id, why))
                 return
             if not self._edit_is_sound(row, run_id, record, column, sheet_value, base, raw):
                 return
@@ -372,6 +379,19 @@ class _Planner:
                 and value != value.strip():
             self._warn(row, run_id, column, f"{value!r} has leading or trailing spaces: written as is")
         return True
+
+    def _mangled(self, base: Any, raw: Any, column: str) -> str | None:
+        return mangle.mangled_by_program(base, raw, kind=_kind(column), locales=self.locales,
+                                         exported_as_text=self.exported_as_text)
+
+    def _damage_warnings(self) -> None:
+        """One warning per column a program changed: how many cells, and which (the first few)."""
+        for column, cells in self.damaged.items():
+            shown = "; ".join(f"row {row}, run {run_id}: {why}" for row, run_id, why in cells[:_DAMAGE_SHOWN])
+            more = f"; and {len(cells) - _DAMAGE_SHOWN} more" if len(cells) > _DAMAGE_SHOWN else ""
+            self.warnings.append(
+                f"{self.sheet.path}: column {column!r}: {_cells(len(cells))} changed by a spreadsheet program, not "
+                f"by an edit: kept the W&B values, nothing written ({shown}{more})")
 
     def _warn(self, row: int, run_id: str, column: str, message: str) -> None:
         self.warnings.append(f"{self.sheet.path}: row {row}, run {run_id}, column {column!r}: {message}")
@@ -415,7 +435,7 @@ class _Planner:
             value = raw
         if value is None and base is ABSENT:
             return
-        if not codec.values_equal(value, base) and not mangle.mangled_by_program(base, raw):
+        if not codec.values_equal(value, base) and not self._mangled(base, raw, column):
             self._error(row, run_id, column, f"read-only column edited (was {_show(base)}, now {_show(value)})", raw)
 
     def _error(self, row: int | None, run_id: str | None, column: str | None, message: str, raw: Any = None) -> None:
@@ -423,6 +443,11 @@ class _Planner:
 
 
 _INVALID = object()
+_DAMAGE_SHOWN = 5  # cells named in a column's damage warning; the count covers the rest
+
+
+def _cells(n: int) -> str:
+    return f"{n} cell" if n == 1 else f"{n} cells"
 
 
 def _loose(column: str) -> str:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import io
 from pathlib import Path
 from typing import Any
@@ -69,3 +70,15 @@ def write_counts(sandbox: Any) -> tuple[int, int]:
     """(requests that carried writes, runs written) as the sandbox counted them."""
     ops = sandbox.stats()["operations"]
     return ops.get("RunsyncUpsertBucket", 0) + ops.get("RunsyncUpsertBuckets", 0), sandbox.stats()["mutations"]
+
+
+DAMAGE_WARNING = re.compile(r"column '((?:[^'\\]|\\.)+)': \d+ cells? changed by a spreadsheet program, not by an edit: "
+                            r"kept the W&B values, nothing written \((.*)\)$", re.MULTILINE)
+
+
+def damaged_cells(stderr: str) -> set[tuple[str, str]]:
+    """(run id, column) of every cell the plan's warnings say a spreadsheet program changed (not an edit)."""
+    out = set()
+    for column, cells in DAMAGE_WARNING.findall(stderr):
+        out |= {(run_id, column) for run_id in re.findall(r"(?:^|; )row \d+, run (\S+):", cells)}
+    return out

@@ -47,10 +47,11 @@ def _profile(work: Path) -> str:
     return f"-env:UserInstallation={path.as_uri()}"
 
 
-def _run(args: Sequence[str], *, cwd: Path | None = None, timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+def _run(args: Sequence[str], *, cwd: Path | None = None, timeout: float = TIMEOUT,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run in a new process group; on timeout kill the group (soffice forks oosplash + soffice.bin)."""
     proc = subprocess.Popen(list(args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, env=None if env is None else {**os.environ, **env})
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -63,13 +64,22 @@ def _run(args: Sequence[str], *, cwd: Path | None = None, timeout: float = TIMEO
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
-def convert(sources: Sequence[Path], outdir: Path, convert_to: str, *, infilter: str | None = None) -> list[Path]:
-    """`soffice --headless --convert-to` every source into `outdir` in one start; the re-saved paths."""
+def locale_env(locale: str) -> dict[str, str]:
+    """The environment of a Calc whose user locale is `locale` ("de_DE"): its own formats and separators.
+    Calc takes the locale from LANG/LC_ALL and has its own locale data (the system needs no de_DE locale)."""
+    return {"LANG": f"{locale}.UTF-8", "LC_ALL": f"{locale}.UTF-8"}
+
+
+def convert(sources: Sequence[Path], outdir: Path, convert_to: str, *, infilter: str | None = None,
+            locale: str | None = None) -> list[Path]:
+    """`soffice --headless --convert-to` every source into `outdir` in one start; the re-saved paths.
+    `locale`: the user locale Calc runs in (its profile is new, so it takes the environment's)."""
     outdir.mkdir(parents=True, exist_ok=True)
     args = [soffice(), _profile(outdir.parent), "--headless", "--norestore"]
     if infilter:
         args.append(f"--infilter={infilter}")
-    _run([*args, "--convert-to", convert_to, "--outdir", str(outdir), *map(str, sources)])
+    _run([*args, "--convert-to", convert_to, "--outdir", str(outdir), *map(str, sources)],
+         env=locale_env(locale) if locale else None)
     ext = convert_to.split(":", 1)[0]
     out = [outdir / f"{Path(s).stem}.{ext}" for s in sources]
     missing = [p for p in out if not p.exists()]

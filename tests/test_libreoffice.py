@@ -17,7 +17,7 @@ from pathlib import Path
 import libreoffice as lo
 import pytest
 import wandb
-from helpers import invoke
+from helpers import damaged_cells, invoke
 
 from runsync.sheets import read_sheet, sidecar_path
 
@@ -123,7 +123,7 @@ def dry_run(sheet: Path, *extra: str, exit_code: int = 0) -> tuple[dict, str]:
 
 
 def warned_cells(stderr: str) -> set[tuple[str, str]]:
-    return set(re.findall(r"run (\S+), column '([^']+)': .*; kept the W&B value", stderr))
+    return damaged_cells(stderr)
 
 
 def assert_no_changes(doc: dict) -> None:

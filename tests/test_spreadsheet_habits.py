@@ -121,7 +121,8 @@ def test_csv_cut_by_excel_at_the_limit_is_named_not_written(sandbox, tmp_path):
     edit_cells(sheet, {("huge", f"config.{LONG_KEY}"): long_text[:32_767]})  # what Excel does opening it
     result = invoke("import", sheet, "--dry-run", "--format", "json")
     assert json.loads(result.stdout)["changes"] == []
-    assert f"run huge, column 'config.{LONG_KEY}': text cut at" in result.stderr
+    assert f"column 'config.{LONG_KEY}': 1 cell changed by a spreadsheet program" in result.stderr
+    assert "row 2, run huge: text cut at" in result.stderr
 
 
 def test_export_into_a_missing_folder_is_a_clear_error(runs, tmp_path):

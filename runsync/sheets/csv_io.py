@@ -100,7 +100,8 @@ def read_csv(path: str, *, base_path: str | None = None) -> SheetData:
     errors: list[CellError] = []
     meta = _read_sidecar(path, base_path)
     text = decode_bytes(data, path, warnings, meta, errors)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text), strict=False)
+    delimiter = sniff_delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
     try:
         table = list(reader)
     except csv.Error as exc:
@@ -124,7 +125,8 @@ def read_csv(path: str, *, base_path: str | None = None) -> SheetData:
             yield row_no, cells
 
     columns, out = assemble(path, header[:width], rows(), errors, warnings)
-    return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors)
+    return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors,
+                     delimiter=delimiter, exported_as="csv")
 
 
 def _read_sidecar(path: str, base_path: str | None) -> SheetMeta | None:
