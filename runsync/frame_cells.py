@@ -94,7 +94,7 @@ def cell_text(column: str, value: Any, base: Any, no_base: bool = False, narrow:
     if _missing(value):
         # NaN is W&B's value where the base (or, with no base, W&B) holds NaN; anywhere else it is pandas'
         # "missing", an empty cell. pd.NA is NaN in a nullable float column (convert_dtypes() makes it so).
-        nan_like = value is not None and not isinstance(value, _NaTType())
+        nan_like = _is_nan(value) or type(value).__name__ == "NAType"
         if nan_like and (_is_nan(base) or (no_base and _is_nan(value))):
             return math.nan
         return ""
@@ -106,7 +106,7 @@ def cell_text(column: str, value: Any, base: Any, no_base: bool = False, narrow:
         return _plain(column, base)
     if float_column and isinstance(value, float) and value.is_integer() and _number(base) and isinstance(base, int):
         return str(int(value))
-    if isinstance(value, (dt.date, dt.datetime)):
+    if isinstance(value, dt.date):  # a date, a datetime, a pd.Timestamp
         if isinstance(base, str) and _same_moment(value, base):
             return _plain(column, base)
         value = value.isoformat()  # as wandb's own client stores a datetime in a config
@@ -161,12 +161,6 @@ def native(value: Any, nested: bool = False) -> Any:
             return kind(value)
     raise Unwritable(f"a {type(value).__name__} value ({_short(value)}) is not one W&B can hold: make it a "
                      "number, text, boolean, list or dict (e.g. with .astype(str))")
-
-
-def _NaTType() -> type:
-    import pandas as pd
-
-    return type(pd.NaT)
 
 
 def _missing(value: Any) -> bool:
