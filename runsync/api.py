@@ -9,6 +9,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runsync import __version__, codec
@@ -16,10 +17,12 @@ from runsync.apply import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, ApplyOptions,
 from runsync.backend.wandb import DEFAULT_PER_PAGE, WandbBackend, parse_project_path
 from runsync.errors import BackendError, CellError, ConfigError, RunsyncError, SheetError
 from runsync.export import ExportShape, Table, base_snapshot, build_table
+from runsync.frame_cells import FRAME_SOURCE
 from runsync.journal import (
     check_can_append,
     export_header,
     journal_base,
+    journal_dir,
     new_journal_path,
     read_journal,
     undo_journal_path,
@@ -219,54 +222,27 @@ def frame(
     shape: ExportShape = ExportShape(),
     backend: WandbBackend | None = None,
 ) -> pd.DataFrame:
-    """The export as a pandas DataFrame (object columns, typed cells); the base rides in `df.attrs`."""
-    import pandas as pd
+    """The export as a pandas DataFrame (number columns typed, others object); the base rides in `df.attrs`."""
+    from runsync.frame_cells import typed_frame
 
     table, meta = _fetch_table(project, Selection(filters, order, limit), shape, backend or WandbBackend(), None, None)
-    rows = [{c: _frame_cell(row.get(c, ABSENT)) for c in table.columns} for row in table.rows]
-    df = pd.DataFrame(rows, columns=table.columns, dtype=object)
+    df = typed_frame(table.columns, table.rows)
     df.attrs["runsync"] = meta
     return df
 
 
-def _frame_cell(value: Any) -> Any:
-    return None if value is ABSENT else value
-
-
 def _sheet_from_frame(df: pd.DataFrame, meta: SheetMeta | None) -> SheetData:
     """An edited DataFrame as if it were a sheet: each cell as the text a CSV would hold."""
+    from runsync.frame_cells import frame_rows
     from runsync.sheets import assemble
 
-    header = [str(c) for c in df.columns]
-    base = meta.base if meta is not None else {}
-    id_at = header.index(ID) if ID in header else None
-
-    def raw_row(values: tuple) -> list[Any]:
-        run_base = base.get(str(values[id_at]), {}) if id_at is not None else {}
-        return [_frame_to_raw(c, v, run_base.get(c, ABSENT), meta is None) for c, v in zip(header, values)]
-
-    raw_rows = ((position, raw_row(values))
-                for position, values in enumerate(df.itertuples(index=False, name=None), start=2))
+    problems: list[tuple[int, str | None, str, str]] = []
+    header, raw_rows = frame_rows(df, meta.base if meta is not None else {}, meta is None, problems)
     errors: list[CellError] = []
     warnings: list[str] = []
-    columns, rows = assemble("<DataFrame>", header, raw_rows, errors, warnings)
-    return SheetData("<DataFrame>", columns, rows, meta, warnings, errors)
-
-
-def _frame_to_raw(column: Any, value: Any, base: Any, no_base: bool) -> Any:
-    if _is_nan(value):
-        # NaN is W&B's value where the base (or, with no base, W&B) holds NaN; anywhere else it is
-        # pandas' "missing", an empty cell.
-        return value if no_base or _is_nan(base) else ""
-    if value is None or type(value).__name__ == "NAType":  # pandas.NA
-        return ""
-    if column == "tags" and isinstance(value, (list, tuple)):
-        return codec.to_csv_cell(codec.format_tags(value))
-    return codec.to_csv_cell(value)
-
-
-def _is_nan(value: Any) -> bool:
-    return isinstance(value, float) and value != value
+    columns, rows = assemble(FRAME_SOURCE, header, raw_rows, errors, warnings)
+    errors.extend(CellError(FRAME_SOURCE, row, run_id, column, message) for row, run_id, column, message in problems)
+    return SheetData(FRAME_SOURCE, columns, rows, meta, warnings, errors)
 
 
 @contextlib.contextmanager
@@ -351,6 +327,10 @@ def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = Fa
 
 def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: bool, include_running: bool,
                 backend: WandbBackend | None, early: EarlyFetch | None = None) -> Plan:
+    if sheet.meta is None and project is None and sheet.path == FRAME_SOURCE:
+        raise ConfigError(f"{FRAME_SOURCE}: no base snapshot in df.attrs['runsync'] (a pandas operation may have "
+                          "dropped it)", hint="keep df.attrs from runsync.frame (df2.attrs = df.attrs), start from "
+                          "runsync.frame(...), or pass project='ENTITY/PROJECT' for a 2-way diff")
     if sheet.meta is None and project is None:
         # The reader's warning says what was lost (e.g. the hidden sheet); else say what was looked for.
         why = "; ".join(sheet.warnings) or f"{sheet.path}: no base snapshot (no .runsync.json sidecar next to it)"
@@ -388,7 +368,8 @@ def _advance_base(sheet: SheetData, live: dict[str, RunRecord]) -> None:
     """
     if sheet.meta is None:
         return
-    moved = journal_base(sheet.path, sheet.meta.project, sheet.meta.exported_at, live)
+    moved = journal_base(sheet.path, sheet.meta.project, sheet.meta.exported_at, live,
+                         folder=journal_dir(_frame_home(sheet.meta.project)) if sheet.path == FRAME_SOURCE else None)
     if moved:
         merged = dict(sheet.meta.base)
         for run_id, values in moved.items():
@@ -405,7 +386,17 @@ def default_journal(source: str, project: str | None = None) -> str:
 
     if project and is_set_source(source):
         return new_set_journal(project)
+    if project and source == FRAME_SOURCE:
+        return new_journal_path(_frame_home(project))
     return new_journal_path(source)
+
+
+def _frame_home(project: str) -> Path:
+    """A DataFrame has no file for its journals to sit beside: STATE/ENTITY/PROJECT/frame(.runsync-journals)."""
+    from runsync.bulk import state_dir
+
+    entity, name = parse_project_path(project)
+    return state_dir() / entity / name / "frame"
 
 
 def apply(

@@ -24,6 +24,8 @@ from runsync.model import ABSENT
 from runsync.scalars import (
     FLOAT_RE as _FLOAT_RE,
     MAX_EXACT_INT,
+    FloatOverflow,
+    exact_number as _exact_number,
     as_text as _as_text,
     float_text as _float_text,
     number_text as _number_text,
@@ -307,17 +309,24 @@ def _infer(raw: Any, column_type: str | None, source: str = "csv") -> Any | Cell
         return raw
     if not isinstance(raw, str):
         return _as_text(raw)
-    if source == "xlsx" and column_type is None and raw.lstrip()[:1] not in ("{", "["):
-        return raw
+    if source == "xlsx" and column_type in (None, "number") and raw.lstrip()[:1] not in ("{", "["):
+        # "number": the column's other cells are numbers, so the exact text of a number here is one (runsync
+        # writes a float of 16-17 digits as text, and a copy of that cell is still that float).
+        number = _exact_number(raw) if column_type == "number" else None
+        if number is None and column_type == "number":
+            _parse_float(raw)  # text spelling a float beyond the largest is refused (FloatOverflow), not kept
+        return raw if number is None else number
     if (i := _parse_int(raw)) is not None:
         return i
-    if _FLOAT_RE.fullmatch(raw.strip()):
-        return float(raw)
+    if (x := _parse_float(raw)) is not None and _FLOAT_RE.fullmatch(raw.strip()):
+        return x
     if raw.strip().lower() in ("true", "false"):
         return raw.strip().lower() == "true"
     if raw.lstrip()[:1] in ("{", "["):
         try:
             return _parse_json(raw)
+        except FloatOverflow:
+            raise
         except ValueError:
             pass
     return raw
@@ -382,8 +391,16 @@ def decode_cell(raw: Any, *, column: str, base: Any = ABSENT, column_type: str |
 
     `source` is "csv" (the ' guard applies), "xlsx" (text cells are taken as they are; a text cell typed
     where the column has no type stays text) or "typed" (a value typed on a command line: no guard).
-    Returns None for an empty cell (the planner maps empty + ABSENT base to ABSENT).
+    Returns None for an empty cell (the planner maps empty + ABSENT base to ABSENT). A float literal beyond
+    the largest float (`1e999`) is a problem: Python would read it as infinity.
     """
+    try:
+        return _decode_cell(raw, column, base, column_type, source)
+    except FloatOverflow as exc:
+        return CellProblem(str(exc))
+
+
+def _decode_cell(raw: Any, column: str, base: Any, column_type: str | None, source: str) -> Any | CellProblem:
     if column == TAGS_COLUMN:
         if source != "typed" and isinstance(raw, str) and raw.startswith("'") and raw[1:].startswith(GUARD_CHARS):
             raw = raw[1:]  # the CSV formula guard, as on any text cell (also a CSV export saved as XLSX)

@@ -231,18 +231,20 @@ def check_can_append(path: str | os.PathLike[str], project: str, header: Mapping
                 hint="pass a new --journal path, or leave --journal out (one journal per import)")
 
 
-def journal_base(sheet: str, project: str, exported_at: str, live: Mapping[str, RunRecord]) -> dict[str, dict[str, Any]]:
+def journal_base(sheet: str, project: str, exported_at: str, live: Mapping[str, RunRecord],
+                 folder: Path | None = None) -> dict[str, dict[str, Any]]:
     """The base moved past runsync's own writes: run id -> {column: value}, from the sheet's journals.
 
     Read: the journals in SHEET.runsync-journals/ whose begin line names this sheet (by file name) and this
     export (project + exported_at); imports and undos alike, oldest first. Each field a journal records
     as written and confirmed (`done`) takes the value written; a field written without `done` (the import
     was killed or failed mid-request) only when W&B holds that value now. A re-export has a new
-    exported_at, so its sheet starts again from its own base.
+    exported_at, so its sheet starts again from its own base. `folder`: where the journals are, if not
+    there (a DataFrame's, in runsync's state folder).
     """
     from runsync.classify import live_value, same
 
-    folder = journal_dir(sheet)
+    folder = folder or journal_dir(sheet)
     if not folder.is_dir():
         return {}
     name = os.path.basename(sheet)

@@ -113,10 +113,19 @@ class _Planner:
         types: dict[str, str | None] = {}
         for column, path in self.paths.items():
             kinds = [codec.type_name(v) for v in self._reference_values(column, path) if v is not ABSENT and v is not None]
-            types[column] = _dominant_type(kinds)
+            types[column] = _dominant_type(kinds) or self._numbers_in_sheet(column)
             if family := codec.family_of(kinds):
                 self.column_family[column] = family
         return types
+
+    def _numbers_in_sheet(self, column: str) -> str | None:
+        """"number" for an XLSX column with no exported type whose value cells are all numbers: a text cell
+        there holding a number's exact text (a copy of a float runsync wrote as text) is that number."""
+        if self.source != "xlsx":
+            return None  # a CSV cell is text anyway: inference reads numbers
+        kinds = [codec.type_name(cells.get(column)) for _, cells in self.sheet.rows
+                 if not isinstance(cells.get(column), (str, type(None)))]
+        return "number" if kinds and codec.family_of(kinds) == "number" else None
 
     def _reference_values(self, column: str, path: tuple[str, ...]) -> list[Any]:
         """The column's values as exported (or, with no base, as W&B holds them)."""

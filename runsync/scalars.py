@@ -54,11 +54,39 @@ def parse_int(text: str) -> int | None:
     return int(text) if INT_RE.fullmatch(text) else None
 
 
+class FloatOverflow(ValueError):
+    """A float literal beyond the largest float (`1e999`): Python reads it as infinity, silently."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(f"{text} is beyond the largest float (about 1.8e308): it is not written as infinity "
+                         "(type inf for that)")
+
+
 def parse_float(text: str) -> float | None:
+    """The float a cell's text spells, or None; raises FloatOverflow for a literal beyond the largest float."""
     text = text.strip()
     if FLOAT_RE.fullmatch(text):
-        return float(text)
+        return _finite(text)
     return SPECIAL_FLOATS.get(text.lower())
+
+
+def _finite(literal: str) -> float:
+    x = float(literal)
+    if math.isinf(x):
+        raise FloatOverflow(literal)
+    return x
+
+
+def exact_number(text: str) -> int | float | None:
+    """The number whose own text (str of an int, repr of a float: what runsync writes) `text` is, else None."""
+    if INT_RE.fullmatch(text):
+        n = int(text)
+        return n if str(n) == text else None
+    try:
+        x = parse_float(text)
+    except FloatOverflow:
+        return None
+    return x if x is not None and float_text(x) == text else None
 
 
 def parse_bool(raw: Any) -> bool | None:
@@ -76,4 +104,6 @@ def parse_bool(raw: Any) -> bool | None:
 
 
 def parse_json(text: str) -> Any:
-    return json.loads(text)  # accepts NaN/Infinity, which to_json_text writes for such floats
+    # Accepts NaN/Infinity, which to_json_text writes for such floats; a literal beyond the largest float
+    # (`1e999`, which json reads as infinity) raises FloatOverflow.
+    return json.loads(text, parse_float=_finite)

@@ -353,3 +353,37 @@ def test_mangled_by_program(base, raw, fragment):
 ])
 def test_not_mangled(base, raw):
     assert mangled_by_program(base, raw) is None
+
+
+@pytest.mark.parametrize(("raw", "base", "column_type", "source"), [
+    ("1e999", 1.5, None, "csv"), ("-1e999", 1, None, "csv"), ("1e999", ABSENT, None, "csv"),
+    (" 2e308 ", None, "float", "csv"), ("1.0E400", ABSENT, "int", "typed"), ("9" * 400 + ".5", 0.5, None, "xlsx"),
+    ("[1, 1e999]", [0], None, "csv"), ('{"x": -4e4000}', ABSENT, None, "csv"), ("[1e309]", ABSENT, None, "xlsx"),
+    ("1e999", ABSENT, "number", "xlsx"),
+])
+def test_a_float_literal_beyond_the_largest_float_is_a_problem_not_inf(raw, base, column_type, source):
+    got = decode_cell(raw, column="config.x", base=base, column_type=column_type, source=source)
+    assert isinstance(got, CellProblem) and "largest float" in got.message, got
+
+
+@pytest.mark.parametrize(("raw", "base"), [("1e999", "x"), ("inf", 1.5), ("-Infinity", 0.5), ("1e308", 1.5),
+                                           ("1e-999", 1.5)])
+def test_text_and_spelled_infinity_are_not_overflow(raw, base):
+    got = decode_cell(raw, column="config.x", base=base)
+    assert not isinstance(got, CellProblem) and values_equal(got, decode_cell(raw, column="config.x", base=base))
+    assert got == raw if isinstance(base, str) else isinstance(got, float)
+
+
+# An XLSX text cell in a column with no exported type whose cells are numbers ("number"): the exact text of a
+# number (runsync writes floats of 16-17 digits and ints over 15 digits as text) is that number; others stay text.
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("0.30000000000000004", 0.30000000000000004), ("0.1234567890123456", 0.1234567890123456),
+    ("1e-08", 1e-08), ("-1.7976931348623157e+308", -1.7976931348623157e308), ("nan", NAN), ("-inf", -math.inf),
+    ("12345678901234567890", BIG), ("2.5", 2.5),
+    ("007", "007"), ("1e5", "1e5"), ("1E-08", "1E-08"), (" 0.5", " 0.5"), ("0.50", "0.50"), ("+3", "+3"),
+    ("NaN", "NaN"), ("abc", "abc"), ("1.5e+300x", "1.5e+300x"),
+])
+def test_xlsx_text_holding_a_numbers_exact_text_in_a_number_column(raw, expected):
+    got = decode_cell(raw, column="config.new", base=ABSENT, column_type="number", source="xlsx")
+    assert type(got) is type(expected) and values_equal(got, expected), got
+    assert decode_cell(raw, column="config.new", base=ABSENT, column_type=None, source="xlsx") == raw

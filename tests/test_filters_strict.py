@@ -240,3 +240,52 @@ def test_serve_lenient_filters_switch(tmp_path: Path, monkeypatch: pytest.Monkey
             proc.wait(timeout=10)
     assert isinstance(results[True], int) and results[True] > 0
     assert isinstance(results[False], Exception)
+
+
+# -- --filter KEY=VALUE on fields that are always text ------------------------------------------------
+
+@pytest.fixture
+def texty(sandbox: Sandbox) -> Sandbox:
+    store = sandbox.store
+    store.create_run("e", "p", "007", display_name="1e3", tags=["2024", "x"], group="2024", job_type="true",
+                     config={"seed": 7, "tag": "2024"})
+    store.create_run("e", "p", "t2", display_name="1000", tags=["2024"], group="null", job_type="1",
+                     config={"seed": 2024, "tag": 2024})
+    store.create_run("e", "p", "t3", display_name="-0.5", tags=["1.50", "null"], group="x", job_type="false",
+                     state="crashed", config={"seed": 1.5, "tag": None})
+    return sandbox
+
+
+def _exported_ids(tmp_path: Path, *args: str) -> set[str]:
+    out = tmp_path / "sel.csv"
+    invoke("export", "e/p", *args, "-o", out, "--overwrite")
+    with out.open(encoding="utf-8-sig") as fh:
+        return {row["id"] for row in csv.DictReader(fh)}
+
+
+@pytest.mark.parametrize(("pairs", "ids"), [
+    (["tags=2024"], {"007", "t2"}),
+    (["tags=1.50"], {"t3"}),
+    (["tags=null"], {"t3"}),
+    (["group=2024"], {"007"}),
+    (["group=null"], {"t2"}),
+    (["display_name=1e3"], {"007"}),
+    (["display_name=-0.5"], {"t3"}),
+    (["job_type=true"], {"007"}),
+    (["job_type=1"], {"t2"}),
+    (["name=007"], {"007"}),
+    (["tags=2024", "job_type=1"], {"t2"}),
+    (['tags="2024"'], {"007", "t2"}),  # JSON text is still that text
+    (["config.seed=2024"], {"t2"}),  # a config value is still JSON: the number
+    (["config.tag=2024"], {"t2"}),
+    (['config.tag="2024"'], {"007"}),
+    (['state={"$in": ["crashed"]}'], {"t3"}),  # an operator is still one
+])
+def test_filter_on_a_text_field_compares_as_text(texty: Sandbox, tmp_path: Path, pairs: list[str],
+                                                 ids: set[str]) -> None:
+    args = [a for pair in pairs for a in ("--filter", pair)]
+    assert _exported_ids(tmp_path, *args) == ids
+    # The oracle: the plain client, with the filter written out by hand.
+    spec = {"$and": [{k: json.loads(v) if k.startswith("config.") or v.startswith(("{", '"')) else v
+                      for k, v in [p.split("=", 1)]} for p in pairs]}
+    assert {r.id for r in wandb.Api().runs("e/p", filters=spec)} == ids

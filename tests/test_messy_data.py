@@ -445,3 +445,55 @@ def test_new_config_columns_of_other_names_are_not_warned(sandbox, tmp_path):
     plan = runsync.plan(sheet)
     assert not [w for w in plan.warnings if "case-sensitive" in w]
     assert [c.field for c in plan.changes] == ["config.lr_warmup"]
+
+
+# --- issue 17 §4: numbers typed as text ------------------------------------------------------------------
+
+@pytest.fixture
+def long_floats(sandbox):
+    store = sandbox.store
+    store.create_run("e", "p", "t1", config={"lr": 0.1 + 0.2, "seed": 12345678901234567, "w": 0.5})
+    store.create_run("e", "p", "t2", config={"lr": 1 / 3, "seed": 7, "w": 2.0})
+    store.create_run("e", "p", "t3", config={"lr": math.pi * 1e-300, "seed": -(10**18) - 3, "w": 1e-7})
+    return sandbox
+
+
+def test_a_copied_long_float_text_in_a_new_column_among_numbers_is_that_float(long_floats, tmp_path):
+    sheet = export(tmp_path, "xlsx")
+    _, rows = header_and_rows(sheet)
+    assert rows["t1"]["config.lr"] == "0.30000000000000004"  # the oracle: runsync wrote it as text
+    assert isinstance(rows["t1"]["config.seed"], str)
+    # The user copies t1's lr and t3's lr and seed into new columns, and types numbers in the other rows.
+    edit_cells(sheet, {("t1", "config.lr2"): rows["t1"]["config.lr"], ("t2", "config.lr2"): 0.25,
+                       ("t3", "config.lr2"): rows["t3"]["config.lr"],
+                       ("t1", "config.seed2"): 4, ("t3", "config.seed2"): rows["t3"]["config.seed"],
+                       ("t1", "config.label"): "0.30000000000000004", ("t2", "config.label"): "007"})
+    plan = runsync.plan(sheet)
+    assert not plan.errors
+    assert {(c.run_id, c.field): c.sheet for c in plan.changes if c.field.endswith("2")} == {
+        ("t1", "config.lr2"): 0.1 + 0.2, ("t2", "config.lr2"): 0.25, ("t3", "config.lr2"): math.pi * 1e-300,
+        ("t1", "config.seed2"): 4, ("t3", "config.seed2"): -(10**18) - 3}
+    invoke("import", sheet, "--yes")
+    runs = wandb_runs()
+    assert runs["t1"].config["lr2"] == 0.1 + 0.2 and type(runs["t1"].config["lr2"]) is float
+    assert runs["t3"].config["lr2"] == math.pi * 1e-300 and runs["t3"].config["seed2"] == -(10**18) - 3
+    assert runs["t1"].config["label"] == "0.30000000000000004" and runs["t2"].config["label"] == "007"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("run_id, column, text", [
+    ("t1", "config.lr", "1e999"), ("t2", "config.w", "-2.5e308"), ("t3", "config.seed", "1E+400"),
+    ("t2", "config.fresh", "9e9999"),
+])
+def test_a_float_literal_that_overflows_is_an_error_not_inf(long_floats, tmp_path, fmt, run_id, column, text):
+    before = wandb_state()
+    sheet = export(tmp_path, fmt)
+    if fmt == "csv":
+        write_csv_cells(sheet, {(run_id, column): text}) if column != "config.fresh" else \
+            edit_cells(sheet, {(run_id, column): text})
+    else:
+        edit_cells(sheet, {(run_id, column): text, **({("t1", column): 1.5} if column == "config.fresh" else {})})
+    result = invoke("import", sheet, "--yes", exit_code=1)
+    line = next(ln for ln in result.stderr.splitlines() if "largest float" in ln)
+    assert f"run {run_id}" in line and repr(column) in line
+    assert wandb_state() == before

@@ -30,6 +30,24 @@ _HINT = ("W&B documents $and $or $nor $in $nin $eq $ne $gt $gte $lt $lte $exists
          "see README \"runsync export\"")
 
 
+# Run fields W&B holds only as text (tags: a list of text). `--filter tags=2024` means the tag "2024": the
+# JSON number 2024 would match no run, silently.
+TEXT_FILTER_FIELDS = frozenset({"name", "id", "display_name", "displayName", "tags", "group", "job_type", "jobType",
+                                "state", "notes", "description", "sweep"})
+
+
+def pair_value(key: str, raw: str) -> Any:
+    """What `--filter KEY=VALUE` compares KEY with: VALUE as JSON when it parses, else as text; on a text
+    field a JSON number, boolean or null is the text typed (a JSON string or operator object is still read)."""
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+    if key in TEXT_FILTER_FIELDS and (value is None or isinstance(value, (bool, int, float))):
+        return raw
+    return value
+
+
 def check_filters(filters: dict[str, Any] | None) -> dict[str, Any] | None:
     """Return `filters` as W&B can run them (`$all` rewritten), or raise ConfigError naming what is refused."""
     if filters is None:

@@ -5,12 +5,14 @@ import json
 
 import click
 
+from runsync.backend.filters import pair_value
 from runsync.cli.common import progress, split_list, stderr_console
 from runsync.errors import ConfigError
 
 
 def parse_filters(pairs: tuple[str, ...], filters_json: str | None) -> dict | None:
-    """`--filter K=V` pairs (V as JSON when it parses, else text), AND-ed with `--filters JSON`."""
+    """`--filter K=V` pairs (V as JSON when it parses, else text; always text on a text field such as tags),
+    AND-ed with `--filters JSON`."""
     parts: list[dict] = []
     if filters_json:
         try:
@@ -24,11 +26,7 @@ def parse_filters(pairs: tuple[str, ...], filters_json: str | None) -> dict | No
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--filter takes KEY=VALUE, got {pair!r}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        parts.append({key.strip(): value})
+        parts.append({key.strip(): pair_value(key.strip(), raw)})
     if not parts:
         return None
     if len(parts) == 1:
