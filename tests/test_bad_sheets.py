@@ -29,7 +29,7 @@ CASES = [
     ("old_format.xls", ["unsupported format .xls"]),
     ("calc.ods", ["unsupported format .ods"]),
     ("ods_named.xlsx", ["unsupported format .ods"]),
-    ("runs.txt", ["unsupported format .txt"]),
+    ("runs.txt", ["no base snapshot"]),  # read as a CSV (Excel's Unicode Text is a .txt); no sidecar beside it
     # structure
     ("header_only.csv", ["no runs in the sheet"]),
     ("header_only.xlsx", ["no runs in the sheet"]),

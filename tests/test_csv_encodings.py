@@ -236,3 +236,32 @@ def test_libreoffice_resave_as_cp1250_plans_nothing(projects, tmp_path):
     assert (plan.changes, plan.conflicts, plan.errors) == ((), (), ())
     cells = oracle_cells(data, "cp1250")
     assert cells[("a1", "name")] == "Zażółć gęślą jaźń" and cells[("a2", "config.note")] == "Őrség és Ústí"
+
+
+def test_excel_unicode_text_is_read_like_a_csv(sandbox, tmp_path):
+    """Excel's "Unicode Text" save: `.txt`, UTF-16 LE with a BOM, TAB-separated, CRLF."""
+    sandbox.store.create_run("e", "p", "u1", display_name="naïve 実験", tags=["a,b", "x"],
+                             config={"lr": 0.1, "note": "tab\there", "city": "Łódź"})
+    sandbox.store.create_run("e", "p", "u2", display_name="plain", config={"lr": 0.2, "note": "n", "city": "Kyiv"})
+    exported = tmp_path / "runs.csv"
+    invoke("export", "e/p", "-o", exported)
+    rows = list(csv.reader(io.StringIO(exported.read_text(encoding="utf-8-sig"), newline="")))
+
+    def save_as_unicode_text(name: str, edit: tuple[str, str, str] | None) -> Path:
+        table = [list(r) for r in rows]
+        if edit:
+            run_id, column, value = edit
+            table[[r[0] for r in table].index(run_id)][table[0].index(column)] = value
+        out = io.StringIO()
+        csv.writer(out, delimiter="\t", lineterminator="\r\n").writerows(table)
+        path = tmp_path / name
+        path.write_bytes(b"\xff\xfe" + out.getvalue().encode("utf-16-le"))
+        return path
+
+    untouched = save_as_unicode_text("runs.txt", None)
+    result = invoke("import", untouched, "--base", exported, "--dry-run")
+    assert "No changes." in result.stdout + result.stderr, result.stderr
+    edited = save_as_unicode_text("edited.txt", ("u2", "config.city", "Львів"))
+    invoke("import", edited, "--base", exported, "--yes")
+    assert wandb.Api().run("e/p/u2").config["city"] == "Львів"
+    assert dict(wandb.Api().run("e/p/u1").config) == {"lr": 0.1, "note": "tab\there", "city": "Łódź"}

@@ -15,6 +15,8 @@ from runsync.model import ID, SheetData, SheetMeta, is_readonly
 __all__ = ["write_sheet", "read_sheet", "sidecar_path", "column_note"]
 
 UNSUPPORTED = {".ods", ".xls", ".xlsm", ".xlsb", ".numbers", ".tsv", ".txt"}
+# Read like a CSV (not written): Excel's "Unicode Text" is a UTF-16, tab-separated `.txt`; `.tsv` is the same idea.
+READ_AS_CSV = {".txt", ".tsv"}
 
 
 def sidecar_path(path: str | os.PathLike) -> str:
@@ -51,7 +53,7 @@ def read_sheet(path: str | os.PathLike, *, base_path: str | None = None) -> Shee
     """Read raw cells, structural errors and metadata; raises SheetError if the file can't be read at all."""
     path = os.fspath(path)
     try:
-        kind = _kind(path)
+        kind = ".csv" if Path(path).suffix.lower() in READ_AS_CSV else _kind(path)
     except ValueError as exc:
         raise SheetError([CellError(path, None, None, None, str(exc))]) from None
     if not os.path.exists(path):
