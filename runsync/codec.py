@@ -425,7 +425,9 @@ def _decode_cell(raw: Any, column: str, base: Any, column_type: str | None, sour
         try:
             return _parse_json(_as_text(raw))
         except ValueError as exc:
-            return CellProblem(f"not valid JSON: {exc}")
+            kind, example = ("list", "[1, 2]") if isinstance(base, (list, tuple)) else ("dict", '{"a": 1}')
+            return CellProblem(f"not valid JSON: {exc} (this column held a {kind}, typed as JSON such as {example}; "
+                               'to store text instead, type it in double quotes: "like this")')
     else:
         kind = type_name(base)
     if kind is not None:

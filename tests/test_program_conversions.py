@@ -162,3 +162,13 @@ def test_a_csv_saved_as_xlsx_keeps_its_formula_guard_out_of_wandb(sandbox, tmp_p
     invoke("import", xlsx, "--base", sheet, "--yes")
     config = dict(wandb.Api().run("e/p/g1").config)
     assert config == guarded | {"n": 2}
+
+
+@pytest.mark.parametrize(("held", "typed"), [([1, 2], "wide"), ({"a": 1}, "resnet 50"), (["x"], "x, y")])
+def test_plain_text_in_a_json_column_says_json_is_expected_and_how_to_type_text(sandbox, tmp_path, held, typed):
+    from runsync.codec import decode_cell
+
+    problem = decode_cell(typed, column="config.k", base=held)
+    assert "not valid JSON" in problem.message and '"like this"' in problem.message
+    assert ("a list" if isinstance(held, list) else "a dict") in problem.message
+    assert decode_cell(f'"{typed}"', column="config.k", base=held) == typed  # the way out it names works
