@@ -172,3 +172,40 @@ def test_plain_text_in_a_json_column_says_json_is_expected_and_how_to_type_text(
     assert "not valid JSON" in problem.message and '"like this"' in problem.message
     assert ("a list" if isinstance(held, list) else "a dict") in problem.message
     assert decode_cell(f'"{typed}"', column="config.k", base=held) == typed  # the way out it names works
+
+
+@pytest.mark.parametrize("ext", ["csv", "xlsx"])
+def test_a_total_row_below_the_data_is_skipped_with_a_warning(sandbox, tmp_path, ext):
+    from openpyxl import load_workbook
+
+    for i, lr in enumerate((0.1, 0.2)):
+        sandbox.store.create_run("e", "p", f"t{i}", display_name=f"run {i}", config={"lr": lr, "epochs": 3})
+    sheet = tmp_path / f"runs.{ext}"
+    invoke("export", "e/p", "-o", sheet)
+    if ext == "csv":
+        rows = list(csv.reader(io.StringIO(sheet.read_text(encoding="utf-8-sig"), newline="")))
+        header = rows[0]
+        rows[1][header.index("config.epochs")] = "4"  # one real edit
+        total = [""] * len(header)
+        total[header.index("name")], total[header.index("config.lr")] = "Total (reviewed by Ana)", "0.3"
+        out = io.StringIO()
+        csv.writer(out, lineterminator="\r\n").writerows([*rows, [""] * len(header), total])
+        sheet.write_text(out.getvalue(), encoding="utf-8-sig")
+    else:
+        book = load_workbook(sheet)
+        ws = book["runs"]
+        header = [c.value for c in ws[1]]
+        ws.cell(row=2, column=header.index("config.epochs") + 1, value=4)
+        ws.cell(row=5, column=header.index("name") + 1, value="Total (reviewed by Ana)")
+        ws.cell(row=5, column=header.index("config.lr") + 1, value=0.3)
+        book.save(sheet)
+    result = invoke("import", sheet, "--yes")
+    assert "has no id and comes after the runs (a comment or total row?): skipped" in result.stderr
+    assert wandb.Api().run("e/p/t0").config["epochs"] == 4 and wandb.Api().run("e/p/t1").config["epochs"] == 3
+    if ext == "xlsx":  # a formula in such a row is still refused, and nothing is written
+        book = load_workbook(sheet)
+        book["runs"].cell(row=5, column=header.index("config.lr") + 1, value="=SUM(M2:M3)")
+        book["runs"].cell(row=3, column=header.index("config.epochs") + 1, value=9)
+        book.save(sheet)
+        result = invoke("import", sheet, "--yes", exit_code=1)
+        assert "formula" in result.stderr and wandb.Api().run("e/p/t1").config["epochs"] == 3

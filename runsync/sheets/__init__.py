@@ -145,6 +145,7 @@ def assemble(path: str, header: list[Any], rows: Iterator[tuple[int, list[Any]]]
     columns = [n for n in names if n]
     out: list[tuple[int, dict[str, Any]]] = []
     ids: dict[str, int] = {}
+    blank: list[int] = []  # rows with no id: an error among the runs, a comment or total row below them
     for row_no, cells in rows:
         if all(c is None or c == "" for c in cells):
             continue  # blank rows are layout, not runs
@@ -162,7 +163,8 @@ def assemble(path: str, header: list[Any], rows: Iterator[tuple[int, list[Any]]]
         if id_index is not None:
             rid = record.get(ID)
             if rid is None or (isinstance(rid, str) and not rid.strip()):
-                errors.append(CellError(path, row_no, None, ID, "blank id: every row needs its run id"))
+                blank.append(row_no)
+                continue
             else:
                 key = _id_text(rid)
                 record[ID] = key  # a program may have turned a digit-only id into a number
@@ -170,4 +172,11 @@ def assemble(path: str, header: list[Any], rows: Iterator[tuple[int, list[Any]]]
                     errors.append(CellError(path, row_no, key, ID, f"duplicate id {key!r} (also row {ids[key]})"))
                 ids.setdefault(key, row_no)
         out.append((row_no, record))
+    last_run = out[-1][0] if out else 0
+    for row_no in blank:
+        if row_no > last_run:  # below the data: a comment or a total row a person added, not a run
+            warnings.append(f"{path}: row {row_no} has no id and comes after the runs (a comment or total row?): "
+                            "skipped")
+        else:
+            errors.append(CellError(path, row_no, None, ID, "blank id: every row needs its run id"))
     return columns, out
