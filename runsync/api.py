@@ -25,7 +25,8 @@ from runsync.journal import (
     undo_journal_path,
 )
 from runsync.model import ABSENT, ID, SUMMARY_PREFIX, Plan, RunRecord, SheetData, SheetMeta
-from runsync.plan import build_plan, twin_header_errors, twin_headers
+from runsync.plan import build_plan
+from runsync.twin_headers import twin_header_errors, twin_headers
 from runsync.undo import plan_undo
 
 if TYPE_CHECKING:

@@ -5,9 +5,8 @@ verdict is runsync.classify's, shared with `runsync set` and undo; an id column 
 runsync.moved_rows'."""
 from __future__ import annotations
 
-import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -25,6 +24,7 @@ from runsync.classify import (
 )
 from runsync.errors import CellError
 from runsync.moved_rows import fingerprint, ids_moved_alone, moved_message
+from runsync.twin_headers import exported_tag, twin_headers
 from runsync.model import (
     ABSENT,
     CONFIG_PREFIX,
@@ -141,7 +141,7 @@ class _Planner:
             if not column.startswith(TAG_COLUMN_PREFIX):
                 continue
             tag = column[len(TAG_COLUMN_PREFIX) :]
-            names[column] = _exported_tag(tag, exported) or tag
+            names[column] = exported_tag(tag, exported) or tag
         return names
 
     def base_of(self, run_id: str, column: str, record: RunRecord | None) -> Any:
@@ -439,74 +439,6 @@ class _Planner:
 _INVALID = object()
 
 
-def _bare(text: str) -> str:
-    """`text` without whitespace and invisible (format) characters: NBSP, zero-width space, BOM, soft hyphen."""
-    return "".join(ch for ch in text if not ch.isspace() and unicodedata.category(ch) != "Cf")
-
-
-def _loose(column: str) -> str:
-    """A header as a person might retype it: case, spaces and invisible characters ignored."""
-    return _bare(column).casefold()
-
-
-def _exported_tag(tag: str, exported: list[str]) -> str | None:
-    """The exported tag a `tag:` header names: itself, or the one tag it equals but for lost edge spaces."""
-    if tag in exported:
-        return tag
-    alike = [t for t in exported if t.strip() == tag.strip()]
-    return alike[0] if len(alike) == 1 else None
-
-
-def twin_headers(columns: Iterable[str], config_columns: Iterable[str],
-                 tag_columns: Iterable[str]) -> list[tuple[str, str]]:
-    """(header, exported header) for each config or `tag:` header the export did not write that differs from
-    one it did only by case, spaces or invisible characters: W&B keys and tags are exact, so it would write a
-    new key (or tag), never the exported one. Pure; needs only the header and the export's metadata."""
-    exported_config = [c for c in config_columns if isinstance(c, str)]
-    exported_tags = [t for t in tag_columns if isinstance(t, str)]
-    loose = {_loose(c): c for c in exported_config}
-    loose.update({_loose(TAG_COLUMN_PREFIX + t): TAG_COLUMN_PREFIX + t for t in exported_tags})
-    twins = []
-    for column in columns:
-        if column.startswith(CONFIG_PREFIX):
-            known = column in exported_config
-        elif column.startswith(TAG_COLUMN_PREFIX):
-            known = _exported_tag(column[len(TAG_COLUMN_PREFIX):], exported_tags) is not None
-        else:
-            continue
-        twin = None if known else loose.get(_loose(column))
-        if twin is not None and twin != column:
-            twins.append((column, twin))
-    return twins
-
-
-def twin_header_errors(sheet: SheetData) -> list[CellError]:
-    """One error per twin header (`twin_headers`), naming both headers and the opt-in; none without a base."""
-    if sheet.meta is None:
-        return []
-    errors = []
-    for column, twin in twin_headers(sheet.columns, sheet.meta.config_paths, sheet.meta.tag_columns):
-        what = "key" if column.startswith(CONFIG_PREFIX) else "tag"
-        errors.append(CellError(sheet.path, None, None, column,
-                                f"differs from the exported {twin!r} only in {_how_they_differ(column, twin)}: W&B "
-                                f"{what}s are exact, so it would create a new {what}; rename it back to edit "
-                                f"{twin!r}, or pass --new-keys to create the new {what}"))
-    return errors
-
-
-def _how_they_differ(a: str, b: str) -> str:
-    """What a person can't see between two twin headers: "case", "spaces", "U+00A0 (no-break space)"."""
-    parts = []
-    if _bare(a) != _bare(b):
-        parts.append("case")
-    if a.count(" ") != b.count(" "):
-        parts.append("spaces")
-    odd = sorted({ch for ch in a + b if ch != " " and a.count(ch) != b.count(ch)
-                  and (ch.isspace() or unicodedata.category(ch) == "Cf")})
-    parts += [f"U+{ord(ch):04X} ({unicodedata.name(ch, 'unnamed').lower()})" for ch in odd]
-    return ", ".join(parts) or "case, spaces or invisible characters"
-
-
 def _cell_id(raw: Any) -> str | None:
     if raw is None:
         return None
@@ -536,4 +468,4 @@ def build_plan(sheet: SheetData, live: Mapping[str, RunRecord], *, project: str,
     return plan
 
 
-__all__ = ["build_plan", "twin_header_errors", "twin_headers"]
+__all__ = ["build_plan"]

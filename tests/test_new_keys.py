@@ -263,3 +263,16 @@ def test_a_column_not_exported_typed_everywhere_creates_keys_only_where_w_and_b_
     assert plan.conflicts == () and plan.infos == ()
     assert {c.run_id: c.live for c in plan.changes} == {"r0": 32, "r1": 64, "r2": ABSENT, "r3": ABSENT}
     assert plan.new_key_counts == {"config.bs": 2}
+
+
+def test_the_apply_line_runs_as_printed_with_base_and_a_path_with_spaces(runs, tmp_path):
+    sheet = export(tmp_path, "csv")
+    copy = tmp_path / "runs - Sheet1 (it's mine).csv"  # a download: no sidecar of its own
+    copy.write_bytes(sheet.read_bytes())
+    edit_cells(copy, {("r3", "config.bs"): 9})
+    dry = invoke("import", copy, "--base", f"{sheet}.runsync.json", "--dry-run")
+    [apply_line] = [line for line in dry.stderr.splitlines() if "To apply:" in line]
+    command = shlex.split(apply_line.split("To apply: ", 1)[1])
+    assert command == ["runsync", "import", str(copy), "--base", f"{sheet}.runsync.json", "--new-keys"]
+    invoke(*command[1:], "--yes")
+    assert json.loads(configs()["r3"])["bs"] == 9

@@ -37,8 +37,8 @@ from runsync.errors import ExitCode
                    "request per 250 runs).")
 @report_option
 def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, include_running: bool,
-            new_keys: bool, fmt: str, detailed_exitcode: bool, base: str | None, project: str | None, journal: str | None, concurrency: int,
-            batch_size: int, no_verify: bool, report_path: str | None) -> None:
+            new_keys: bool, fmt: str, detailed_exitcode: bool, base: str | None, project: str | None,
+            journal: str | None, concurrency: int, batch_size: int, no_verify: bool, report_path: str | None) -> None:
     """Apply an edited sheet to W&B: only the fields that changed.
 
     \b

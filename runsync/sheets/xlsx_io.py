@@ -305,7 +305,8 @@ def read_xlsx(path: str, on_ids: Callable[[dict[str, Any], list[str], list[str]]
 
     `on_ids(header, ids, columns)`, if given, is told the metadata header, the run ids the id column seems to
     hold and the column names as soon as calamine has read the file, before the rest is worked out: a plan
-    reads W&B meanwhile. Only a guess (the caller compares it with the SheetData); it is skipped when the file does not show both.
+    reads W&B meanwhile. Only a guess (the caller compares it with the SheetData); it is skipped when the file
+    does not show both.
     """
     _check_container(path)
     early = _read_early(path, on_ids) if on_ids is not None else None
