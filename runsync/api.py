@@ -29,6 +29,7 @@ from runsync.journal import (
 )
 from runsync.model import ABSENT, ID, SUMMARY_PREFIX, Plan, RunRecord, SheetData, SheetMeta
 from runsync.plan import build_plan
+from runsync.twin_headers import twin_header_errors, twin_headers
 from runsync.undo import plan_undo
 
 if TYPE_CHECKING:
@@ -290,11 +291,15 @@ def plan(
     force: bool = False,
     strict: bool = False,
     include_running: bool = False,
+    new_keys: bool = False,
     backend: WandbBackend | None = None,
 ) -> Plan:
     """The 3-way plan for an edited sheet (path) or DataFrame from `frame()`; writes nothing.
 
     `strict` refuses text typed into a column whose values all share another type (`Yes` among booleans).
+    `new_keys` (the CLI's --new-keys) opts in to creating config keys the runs lack, which W&B cannot delete:
+    without it `apply` refuses such a plan, and a header that differs from an exported one only by case,
+    spaces or invisible characters raises SheetError before W&B is read.
     """
     early = None
     with _cycle_collector_paused():
@@ -308,25 +313,38 @@ def plan(
                 backend = WandbBackend()
                 backend.connect_in_background()  # the client and its sidecar start while calamine reads
             early = EarlyFetch(backend, project)
-            sheet = read_xlsx(os.fspath(source), on_ids=early.start)
+
+            def read_ahead(header: dict[str, Any], ids: list[str], columns: list[str]) -> None:
+                # Not when the header will be refused: then nothing is read from W&B.
+                if new_keys or not _twins_in(columns, header):
+                    early.start(header, ids)
+
+            sheet = read_xlsx(os.fspath(source), on_ids=read_ahead)
         elif isinstance(source, (str, os.PathLike)):
             sheet = _read(source, base=base)
         else:
             sheet = _sheet_from_frame(source, source.attrs.get("runsync"))
         return _plan_sheet(sheet, project=project, force=force, strict=strict, include_running=include_running,
-                           backend=backend, early=early)
+                           new_keys=new_keys, backend=backend, early=early)
+
+
+def _twins_in(columns: list[str], header: dict[str, Any]) -> bool:
+    """Whether a sheet's header (and its metadata header, unchecked JSON) has a twin header (plan.twin_headers)."""
+    config, tags = header.get("config_paths"), header.get("tag_columns")
+    return bool(twin_headers(columns, config if isinstance(config, dict) else (),
+                             tags if isinstance(tags, list) else ()))
 
 
 def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = False, strict: bool = False,
-               include_running: bool = False, backend: WandbBackend | None = None) -> Plan:
-    """The 3-way plan for a sheet already read (`read`); writes nothing."""
+               include_running: bool = False, new_keys: bool = False, backend: WandbBackend | None = None) -> Plan:
+    """The 3-way plan for a sheet already read (`read`); writes nothing. `new_keys`: as for `plan`."""
     with _cycle_collector_paused():
         return _plan_sheet(sheet, project=project, force=force, strict=strict, include_running=include_running,
-                           backend=backend)
+                           new_keys=new_keys, backend=backend)
 
 
 def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: bool, include_running: bool,
-                backend: WandbBackend | None, early: EarlyFetch | None = None) -> Plan:
+                backend: WandbBackend | None, early: EarlyFetch | None = None, new_keys: bool = False) -> Plan:
     if sheet.meta is None and project is None and sheet.path == FRAME_SOURCE:
         raise ConfigError(f"{FRAME_SOURCE}: no base snapshot in df.attrs['runsync'] (a pandas operation may have "
                           "dropped it)", hint="keep df.attrs from runsync.frame (df2.attrs = df.attrs), start from "
@@ -344,6 +362,10 @@ def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: b
     parse_project_path(target)
     if sheet.meta is None:
         sheet.warnings.insert(0, f"{sheet.path}: no base snapshot: 2-way diff against W&B, conflicts cannot be detected")
+    if not new_keys and (twins := twin_header_errors(sheet)):
+        if early is not None:
+            early.take(target, [], False, lambda _: None)  # waits for a read ahead, if one started
+        raise SheetError(twins)  # from the header alone, before anything is read from W&B
     ids = [str(cells[ID]).strip() for _, cells in sheet.rows if cells.get(ID) not in (None, "")]
     try:
         editable_summary = bool(sheet.meta and sheet.meta.editable_summary)  # then W&B's summary is compared too
@@ -356,7 +378,8 @@ def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: b
         raise BackendError(f"{sheet.path}: {exc.message}", hint=exc.hint) from None
     _advance_base(sheet, live)
     header = export_header(sheet.path, sheet.meta.exported_at if sheet.meta else None)
-    plan = build_plan(sheet, live, project=target, force=force, strict=strict, include_running=include_running)
+    plan = build_plan(sheet, live, project=target, force=force, strict=strict, include_running=include_running,
+                      new_keys=new_keys)
     return _remember_header(plan.with_run_urls(live), header)
 
 
@@ -409,8 +432,10 @@ def apply(
     on_run_done: Callable[[str], None] | None = None,
     verify: bool = True,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    new_keys: bool = False,
 ) -> ApplyReport:
-    """Write a plan's changes to W&B; refuses a plan with errors, or conflicts unless `force`.
+    """Write a plan's changes to W&B; refuses a plan with errors, conflicts unless `force`, and one that creates
+    config keys (`Plan.new_key_counts`) unless `new_keys` here or when planning.
 
     `verify`: read the written runs back (one request per page of ids) and report, in `did_not_stick`,
     every field that does not hold what was written. `batch_size`: runs per write request (1: one per request).
@@ -419,6 +444,8 @@ def apply(
         raise SheetError(list(plan.errors))
     if plan.conflicts and not force:
         raise RunsyncError(f"{len(plan.conflicts)} conflict(s): nothing written", hint="--force lets the sheet win")
+    if not new_keys and (refusal := new_keys_refusal(plan, force=force)):
+        raise RunsyncError(refusal)
     if not plan.changes:
         return ApplyReport()  # nothing to write: no journal either
     header = _header_of(plan)
@@ -430,6 +457,20 @@ def apply(
     options = ApplyOptions(journal=path, concurrency=concurrency, batch_size=batch_size, force=force, header=header,
                            include_running=plan.include_running, verify=verify)
     return apply_plan(plan, backend or WandbBackend(), options, on_run_done=on_run_done)
+
+
+def new_keys_refusal(plan: Plan, *, force: bool = False) -> str | None:
+    """Why `plan` may not be applied as it stands: it creates config keys (which W&B cannot delete) and the
+    user did not ask for them by name (--new-keys); one line naming the columns, or None."""
+    if plan.new_keys_allowed or plan.undo:  # an undo puts back what was there: it asks for nothing new
+        return None
+    # What apply writes: the changes, and the conflicts when forced.
+    written = replace(plan, conflicts=plan.conflicts if force else ()).new_key_counts
+    if not written:
+        return None
+    shown = ", ".join(f"{field!r} ({n} run{'' if n == 1 else 's'})" for field, n in written.items())
+    return (f"{plan.source}: the plan creates config keys W&B cannot delete (undo only sets them to null): "
+            f"{shown}; nothing written: pass --new-keys to create them")
 
 
 def plan_undo_journal(journal: str | os.PathLike[str], *, force: bool = False,

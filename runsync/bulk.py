@@ -117,8 +117,11 @@ def _tags(tags: Iterable[str], option: str) -> tuple[str, ...]:
 # -- the plan -------------------------------------------------------------------------------------------
 
 def plan_edits(project: str, edits: Sequence[Edit], records: Sequence[RunRecord], *, source: str,
-               include_running: bool = False, strict: bool = False) -> Plan:
-    """Classify the desired edits against the runs as read (base = W&B at that read). Pure."""
+               include_running: bool = False, strict: bool = False, new_keys: bool = False) -> Plan:
+    """Classify the desired edits against the runs as read (base = W&B at that read). Pure.
+
+    `new_keys`: the user opted in to creating config keys the runs lack (recorded in the plan; apply checks).
+    """
     errors: list[CellError] = []
     warnings: list[str] = []
     changes: list[Change] = []
@@ -154,7 +157,7 @@ def plan_edits(project: str, edits: Sequence[Edit], records: Sequence[RunRecord]
         warnings.append(f"no run of {project} matches the selection")
     return Plan(project=project, source=source, changes=() if errors else kept, conflicts=conflicts, infos=(),
                 errors=tuple(errors), warnings=tuple(dict.fromkeys(warnings)), three_way=False,
-                skipped=skipped, include_running=include_running)
+                skipped=skipped, include_running=include_running, new_keys_allowed=new_keys)
 
 
 def _value(edit: Edit, records: Sequence[RunRecord]) -> Any:
@@ -293,6 +296,7 @@ def set_runs(
     clear: Iterable[str] = (),
     include_running: bool = False,
     strict: bool = False,
+    new_keys: bool = False,
     backend: WandbBackend | None = None,
     on_run: Callable[[], None] | None = None,
 ) -> Plan:
@@ -301,7 +305,8 @@ def set_runs(
     `set`: {FIELD: value}, FIELD one of name, group, job_type, notes, tags, config.KEY (`config.a\\.b` for
     a key with a dot). A Python value is written as it is; `Cell("0.01")` is decoded as the CLI decodes
     VALUE. `clear`: FIELDs to empty (a config key becomes null). Running runs are skipped unless
-    `include_running`. A bad FIELD raises ConfigError before any W&B request.
+    `include_running`. A bad FIELD raises ConfigError before any W&B request. `new_keys` (--new-keys) opts in
+    to creating a config key in runs that lack it, which W&B cannot delete; without it `apply` refuses.
     """
     from runsync.backend.wandb import DEFAULT_PER_PAGE, WandbBackend, parse_project_path
 
@@ -313,7 +318,7 @@ def set_runs(
         records.append(record)
         if on_run:
             on_run()
-    plan = plan_edits(project, edits, records, include_running=include_running, strict=strict,
+    plan = plan_edits(project, edits, records, include_running=include_running, strict=strict, new_keys=new_keys,
                       source=describe(edits, filters=filters, order=order, limit=limit))
     return plan.with_run_urls({r.id: r for r in records})
 

@@ -131,6 +131,8 @@ class Plan:
     skipped: tuple[Skip, ...] = ()
     include_running: bool = False  # runs still running are in the plan (and written) rather than skipped
     undo: bool = False  # the undo of an import: base = what it wrote, sheet = what was there before
+    # the user asked for config keys the runs lack to be created (--new-keys): W&B cannot delete a key
+    new_keys_allowed: bool = False
     # run id -> its W&B page, from the live runs read for the plan (links in reports); not part of equality
     run_urls: Mapping[str, str] = field(default_factory=dict, compare=False)
 
@@ -140,6 +142,16 @@ class Plan:
         for change in self.changes:
             seen.setdefault(change.run_id, None)
         return list(seen)
+
+    @property
+    def new_key_counts(self) -> dict[str, int]:
+        """{config column: runs it creates the key in}: the fields W&B holds no key for, which no write can
+        take back (W&B cannot delete a config key; undo only sets it to null)."""
+        counts: dict[str, int] = {}
+        for change in (*self.changes, *self.conflicts):  # conflicts too: --force writes them
+            if change.field.startswith(CONFIG_PREFIX) and change.live is ABSENT and change.sheet is not ABSENT:
+                counts[change.field] = counts.get(change.field, 0) + 1
+        return counts
 
     @property
     def empty(self) -> bool:

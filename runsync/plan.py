@@ -24,6 +24,7 @@ from runsync.classify import (
 )
 from runsync.errors import CellError
 from runsync.moved_rows import fingerprint, ids_moved_alone, moved_message
+from runsync.twin_headers import exported_tag, twin_headers
 from runsync.model import (
     ABSENT,
     CONFIG_PREFIX,
@@ -56,7 +57,7 @@ class _Planner:
     shortcuts = True
 
     def __init__(self, sheet: SheetData, live: Mapping[str, RunRecord], project: str, force: bool,
-                 strict: bool = False, include_running: bool = False) -> None:
+                 strict: bool = False, include_running: bool = False, new_keys: bool = False) -> None:
         self.sheet = sheet
         self.meta: SheetMeta | None = sheet.meta
         self.live = live
@@ -70,10 +71,14 @@ class _Planner:
         self.source = "xlsx" if sheet.path.lower().endswith(".xlsx") else "csv"
         self.strict = strict
         self.include_running = include_running
+        self.new_keys = new_keys
         self.editable_summary = tuple(self.meta.editable_summary) if self.meta else ()
         self.paths = self._config_paths()
         self.paths.update({c: (c[len(SUMMARY_PREFIX):],) for c in sheet.columns
                            if c.startswith(SUMMARY_PREFIX) and is_editable(c, self.editable_summary)})
+        # Config columns the export did not write: their base is W&B now (it holds what the export left out).
+        self.added = {c for c in self.paths if self.meta is not None and c.startswith(CONFIG_PREFIX)
+                      and c not in self.meta.config_paths}
         self.column_family: dict[str, str] = {}  # config column -> the one family all its values share
         self.column_types = self._column_types()
         self.tag_names = self._tag_names()
@@ -96,18 +101,25 @@ class _Planner:
         return paths
 
     def _renamed_headers(self, columns: list[str]) -> None:
-        """Warn about a config column the export did not write whose name differs from an exported one only in
-        case or spaces: W&B keys are case-sensitive, so it writes a new key, not the exported one."""
+        """Warn about a column the export did not write whose name differs from an exported one only in case,
+        spaces or invisible characters (planned with --new-keys only: api refuses it before reading W&B)."""
         if self.meta is None:
             return
-        exported = {_loose(c): c for c in self.meta.config_paths}
-        for column in columns:
-            twin = exported.get(_loose(column)) if column.startswith(CONFIG_PREFIX) else None
-            if twin is not None and column not in self.meta.config_paths:
-                gone = "" if twin in columns else f"; {twin!r} is no longer in the sheet"
+        for column, twin in twin_headers(columns, self.meta.config_paths, self.meta.tag_columns):
+            gone = "" if twin in columns else f"; {twin!r} is no longer in the sheet"
+            what = "keys are case-sensitive, so its values go to a new key" if column.startswith(CONFIG_PREFIX) \
+                else "tags are exact, so its ticks go to a new tag"
+            self.warnings.append(f"{self.sheet.path}: column {column!r} is not the exported {twin!r}{gone}: W&B "
+                                 f"{what} (rename the header back to edit {twin!r})")
+
+    def _not_exported(self) -> None:
+        """Warn about an added column for a key W&B holds: planned against W&B now, not against the export."""
+        for column in sorted(self.added):
+            held = sum(codec.get_path(r.config, self.paths[column]) is not ABSENT for r in self.live.values())
+            if held:
                 self.warnings.append(
-                    f"{self.sheet.path}: column {column!r} is not the exported {twin!r}{gone}: W&B keys are "
-                    f"case-sensitive, so its values go to a new key (rename the header back to edit {twin!r})")
+                    f"{self.sheet.path}: column {column!r} was not exported: planned against W&B now (it holds "
+                    f"the key in {held} of the sheet's runs; an empty cell keeps W&B's value)")
 
     def _column_types(self) -> dict[str, str | None]:
         types: dict[str, str | None] = {}
@@ -128,8 +140,8 @@ class _Planner:
         return "number" if kinds and codec.family_of(kinds) == "number" else None
 
     def _reference_values(self, column: str, path: tuple[str, ...]) -> list[Any]:
-        """The column's values as exported (or, with no base, as W&B holds them)."""
-        if self.meta and self.meta.base:
+        """The column's values as exported (or, with no base or not exported, as W&B holds them)."""
+        if self.meta and self.meta.base and column not in self.added:
             return [base.get(column, ABSENT) for base in self.meta.base.values()]
         if column.startswith(SUMMARY_PREFIX):
             return [r.summary.get(path[0], ABSENT) for r in self.live.values()]
@@ -143,14 +155,11 @@ class _Planner:
             if not column.startswith(TAG_COLUMN_PREFIX):
                 continue
             tag = column[len(TAG_COLUMN_PREFIX) :]
-            if tag not in exported:
-                alike = [t for t in exported if t.strip() == tag.strip()]
-                tag = alike[0] if len(alike) == 1 else tag
-            names[column] = tag
+            names[column] = exported_tag(tag, exported) or tag
         return names
 
     def base_of(self, run_id: str, column: str, record: RunRecord | None) -> Any:
-        if self.meta is None:  # 2-way: W&B now is the only reference
+        if self.meta is None or column in self.added:  # 2-way, or not exported: W&B now is the reference
             return live_value(record, column, self.paths.get(column, ())) if record else ABSENT
         base = self.meta.base.get(run_id)
         if base is None:
@@ -167,6 +176,7 @@ class _Planner:
             if column != ID and not is_editable(column, self.editable_summary) and not is_readonly(column):
                 self.warnings.append(f"{self.sheet.path}: column {column!r} is not a runsync column: ignored")
         self._renamed_headers(columns)
+        self._not_exported()
         # Sorted out once, not per cell: a 50,000-run sheet has over a million cells.
         readonly = [c for c in columns if c != ID and is_readonly(c, self.editable_summary)]
         editable = [c for c in columns if not c.startswith(TAG_COLUMN_PREFIX) and is_editable(c, self.editable_summary)]
@@ -214,7 +224,8 @@ class _Planner:
                 self._classify(run_id, record, "tags", (), self.base_of(run_id, "tags", record), tags_from_columns)
             if self._tally() != before:
                 differing.append((row_number, run_id, cells))
-        if (moved := self._ids_moved_alone(differing, [c for c in columns if c != ID and c not in tag_columns])):
+        if (moved := self._ids_moved_alone(differing, [c for c in columns if c != ID and c not in tag_columns
+                                                       and c not in self.added])):
             # One clear error instead of a cell error (or a wrong change) for every cell of every row.
             self.errors = list(self.sheet.errors)
             self.changes, self.conflicts = [], []
@@ -235,6 +246,7 @@ class _Planner:
             errors=tuple(self.errors),
             warnings=tuple(dict.fromkeys(self.warnings)),
             three_way=self.meta is not None,
+            new_keys_allowed=self.new_keys,
         )
 
     def _leave_out_running(self) -> tuple[tuple[Change, ...], tuple[Change, ...], tuple[Skip, ...]]:
@@ -334,6 +346,8 @@ class _Planner:
 
     def _diff_cell(self, row: int, run_id: str, record: RunRecord, column: str, raw: Any,
                    tags_from_columns: tuple[str, ...] | None) -> None:
+        if column in self.added and (raw is None or raw == ""):
+            return  # a column the export left out: an empty cell asks for nothing (its base is W&B's value)
         base = self.base_of(run_id, column, record)
         if type(raw) is type(base) and raw == base and column != "tags":
             # The untouched cell, most cells of a sheet: decoding it would give `base` back. Only W&B moving
@@ -459,11 +473,6 @@ def _cells(n: int) -> str:
     return f"{n} cell" if n == 1 else f"{n} cells"
 
 
-def _loose(column: str) -> str:
-    """A header as a person might retype it: case and spaces ignored."""
-    return "".join(column.split()).casefold()
-
-
 def _cell_id(raw: Any) -> str | None:
     if raw is None:
         return None
@@ -482,9 +491,12 @@ def _kind(column: str) -> str:
 
 
 def build_plan(sheet: SheetData, live: Mapping[str, RunRecord], *, project: str, force: bool = False,
-               strict: bool = False, include_running: bool = False) -> Plan:
-    """Diff every editable cell of `sheet` against its base and W&B's `live` runs."""
-    plan = _Planner(sheet, live, project, force, strict, include_running).run()
+               strict: bool = False, include_running: bool = False, new_keys: bool = False) -> Plan:
+    """Diff every editable cell of `sheet` against its base and W&B's `live` runs.
+
+    `new_keys`: the user opted in to creating config keys the runs lack (recorded in the plan; apply checks).
+    """
+    plan = _Planner(sheet, live, project, force, strict, include_running, new_keys).run()
     if plan.errors:  # an invalid sheet writes nothing: keep the errors, drop the actions
         return replace(plan, changes=(), conflicts=())
     return plan

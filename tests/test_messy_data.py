@@ -415,7 +415,7 @@ def test_text_typed_into_a_new_or_empty_xlsx_column_stays_text(sandbox, tmp_path
 
 
 @pytest.mark.parametrize("renamed,keep_original", [("config.LR", False), ("config. lr", False), ("config.Lr", True)])
-def test_a_header_retyped_in_another_case_is_warned_as_a_new_key(sandbox, tmp_path, renamed, keep_original):
+def test_a_header_retyped_in_another_case_is_refused_or_warned_as_a_new_key(sandbox, tmp_path, renamed, keep_original):
     for i in range(3):
         sandbox.store.create_run("e", "p", f"h{i}", state="finished", config={"lr": 0.1 * (i + 1)})
     sheet = tmp_path / "runs.xlsx"
@@ -429,7 +429,9 @@ def test_a_header_retyped_in_another_case_is_warned_as_a_new_key(sandbox, tmp_pa
     else:
         ws.cell(1, col).value = renamed
     book.save(sheet)
-    plan = runsync.plan(sheet)
+    with pytest.raises(runsync.RunsyncError, match="--new-keys"):  # refused unless new keys are asked for
+        runsync.plan(sheet)
+    plan = runsync.plan(sheet, new_keys=True)
     [warning] = [w for w in plan.warnings if "case-sensitive" in w]
     assert f"{renamed!r} is not the exported 'config.lr'" in warning
     assert ("no longer in the sheet" in warning) is not keep_original

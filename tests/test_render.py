@@ -56,10 +56,11 @@ def test_text_plan_matches_golden(name):
 
 def test_json_plan_shape():
     doc = plan_json(PLANS["conflicts"])
-    assert list(doc) == ["format", "project", "changes", "conflicts", "errors", "skipped", "summary"]
+    assert list(doc) == ["format", "project", "changes", "conflicts", "errors", "skipped", "new_keys", "summary"]
     assert doc["changes"] == [{"run_id": "abc123", "run_name": "n", "field": "name", "old": "old", "new": "new"}]
     assert doc["conflicts"] == [{"run_id": "def456", "field": "config.model.depth", "base": 18, "sheet": 50, "live": 34}]
     assert doc["summary"] == {"runs": 1, "fields": 1, "conflicts": 1, "errors": 0}
+    assert plan_json(PLANS["changes"])["new_keys"] == [{"field": "config.new_key", "key": ["new_key"], "runs": 1}]
     absent = plan_json(PLANS["changes"])["changes"][2]
     assert absent["old"] is None and absent["new"] == "x"
     json.dumps(doc)  # serialisable as is

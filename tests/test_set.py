@@ -106,7 +106,7 @@ def test_add_and_remove_tags(runs):
 def test_set_values_are_typed_like_a_cell(sandbox, held, value, expected):
     for i, v in enumerate(held):
         sandbox.store.create_run("e", "p", f"r{i}", config={} if v is None else {"k": v})
-    invoke("set", "e/p", "--set", f"config.k={value}", "--yes")
+    invoke("set", "e/p", "--set", f"config.k={value}", "--yes", "--new-keys")  # [None]: runs without the key
     for run in wandb.Api().runs("e/p"):
         got = run.config["k"]
         assert got == expected and type(got) is type(expected), (run.id, got)
@@ -125,7 +125,7 @@ def test_config_lr_float_and_quoted_code_string(runs):
 
 def test_a_key_with_a_dot_and_a_nested_key(runs):
     invoke("set", "e/p", "--filter", "display_name=a-one", "--set", r"config.opt.name=sgd",
-           "--set", r"config.lr\.warmup=5", "--yes")
+           "--set", r"config.lr\.warmup=5", "--yes", "--new-keys")
     config = snapshot()["a1"]["config"]
     assert config["opt"] == {"name": "sgd"} and config["lr.warmup"] == 5
 
@@ -336,7 +336,7 @@ def test_python_values_are_taken_as_they_are(runs):
     assert isinstance(plan, runsync.Plan)
     assert {(c.field, c.sheet) for c in plan.changes} == {("config.lr", 1), ("config.code", "0.01"),
                                                           ("tags", ("py",)), ("notes", None)}
-    runsync.apply(plan)
+    runsync.apply(plan, new_keys=True)  # config.code is new to b1
     b1 = snapshot()["b1"]
     assert b1["config"]["lr"] == 1 and type(b1["config"]["lr"]) is int and b1["config"]["code"] == "0.01"
     assert b1["tags"] == ["py"] and b1["notes"] in (None, "")

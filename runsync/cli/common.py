@@ -101,6 +101,10 @@ report_option = click.option(
 
 concurrency_option = click.option("--concurrency", type=click.IntRange(1, 64), default=DEFAULT_CONCURRENCY,
                                   show_default=True, help="Write requests in flight at once.")
+new_keys_option = click.option(
+    "--new-keys", is_flag=True,
+    help="Create config keys the runs lack in W&B (W&B cannot delete a key: undo only sets it to null). "
+         "A plan that creates any is not applied without it; --yes is not enough.")
 batch_size_option = click.option(
     "--batch-size", type=click.IntRange(1, 100), default=DEFAULT_BATCH_SIZE, show_default=True,
     help="Runs written per request (several upsertBuckets in one request). 1 sends one run per request, for a "
@@ -119,11 +123,16 @@ def write_plan_report(plan: Any, path: str, sheet: Any = None) -> None:
 
 
 def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs: Any) -> None:
-    """Ask (unless --yes; never without a terminal), apply the plan with a progress bar, report, and exit."""
+    """Ask (unless --yes; never without a terminal), apply the plan with a progress bar, report, and exit.
+
+    A plan that creates config keys without --new-keys is refused first: --yes is not that opt-in."""
     import runsync
+    from runsync.api import new_keys_refusal
     from runsync.render import render_apply_report
 
     err = stderr_console()
+    if refusal := new_keys_refusal(plan, force=bool(apply_kwargs.get("force"))):
+        fail(refusal)
     if not yes:
         if not interactive:
             err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to apply without asking")

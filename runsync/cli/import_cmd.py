@@ -5,8 +5,10 @@ import sys
 
 import click
 
-from runsync.cli.common import (batch_size_option, concurrency_option, confirm_and_apply, report_option, show_plan,
-                                stderr_console, write_plan_report)
+import shlex
+
+from runsync.cli.common import (batch_size_option, concurrency_option, confirm_and_apply, new_keys_option,
+                                report_option, show_plan, stderr_console, write_plan_report)
 from runsync.errors import ExitCode
 
 
@@ -18,6 +20,7 @@ from runsync.errors import ExitCode
 @click.option("--strict", is_flag=True, help="Refuse text typed into a column of numbers, booleans or JSON.")
 @click.option("--include-running", is_flag=True,
               help="Also write runs still running (their process may overwrite the edit); skipped by default.")
+@new_keys_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="How to print the plan.")
 @click.option("--detailed-exitcode", is_flag=True, help="With --dry-run, exit 2 when there are changes.")
@@ -33,9 +36,9 @@ from runsync.errors import ExitCode
               help="Do not read the written runs back to check every field holds its new value (saves one "
                    "request per 250 runs).")
 @report_option
-def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, include_running: bool, fmt: str,
-            detailed_exitcode: bool, base: str | None, project: str | None, journal: str | None, concurrency: int,
-            batch_size: int, no_verify: bool, report_path: str | None) -> None:
+def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, include_running: bool,
+            new_keys: bool, fmt: str, detailed_exitcode: bool, base: str | None, project: str | None,
+            journal: str | None, concurrency: int, batch_size: int, no_verify: bool, report_path: str | None) -> None:
     """Apply an edited sheet to W&B: only the fields that changed.
 
     \b
@@ -45,6 +48,7 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
       runsync import "runs - Sheet1.csv" --base runs.csv.runsync.json --dry-run
       runsync import runs.xlsx --dry-run --format json --detailed-exitcode
       runsync import runs.xlsx --dry-run --report plan.xlsx
+      runsync import runs.xlsx --yes --new-keys
     """
     import runsync
 
@@ -54,7 +58,7 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
     backend = WandbBackend()  # one client for the plan and the writes: one login, one sidecar session
     backend.connect_in_background()  # while the sheet is read
     plan = runsync.plan(sheet, base=base, project=project, force=force, strict=strict,
-                        include_running=include_running, backend=backend)
+                        include_running=include_running, new_keys=new_keys, backend=backend)
     show_plan(plan, fmt, f"Read {sheet}: plan for {plan.project}" + ("" if plan.three_way else " (2-way)"))
     if report_path:
         write_plan_report(plan, report_path, runsync.read(sheet, base=base))
@@ -66,7 +70,12 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
         sys.exit(ExitCode.FAILED)
     if dry_run or not plan.changes:
         if dry_run and plan.changes:
-            err.print(f"Dry run: nothing written. To apply: runsync import {sheet}")
+            # The options that shape the plan, and --new-keys when it creates keys: the line runs as printed.
+            words = ["runsync", "import", sheet, *(["--base", base] if base else []),
+                     *(["--project", project] if project else []), *(["--force"] if force else []),
+                     *(["--strict"] if strict else []), *(["--include-running"] if include_running else []),
+                     *(["--new-keys"] if plan.new_key_counts else [])]
+            err.print(f"Dry run: nothing written. To apply: {shlex.join(words)}", markup=False)
         sys.exit(ExitCode.CHANGES_PENDING if detailed_exitcode and plan.changes and dry_run else ExitCode.OK)
     confirm_and_apply(plan, yes=yes, interactive=sys.stdin.isatty(), journal=journal, force=force, backend=backend,
                       concurrency=concurrency, batch_size=batch_size, verify=not no_verify)

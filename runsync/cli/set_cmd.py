@@ -10,6 +10,7 @@ from runsync.cli.common import (
     progress,
     batch_size_option,
     concurrency_option,
+    new_keys_option,
     report_option,
     show_plan,
     stderr_console,
@@ -54,6 +55,7 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, object]]:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--include-running", is_flag=True,
               help="Also write runs still running (their process may overwrite the edit); skipped by default.")
+@new_keys_option
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="How to print the plan.")
 @click.option("--detailed-exitcode", is_flag=True, help="With --dry-run, exit 2 when there are changes.")
@@ -69,7 +71,7 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, object]]:
 @report_option
 def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, order: str | None,
          limit: int | None, set_pairs: tuple[str, ...], add_tags: tuple[str, ...], remove_tags: tuple[str, ...],
-         clear: tuple[str, ...], dry_run: bool, yes: bool, include_running: bool, fmt: str,
+         clear: tuple[str, ...], dry_run: bool, yes: bool, include_running: bool, new_keys: bool, fmt: str,
          detailed_exitcode: bool, journal: str | None, concurrency: int, batch_size: int, no_verify: bool,
          strict: bool, report_path: str | None) -> None:
     """Edit the selected runs without a spreadsheet: the same plan, journal and undo as an import.
@@ -94,7 +96,7 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
     with progress("Reading runs", enabled=True) as (_, advance):
         plan = runsync.set(project, filters=filters, order=order, limit=limit, set=pairs, add_tags=add_tags,
                            remove_tags=remove_tags, clear=clear, include_running=include_running, strict=strict,
-                           backend=backend, on_run=lambda: (selected.append(1), advance(1)))
+                           new_keys=new_keys, backend=backend, on_run=lambda: (selected.append(1), advance(1)))
     show_plan(plan, fmt, f"Selected {len(selected)} runs of {plan.project}.")
     if report_path:
         write_plan_report(plan, report_path)
@@ -103,7 +105,8 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
         sys.exit(ExitCode.FAILED)
     if dry_run or not plan.changes:
         if dry_run and plan.changes:
-            err.print("Dry run: nothing written. Run the same command without --dry-run to apply.")
+            needs = " and with --new-keys" if plan.new_key_counts and not new_keys else ""
+            err.print(f"Dry run: nothing written. Run the same command without --dry-run{needs} to apply.")
         sys.exit(ExitCode.CHANGES_PENDING if detailed_exitcode and plan.changes and dry_run else ExitCode.OK)
     confirm_and_apply(plan, yes=yes, interactive=_interactive(), journal=journal, backend=backend,
                       concurrency=concurrency, batch_size=batch_size, verify=not no_verify)

@@ -66,9 +66,15 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         ],
         "errors": [e.to_json() for e in plan.errors],
         "skipped": [{"run_id": k.run_id, "run_name": k.run_name, "reason": k.reason} for k in plan.skipped],
+        "new_keys": [{"field": field, "key": list(_key_path(plan, field)), "runs": runs}
+                     for field, runs in plan.new_key_counts.items()],
         "summary": {"runs": len(plan.run_ids), "fields": len(plan.changes), "conflicts": len(plan.conflicts),
                     "errors": len(plan.errors)},
     }
+
+
+def _key_path(plan: Plan, field: str) -> tuple[str, ...]:
+    return next(c.path for c in (*plan.changes, *plan.conflicts) if c.field == field)
 
 
 def _run_header(symbol: str, change: Change) -> str:
@@ -105,6 +111,13 @@ def render_plan(plan: Plan, console: Console, *, show_infos: bool = True) -> Non
         for c in plan.infos:
             console.print(f"  i {escape(c.run_id)} {escape(c.field)}: {escape(show(c.base))} {ARROW} "
                           f"{escape(show(c.live))}", highlight=False)
+    if new_keys := plan.new_key_counts:
+        console.print()
+        console.print("New config keys (W&B cannot delete a key; undo only sets it to null):", highlight=False)
+        for field, runs in new_keys.items():
+            key = ".".join(_key_path(plan, field))
+            console.print(f"  + {escape(field)}: creates key {escape(show(key))} in {runs} "
+                          f"run{'' if runs == 1 else 's'}", highlight=False)
     if plan.skipped:
         console.print()
         console.print("Skipped (left as they are):", highlight=False)

@@ -300,12 +300,13 @@ def _merged_ranges(path: str, ws: Any) -> list[str]:
         return list(dict.fromkeys(r.decode() for r in refs))
 
 
-def read_xlsx(path: str, on_ids: Callable[[dict[str, Any], list[str]], None] | None = None) -> SheetData:
+def read_xlsx(path: str, on_ids: Callable[[dict[str, Any], list[str], list[str]], None] | None = None) -> SheetData:
     """Raw cell values of the "runs" sheet, structural errors, and the hidden metadata.
 
-    `on_ids(header, ids)`, if given, is told the metadata header and the run ids the id column seems to hold
-    as soon as calamine has read the file, before the rest is worked out: a plan reads W&B meanwhile. Only
-    a guess (the caller compares it with the SheetData); it is skipped when the file does not show both.
+    `on_ids(header, ids, columns)`, if given, is told the metadata header, the run ids the id column seems to
+    hold and the column names as soon as calamine has read the file, before the rest is worked out: a plan
+    reads W&B meanwhile. Only a guess (the caller compares it with the SheetData); it is skipped when the file
+    does not show both.
     """
     _check_container(path)
     early = _read_early(path, on_ids) if on_ids is not None else None
@@ -321,7 +322,8 @@ def read_xlsx(path: str, on_ids: Callable[[dict[str, Any], list[str]], None] | N
     return read_with_openpyxl(path)
 
 
-def _read_early(path: str, on_ids: Callable[[dict[str, Any], list[str]], None]) -> tuple[Any, Any, Any] | None:
+def _read_early(path: str, on_ids: Callable[[dict[str, Any], list[str], list[str]], None]
+                ) -> tuple[Any, Any, Any] | None:
     """calamine's reading of the file (workbook, runs rows, metadata rows), after telling `on_ids`; or None."""
     try:
         workbook = xlsx_fast.open_workbook(path)
@@ -339,7 +341,7 @@ def _read_early(path: str, on_ids: Callable[[dict[str, Any], list[str]], None]) 
     if isinstance(header, dict) and ID in names:
         at = names.index(ID)  # the first id column, as assemble reads it
         ids = [_id_text(row[at]) for row in rows[1:] if at < len(row) and row[at] not in (None, "")]
-        on_ids(header, ids)
+        on_ids(header, ids, names)
     return workbook, rows, meta_rows
 
 
