@@ -75,7 +75,7 @@ def test_numpy_scalars_are_numbers_and_booleans(world):
         ("a2", "config.lr"): 0.375, ("a3", "config.n"): 255, ("a3", "config.big"): 2**62 + 1,
         ("a1", "config.fresh"): 5, ("a2", "config.fresh"): 2.5e-7, ("a3", "config.fresh"): True,
         ("a1", "config.layers"): [1, 0.5, False], ("a3", "config.layers"): [2, 3]}
-    assert runsync.apply(plan).ok
+    assert runsync.apply(plan, new_keys=True).ok
     a1, a2, a3 = config_of("a1"), config_of("a2"), config_of("a3")
     assert (a1["n"], a1["ok"], a1["fresh"], a1["layers"]) == (-12, False, 5, [1, 0.5, False])
     assert type(a1["n"]) is int and a1["ok"] is False and type(a1["fresh"]) is int
@@ -128,7 +128,7 @@ def test_convert_dtypes_round_trips_and_edits_land(world):
     plan = runsync.plan(typed)
     assert changes(plan) == {("a1", "config.n"): 9, ("a3", "config.n"): 2**40, ("a2", "config.ok"): None,
                              ("a3", "config.ok"): True, ("a2", "name"): "béta 2", ("a1", "config.lr"): None}
-    assert runsync.apply(plan).ok
+    assert runsync.apply(plan, new_keys=True).ok
     a1, a2, a3 = config_of("a1"), config_of("a2"), config_of("a3")
     assert type(a1["n"]) is int and a1["n"] == 9 and a3["n"] == 2**40 and a3["ok"] is True
     assert a2["ok"] is None and a1["lr"] is None and wandb.Api().run("e/p/a2").name == "béta 2"
@@ -147,7 +147,7 @@ def test_timestamps_nat_and_na(world):
     assert changes(plan) == {
         ("a1", "config.s"): "2025-12-31T23:59:58.500000", ("a2", "config.s"): None,
         ("a1", "config.when"): "2024-02-29T00:00:00+00:00", ("a3", "config.when"): "1999-01-02T03:04:00"}
-    assert runsync.apply(plan).ok
+    assert runsync.apply(plan, new_keys=True).ok
     assert config_of("a1")["s"] == "2025-12-31T23:59:58.500000" and config_of("a2")["s"] is None
     assert "when" not in config_of("a2") and config_of("a3")["when"] == "1999-01-02T03:04:00"
 

@@ -475,7 +475,7 @@ def test_a_copied_long_float_text_in_a_new_column_among_numbers_is_that_float(lo
     assert {(c.run_id, c.field): c.sheet for c in plan.changes if c.field.endswith("2")} == {
         ("t1", "config.lr2"): 0.1 + 0.2, ("t2", "config.lr2"): 0.25, ("t3", "config.lr2"): math.pi * 1e-300,
         ("t1", "config.seed2"): 4, ("t3", "config.seed2"): -(10**18) - 3}
-    invoke("import", sheet, "--yes")
+    invoke("import", sheet, "--yes", "--new-keys")
     runs = wandb_runs()
     assert runs["t1"].config["lr2"] == 0.1 + 0.2 and type(runs["t1"].config["lr2"]) is float
     assert runs["t3"].config["lr2"] == math.pi * 1e-300 and runs["t3"].config["seed2"] == -(10**18) - 3
