@@ -211,6 +211,28 @@ def test_a_field_changed_between_plan_and_write_is_refused_and_the_rest_applied(
     assert {h.field for h in read_journal(tmp_path / "j.jsonl").fields} == {"config.epochs", "group"}
 
 
+def test_force_holds_at_write_time_for_a_field_moved_between_plan_and_write(seeded_sandbox, tmp_path):
+    sheet = tmp_path / "runs.xlsx"
+    invoke("export", "e/p", "-o", sheet)
+    a, b = sorted(snapshot(seeded_sandbox.store))[:2]
+    edit_cells(sheet, {(a, "notes"): "the sheet's notes \u2014 v2", (a, "config.epochs"): -7, (b, "group"): "  g "})
+    plan = runsync.plan(sheet, force=True)
+    assert len(plan.changes) == 3 and not plan.conflicts
+    for run_id, field, value in ((a, "notes", "moved meanwhile"), (b, "group", "moved too")):
+        live = wandb.Api(timeout=20).run(f"e/p/{run_id}")
+        setattr(live, field, value)
+        live.update()
+    report = runsync.apply(plan, journal=tmp_path / "j.jsonl", force=True)
+    assert report.ok and not report.conflicts
+    assert {(c.run_id, c.field) for c in report.applied} == {(a, "notes"), (a, "config.epochs"), (b, "group")}
+    after = {r.id: r for r in wandb.Api(timeout=20).runs("e/p", lazy=False) if r.id in (a, b)}
+    assert after[a].notes == "the sheet's notes \u2014 v2" and after[a].config["epochs"] == -7
+    assert after[b].group == "  g "
+    # The journal's "before" is what the write replaced (the value moved in W&B), so undo puts that back.
+    befores = {h.field: h.before for h in read_journal(tmp_path / "j.jsonl").fields}
+    assert befores["notes"] == "moved meanwhile" and befores["group"] == "moved too"
+
+
 def test_cli_reports_a_write_time_conflict_and_exits_1(seeded_sandbox, tmp_path, monkeypatch, capsys):
     from runsync.cli import cli
 
