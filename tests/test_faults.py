@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import wandb
 from fault_support import cli_env, edit_csv, expected_state, plan_edits, run_cli, snapshot
-from helpers import edit_cells, invoke
+from helpers import edit_cells, invoke, upsert_inputs
 
 import runsync
 from runsync.apply import ApplyOptions, apply_plan
@@ -146,6 +146,35 @@ def test_exhausted_retries_report_exactly_what_was_not_applied_and_a_rerun_finis
     assert snapshot(seeded_sandbox.store) == want
     contents = read_journal(tmp_path / "j.jsonl")
     assert all(h.done for h in contents.fields) and len(contents.fields) == 12
+
+
+def test_a_run_s_own_write_retries_back_off_more_each_time(seeded_sandbox, tmp_path):
+    sheet = tmp_path / "runs.csv"
+    invoke("export", "e/p", "-o", sheet)
+    target = sorted(snapshot(seeded_sandbox.store))[0]
+    edit_cells(sheet, {(target, "group"): "never lands"})
+    plan = runsync.plan(sheet)
+    storage_id = seeded_sandbox.store.find_run("e", "p", target).storage_id
+    arrivals: list[float] = []
+
+    def fail_every_write(label: str, variables: dict, is_mutation: bool) -> None:
+        if is_mutation and any(i.get("id") == storage_id for i in upsert_inputs(label, variables)):
+            arrivals.append(time.monotonic())
+            if len(arrivals) == 1:  # deleted once its write is on its way: this and every later try fail at once
+                seeded_sandbox.store.delete_run("e", "p", target)
+
+    seeded_sandbox.request_hooks.append(fail_every_write)
+    try:
+        report = apply_plan(plan, WandbBackend(), ApplyOptions(journal=str(tmp_path / "j.jsonl"), concurrency=1,
+                                                               batch_size=1, attempts=4, backoff_seconds=0.2))
+    finally:
+        seeded_sandbox.request_hooks.remove(fail_every_write)
+    assert set(report.failed) == {target} and not report.applied
+    assert len(arrivals) == 4
+    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
+    # Backoff after try k: 0.2 s x 2**k x a jitter of 0.5 to 1.5; the server answers each try at once.
+    for k, gap in enumerate(gaps):
+        assert gap >= 0.2 * 2**k * 0.5, gaps
 
 
 def test_cli_exits_1_naming_the_runs_and_fields_not_applied(seeded_sandbox, tmp_path):
