@@ -8,6 +8,8 @@ import pytest
 import wandb
 from helpers import edit_cells, invoke
 
+import runsync
+
 FORMATS = ["xlsx", "csv"]
 
 
@@ -110,6 +112,25 @@ def test_import_keeps_descriptions_and_internal_config(exported, seeded_sandbox)
         if key != "epochs":
             assert raw_after[key] == entry  # descriptions and _wandb intact
     assert raw_after["epochs"].get("desc") == raw_before["epochs"].get("desc")
+
+
+@pytest.mark.parametrize("exported", FORMATS, indirect=True)
+def test_detailed_exitcode_is_0_when_nothing_would_change(exported, seeded_sandbox):
+    a, b = sorted(r.id for r in wandb.Api().runs("e/p") if r.state != "running")[:2]
+    invoke("import", exported, "--dry-run", "--detailed-exitcode", exit_code=0)  # untouched
+    # W&B already holds the sheet's edit (a colleague made the same one); W&B moved where the sheet did not.
+    edit_cells(exported, {(a, "notes"): "same on both sides \u2713"})
+    for run_id, notes in ((a, "same on both sides \u2713"), (b, "only in W&B")):
+        run = fresh_run(run_id)
+        run.notes = notes
+        run.update()
+    plan = runsync.plan(exported)
+    assert plan.changes == () and plan.conflicts == () and [i.run_id for i in plan.infos] == [b]
+    invoke("import", exported, "--dry-run", "--detailed-exitcode", exit_code=0)
+    invoke("import", exported, "--dry-run", "--detailed-exitcode", "--format", "json", exit_code=0)
+    # ... and 2 once there is one change.
+    edit_cells(exported, {(a, "group"): "now a change"})
+    invoke("import", exported, "--dry-run", "--detailed-exitcode", exit_code=2)
 
 
 def test_dry_run_writes_nothing_and_detailed_exitcode(exported, seeded_sandbox):
