@@ -133,6 +133,24 @@ def test_detailed_exitcode_is_0_when_nothing_would_change(exported, seeded_sandb
     invoke("import", exported, "--dry-run", "--detailed-exitcode", exit_code=2)
 
 
+@pytest.mark.parametrize("exported", FORMATS, indirect=True)
+@pytest.mark.parametrize("bad", [("state", "finished!"), ("id", "no-such-run")])
+def test_a_plan_with_errors_carries_no_changes_or_conflicts(exported, seeded_sandbox, bad):
+    a, b, c = sorted(r.id for r in wandb.Api().runs("e/p") if r.state != "running")[:3]
+    edit_cells(exported, {(a, "group"): "a real edit", (b, "notes"): "conflicting", (c, bad[0]): bad[1]})
+    run = fresh_run(b)
+    run.notes = "moved in W&B"
+    run.update()
+    plan = runsync.plan(exported)
+    assert len(plan.errors) == 1 and plan.errors[0].column == bad[0]
+    assert plan.changes == () and plan.conflicts == ()
+    doc = plan_json(exported, exit_code=1)
+    assert doc["changes"] == [] and doc["conflicts"] == [] and len(doc["errors"]) == 1
+    seeded_sandbox.reset_stats()
+    invoke("import", exported, "--yes", "--force", exit_code=1)
+    assert seeded_sandbox.stats()["mutations"] == 0 and fresh_run(a).group != "a real edit"
+
+
 def test_dry_run_writes_nothing_and_detailed_exitcode(exported, seeded_sandbox):
     run_id = next(iter(wandb.Api().runs("e/p"))).id
     edit_cells(exported, {(run_id, "group"): "g2"})
