@@ -140,7 +140,8 @@ def export(
         write_sheet(target, table.columns, table.rows, meta)
     except ValueError as exc:  # e.g. a cell over a spreadsheet program's size limit
         raise RunsyncError(f"{target}: {exc}") from None
-    unmatched = tuple(f"{name}: no exported run has this config key" for name in table.unmatched)
+    unmatched = tuple(f"{name}: no exported run has this "
+                      f"{'summary metric' if name.startswith('--summary') else 'config key'}" for name in table.unmatched)
     return ExportResult(target, len(table.rows), table.columns, (*listing, *unmatched))
 
 

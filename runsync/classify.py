@@ -26,7 +26,7 @@ def live_value(record: RunRecord, column: str, path: tuple[str, ...] = ()) -> An
     if column == "url":
         return record.url
     if column.startswith("summary."):
-        return record.summary.get(column[len("summary.") :], ABSENT)
+        return codec.get_path(record.summary, path or codec.summary_path(column))
     raise KeyError(column)
 
 
@@ -42,8 +42,11 @@ def live_getter(column: str, path: tuple[str, ...] = ()) -> Callable[[RunRecord]
 
         return config_leaf
     if column.startswith("summary."):
-        name = column[len("summary.") :]
-        return lambda record: record.summary.get(name, ABSENT)
+        keys = path or codec.summary_path(column)
+        if len(keys) == 1:
+            name = keys[0]
+            return lambda record: record.summary.get(name, ABSENT)
+        return lambda record: codec.get_path(record.summary, keys)
     if column in TEXT_FIELDS:
         return lambda record: _text(getattr(record, column))
     return lambda record: live_value(record, column, path)
@@ -100,6 +103,16 @@ def config_edit_refusal(config: dict[str, Any], column: str, path: tuple[str, ..
                 f"({', '.join(codec.config_column(path + (k,)) for k in list(held)[:3])}): "
                 "a value here would replace them all; edit those columns instead")
     return None
+
+
+def summary_edit_refusal(summary: dict[str, Any], column: str, path: tuple[str, ...], value: Any) -> str | None:
+    """Why writing `value` at a nested summary `path` would destroy a metric above it (a scalar), or None."""
+    blocked = codec.blocking_ancestor(summary, path) if value is not ABSENT else None
+    if blocked is None:
+        return None
+    above, held = blocked
+    name = "summary." + codec.config_column(above)[len(CONFIG_PREFIX):]
+    return f"{name} is {_show(held)} in W&B, not a dict: setting {column} would replace it; edit {name} instead"
 
 
 def leave_out_running(changes: list[Change] | tuple[Change, ...], conflicts: list[Change] | tuple[Change, ...],

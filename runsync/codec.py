@@ -68,7 +68,17 @@ def config_column(path: Sequence[str]) -> str:
 
 def config_path(column: str) -> tuple[str, ...]:
     """The key path a `config.` column names (inverse of config_column)."""
-    body = column[len("config."):] if column.startswith("config.") else column
+    return key_path(column[len("config."):] if column.startswith("config.") else column)
+
+
+def summary_path(column: str) -> tuple[str, ...]:
+    """The key path a `summary.` column names, spelled as config columns are: `summary.a.b` is the metric `b`
+    nested in `a` (as W&B's `summary_metrics.a.b` filters spell it), `summary.a\\.b` the key "a.b" itself."""
+    return key_path(column[len("summary."):])
+
+
+def key_path(body: str) -> tuple[str, ...]:
+    """Keys split at each `.` that is not escaped as `\\.` (a `\\\\` is one backslash)."""
     keys, buf, i = [], [], 0
     while i < len(body):
         ch = body[i]

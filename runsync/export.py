@@ -7,6 +7,7 @@ from typing import Any
 
 from runsync import codec
 from runsync.model import (
+    ABSENT,
     CONFIG_PREFIX,
     EDITABLE_FIELDS,
     ID,
@@ -51,7 +52,7 @@ class Table:
     rows: list[dict[str, Any]]  # typed values; a missing key is an absent value
     config_paths: dict[str, list[str]]
     tag_vocabulary: list[str]
-    unmatched: list[str] = field(default_factory=list)  # --columns / --config-keys names no run had
+    unmatched: list[str] = field(default_factory=list)  # --columns / --config-keys / --summary names no run had
 
 
 def _key_path(name: str) -> tuple[str, ...]:
@@ -74,6 +75,9 @@ def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape()
     elif shape.columns is not None:
         wanted_keys = listed
     tags_seen: dict[str, None] = {}
+    # `--summary a.b` is the metric b nested in a; `a\\.b` the key "a.b" (codec.summary_path).
+    metrics = [(SUMMARY_PREFIX + m, codec.summary_path(SUMMARY_PREFIX + m)) for m in shape.summary]
+    found_metrics: set[str] = set()
     for record in records:
         row: dict[str, Any] = {
             ID: record.id,
@@ -90,9 +94,11 @@ def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape()
             if wanted_keys is None or _under_any(path, wanted_keys):
                 config_paths.setdefault(column, list(path))
                 row[column] = value
-        for metric in shape.summary:
-            if metric in record.summary:
-                row[SUMMARY_PREFIX + metric] = record.summary[metric]
+        for column, path in metrics:
+            value = codec.get_path(record.summary, path)
+            if value is not ABSENT:
+                row[column] = value
+                found_metrics.add(column)
         for tag in record.tags:
             tags_seen.setdefault(tag, None)
         rows.append(row)
@@ -111,6 +117,7 @@ def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape()
                  [(f"--config-keys {k}", _key_path(k)) for k in shape.config_keys or ()]
                  + [(f"--columns {c}", _key_path(c)) for c in shape.columns or () if c.startswith(CONFIG_PREFIX)]
                  if not any(p[: len(path)] == path for p in found)]
+    unmatched += [f"--summary {m}" for m in shape.summary if SUMMARY_PREFIX + m not in found_metrics]
     return Table(columns, rows, {c: p for c, p in config_paths.items() if c in columns}, vocabulary, unmatched)
 
 

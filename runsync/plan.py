@@ -21,6 +21,7 @@ from runsync.classify import (
     live_getter,
     live_value,
     same,
+    summary_edit_refusal,
 )
 from runsync.errors import CellError
 from runsync.moved_rows import fingerprint, ids_moved_alone, moved_message
@@ -74,7 +75,7 @@ class _Planner:
         self.new_keys = new_keys
         self.editable_summary = tuple(self.meta.editable_summary) if self.meta else ()
         self.paths = self._config_paths()
-        self.paths.update({c: (c[len(SUMMARY_PREFIX):],) for c in sheet.columns
+        self.paths.update({c: codec.summary_path(c) for c in sheet.columns
                            if c.startswith(SUMMARY_PREFIX) and is_editable(c, self.editable_summary)})
         # Config columns the export did not write: their base is W&B now (it holds what the export left out).
         self.added = {c for c in self.paths if self.meta is not None and c.startswith(CONFIG_PREFIX)
@@ -144,7 +145,7 @@ class _Planner:
         if self.meta and self.meta.base and column not in self.added:
             return [base.get(column, ABSENT) for base in self.meta.base.values()]
         if column.startswith(SUMMARY_PREFIX):
-            return [r.summary.get(path[0], ABSENT) for r in self.live.values()]
+            return [codec.get_path(r.summary, path) for r in self.live.values()]
         return [codec.cell_value_at(r.config, path) for r in self.live.values()]
 
     def _tag_names(self) -> dict[str, str]:
@@ -385,7 +386,8 @@ class _Planner:
             return False
         if column.startswith((CONFIG_PREFIX, SUMMARY_PREFIX)) and value is not ABSENT:
             refusal = (config_edit_refusal(record.config, column, self.paths[column], value)
-                       if column.startswith(CONFIG_PREFIX) else None)
+                       if column.startswith(CONFIG_PREFIX)
+                       else summary_edit_refusal(record.summary, column, self.paths[column], value))
             if refusal is not None:
                 self._error(row, run_id, column, refusal, raw)
                 return False

@@ -28,8 +28,9 @@ def write_fields(record: RunRecord, changes: list[Change], *, whole_config: bool
     for change in changes:
         value = None if change.sheet is ABSENT else change.sheet
         if change.field.startswith(SUMMARY_PREFIX):
-            # The whole summary, as read just before the write, with only this metric changed.
-            fields.setdefault("summary", copy.deepcopy(record.raw_summary))[change.path[0]] = value
+            # The whole summary, as read just before the write, with only this metric changed (a nested one
+            # in place: `summary.a.b` never becomes a flat key "a.b").
+            fields["summary"] = codec.set_path(fields.get("summary", record.raw_summary), change.path, value)
         elif change.field.startswith(CONFIG_PREFIX):
             if config is None:
                 config = copy.deepcopy(record.raw_config) if whole_config else {}

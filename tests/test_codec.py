@@ -315,6 +315,9 @@ MANGLED = [
     (BIG, 1.23456789012346e19, "big integer"),
     (BIG, 12345678901234500000, "big integer"),  # Excel truncates
     (BIG, 12345678901234600000, "big integer"),  # Calc rounds
+    (0.12345678901234566, 0.123456789012346, "15 significant digits"),  # Calc rounds
+    (0.12345678901234566, 0.123456789012345, "15 significant digits"),  # Excel truncates
+    (-1.7976931348623157e308, "-1.79769313486231E+308", "15 significant digits"),  # rounding would overflow
     (0.123456, 0.12, "shown"),
     (3.14159, "3.14", "shown"),
     (1234.5, "1,234.50", "shown"),
@@ -343,6 +346,7 @@ def test_mangled_by_program(base, raw, fragment):
     ("2024-01-02", "2024-01-03"),
     (BIG, BIG + 1),
     (BIG, 12345678901234500001),
+    (0.12345678901234566, 0.123456789012344),  # one below the cut: an edit
     (5, 6),
     (True, 0),
     ("TRUE", "FALSE"),

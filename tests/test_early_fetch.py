@@ -66,3 +66,31 @@ def test_a_failed_read_ahead_is_the_plan_s_error(sandbox, tmp_path):
     with pytest.raises(BackendError) as early:
         runsync.plan(path)
     assert early.value.message == first.value.message and str(path) in early.value.message
+
+
+@pytest.mark.parametrize("export_options, needs_summary", [
+    ({}, False),
+    ({"summary": ("acc",)}, False),  # read-only summary columns: nothing of W&B's summary is compared
+    ({"summary": ("acc", "loss"), "edit_summary": True}, True),
+])
+def test_the_read_ahead_asks_for_summaries_exactly_when_the_plan_needs_them(sandbox, tmp_path, export_options,
+                                                                          needs_summary):
+    for i in range(3):
+        sandbox.store.create_run("e", "p", f"run{i}", config={"lr": 0.1 * i}, summary={"acc": i / 3, "loss": -i})
+    path = tmp_path / "s.xlsx"
+    runsync.export("e/p", path, shape=runsync.ExportShape(**export_options))
+    edit_cells(path, {("run1", "config.lr"): 0.5})
+    asked: list[bool] = []
+
+    def on_request(label: str, variables: dict, is_mutation: bool) -> None:
+        if label == "RunsyncRuns":
+            asked.append(variables["withSummary"])
+
+    sequential = _sequential(path)
+    sandbox.request_hooks.append(on_request)
+    try:
+        early = runsync.plan(path)
+    finally:
+        sandbox.request_hooks.remove(on_request)
+    assert repr(early) == repr(sequential)
+    assert asked == [needs_summary]  # one read, the read ahead, used by the plan: none wasted, none again

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import wandb
 from fault_support import cli_env, edit_csv, expected_state, plan_edits, run_cli, snapshot
-from helpers import edit_cells, invoke
+from helpers import edit_cells, invoke, upsert_inputs
 
 import runsync
 from runsync.apply import ApplyOptions, apply_plan
@@ -148,6 +148,35 @@ def test_exhausted_retries_report_exactly_what_was_not_applied_and_a_rerun_finis
     assert all(h.done for h in contents.fields) and len(contents.fields) == 12
 
 
+def test_a_run_s_own_write_retries_back_off_more_each_time(seeded_sandbox, tmp_path):
+    sheet = tmp_path / "runs.csv"
+    invoke("export", "e/p", "-o", sheet)
+    target = sorted(snapshot(seeded_sandbox.store))[0]
+    edit_cells(sheet, {(target, "group"): "never lands"})
+    plan = runsync.plan(sheet)
+    storage_id = seeded_sandbox.store.find_run("e", "p", target).storage_id
+    arrivals: list[float] = []
+
+    def fail_every_write(label: str, variables: dict, is_mutation: bool) -> None:
+        if is_mutation and any(i.get("id") == storage_id for i in upsert_inputs(label, variables)):
+            arrivals.append(time.monotonic())
+            if len(arrivals) == 1:  # deleted once its write is on its way: this and every later try fail at once
+                seeded_sandbox.store.delete_run("e", "p", target)
+
+    seeded_sandbox.request_hooks.append(fail_every_write)
+    try:
+        report = apply_plan(plan, WandbBackend(), ApplyOptions(journal=str(tmp_path / "j.jsonl"), concurrency=1,
+                                                               batch_size=1, attempts=4, backoff_seconds=0.2))
+    finally:
+        seeded_sandbox.request_hooks.remove(fail_every_write)
+    assert set(report.failed) == {target} and not report.applied
+    assert len(arrivals) == 4
+    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
+    # Backoff after try k: 0.2 s x 2**k x a jitter of 0.5 to 1.5; the server answers each try at once.
+    for k, gap in enumerate(gaps):
+        assert gap >= 0.2 * 2**k * 0.5, gaps
+
+
 def test_cli_exits_1_naming_the_runs_and_fields_not_applied(seeded_sandbox, tmp_path):
     sheet = tmp_path / "runs.csv"
     invoke("export", "e/p", "-o", sheet)
@@ -209,6 +238,28 @@ def test_a_field_changed_between_plan_and_write_is_refused_and_the_rest_applied(
     assert seeded_sandbox.stats()["mutations"] == 2
     # The journal records only what was written, so undo never touches the refused field.
     assert {h.field for h in read_journal(tmp_path / "j.jsonl").fields} == {"config.epochs", "group"}
+
+
+def test_force_holds_at_write_time_for_a_field_moved_between_plan_and_write(seeded_sandbox, tmp_path):
+    sheet = tmp_path / "runs.xlsx"
+    invoke("export", "e/p", "-o", sheet)
+    a, b = sorted(snapshot(seeded_sandbox.store))[:2]
+    edit_cells(sheet, {(a, "notes"): "the sheet's notes \u2014 v2", (a, "config.epochs"): -7, (b, "group"): "  g "})
+    plan = runsync.plan(sheet, force=True)
+    assert len(plan.changes) == 3 and not plan.conflicts
+    for run_id, field, value in ((a, "notes", "moved meanwhile"), (b, "group", "moved too")):
+        live = wandb.Api(timeout=20).run(f"e/p/{run_id}")
+        setattr(live, field, value)
+        live.update()
+    report = runsync.apply(plan, journal=tmp_path / "j.jsonl", force=True)
+    assert report.ok and not report.conflicts
+    assert {(c.run_id, c.field) for c in report.applied} == {(a, "notes"), (a, "config.epochs"), (b, "group")}
+    after = {r.id: r for r in wandb.Api(timeout=20).runs("e/p", lazy=False) if r.id in (a, b)}
+    assert after[a].notes == "the sheet's notes \u2014 v2" and after[a].config["epochs"] == -7
+    assert after[b].group == "  g "
+    # The journal's "before" is what the write replaced (the value moved in W&B), so undo puts that back.
+    befores = {h.field: h.before for h in read_journal(tmp_path / "j.jsonl").fields}
+    assert befores["notes"] == "moved meanwhile" and befores["group"] == "moved too"
 
 
 def test_cli_reports_a_write_time_conflict_and_exits_1(seeded_sandbox, tmp_path, monkeypatch, capsys):

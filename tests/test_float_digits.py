@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from decimal import Decimal
+from decimal import ROUND_DOWN, Context, Decimal
 
 import openpyxl
 import pytest
@@ -79,3 +79,29 @@ def test_an_edit_at_a_late_significant_digit_is_a_change_that_lands_exactly(floa
     stored = {r.id: r.config["x"] for r in wandb.Api().runs("e/p", lazy=False)}
     for rid, new in wanted.items():
         assert digits(stored[rid]) == digits(new), (rid, stored[rid], new)
+
+
+# Values whose 16th digit would round up: Excel cutting them at 15 digits gives another number than rounding.
+TRUNCATED = [6.666666666666667e-06, 123456.78901234567, 1.7976931348623157e308, -0.12345678901234566]
+
+
+def cut_at_15(x: float) -> float:
+    """`x`'s shortest digits cut (not rounded) to 15 significant ones, as Excel keeps typed digits."""
+    return float(Context(prec=15, rounding=ROUND_DOWN).plus(Decimal(repr(x))))
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_excel_cutting_digits_at_15_is_recognised_not_written(sandbox, tmp_path, fmt):
+    for i, value in enumerate(TRUNCATED):
+        sandbox.store.create_run("e", "p", f"t{i}", config={"x": value})
+    sheet = tmp_path / f"runs.{fmt}"
+    invoke("export", "e/p", "-o", sheet)
+    cut = {f"t{i}": cut_at_15(value) for i, value in enumerate(TRUNCATED)}
+    assert all(c != v and c != float(f"{v:.15g}") for c, v in zip(cut.values(), TRUNCATED))  # not rounding
+    edit_cells(sheet, {(rid, "config.x"): value for rid, value in cut.items()})
+    plan = runsync.plan(sheet)
+    assert plan.changes == () and not plan.errors
+    warned = sorted(w for w in plan.warnings if "rounded to 15 significant digits by a program" in w)
+    assert len(warned) == len(TRUNCATED) and all("kept the W&B value" in w for w in warned)
+    for i, value in enumerate(TRUNCATED):
+        assert any(f"run t{i}, column 'config.x'" in w and repr(value) in w for w in warned), (i, warned)

@@ -168,6 +168,39 @@ def test_two_imports_then_undo_of_the_second_restores_only_the_second(ids, tmp_p
         (a, "config.epochs", json.dumps(original_epochs_a), "777")}
 
 
+def test_two_imports_into_one_journal_then_undo_restores_the_original_values(ids, tmp_path):
+    sheet = export(tmp_path)
+    a, b = ids[10], ids[11]
+    original = (fresh_run(a).config["lr"], fresh_run(a).notes, sorted(fresh_run(b).tags))
+    # In the sheet's journal folder, where planning the sheet again finds it (journal_base): no conflicts.
+    journal = Path(str(sheet) + ".runsync-journals") / "one journal.jsonl"
+    edit_cells(sheet, {(a, "config.lr"): 0.125, (a, "notes"): "first", (b, "tags"): "x, y"})
+    invoke("import", sheet, "--yes", "--journal", journal)
+    edit_cells(sheet, {(a, "config.lr"): -3e-9, (a, "notes"): "second \u00e9", (b, "tags"): "z"})
+    invoke("import", sheet, "--yes", "--journal", journal)
+    assert (fresh_run(a).config["lr"], fresh_run(a).notes, fresh_run(b).tags) == (-3e-9, "second \u00e9", ["z"])
+    # Each field was written twice in this journal: undo goes back to before the first write, not the second.
+    invoke("undo", journal, "--yes")
+    now = (fresh_run(a).config["lr"], fresh_run(a).notes, sorted(fresh_run(b).tags))
+    assert (now[0], now[1] or None, now[2]) == (original[0], original[1] or None, original[2])
+
+
+def test_undo_dry_run_with_yes_writes_nothing(ids, tmp_path, seeded_sandbox):
+    sheet = export(tmp_path)
+    a = ids[12]
+    edit_cells(sheet, {(a, "group"): "imported", (a, "config.epochs"): 31337})
+    invoke("import", sheet, "--yes")
+    (journal,) = journals(sheet)
+    seeded_sandbox.reset_stats()
+    shown = invoke("undo", journal, "--dry-run", "--yes")
+    assert "Plan: 1 runs, 2 fields to change" in shown.stdout
+    assert seeded_sandbox.stats()["mutations"] == 0
+    assert fresh_run(a).group == "imported" and fresh_run(a).config["epochs"] == 31337
+    assert runsync.undo(journal, dry_run=True)[1] is None  # the Python API's dry run too
+    assert seeded_sandbox.stats()["mutations"] == 0
+    assert not Path(str(journal).removesuffix(".jsonl") + ".undo.jsonl").exists()  # not even an undo journal
+
+
 def test_undo_through_the_python_api_still_takes_a_journal_alone(ids, tmp_path):
     sheet = export(tmp_path)
     a = ids[13]

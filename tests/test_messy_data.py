@@ -499,3 +499,24 @@ def test_a_float_literal_that_overflows_is_an_error_not_inf(long_floats, tmp_pat
     line = next(ln for ln in result.stderr.splitlines() if "largest float" in ln)
     assert f"run {run_id}" in line and repr(column) in line
     assert wandb_state() == before
+# --- a boolean typed over a read-only number ----------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("shortcuts", [True, False])
+def test_a_boolean_typed_over_a_read_only_number_is_an_edit(sandbox, tmp_path, monkeypatch, fmt, shortcuts):
+    # True == 1 == 1.0 and False == 0 in Python; in W&B (and in the sheet) they are different values.
+    from runsync.plan import _Planner
+
+    monkeypatch.setattr(_Planner, "shortcuts", shortcuts)
+    sandbox.store.create_run("e", "p", "b0", state="finished", config={"lr": 0.1},
+                             summary={"one": 1, "zero": 0, "whole": 1.0, "neg": -1})
+    sheet = export(tmp_path, fmt, "--summary", "one,zero,whole,neg")
+    edit_cells(sheet, {("b0", "summary.one"): True, ("b0", "summary.zero"): False, ("b0", "summary.whole"): True,
+                       ("b0", "config.lr"): 0.25})
+    plan = runsync.plan(sheet)
+    assert sorted((e.column, e.message) for e in plan.errors) == [
+        ("summary.one", "read-only column edited (was 1, now True)"),
+        ("summary.whole", "read-only column edited (was 1.0, now True)"),
+        ("summary.zero", "read-only column edited (was 0, now False)"),
+    ]
+    assert plan.changes == ()  # the sheet is refused whole, config.lr's edit included

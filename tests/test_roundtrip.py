@@ -8,6 +8,8 @@ import pytest
 import wandb
 from helpers import edit_cells, invoke
 
+import runsync
+
 FORMATS = ["xlsx", "csv"]
 
 
@@ -110,6 +112,43 @@ def test_import_keeps_descriptions_and_internal_config(exported, seeded_sandbox)
         if key != "epochs":
             assert raw_after[key] == entry  # descriptions and _wandb intact
     assert raw_after["epochs"].get("desc") == raw_before["epochs"].get("desc")
+
+
+@pytest.mark.parametrize("exported", FORMATS, indirect=True)
+def test_detailed_exitcode_is_0_when_nothing_would_change(exported, seeded_sandbox):
+    a, b = sorted(r.id for r in wandb.Api().runs("e/p") if r.state != "running")[:2]
+    invoke("import", exported, "--dry-run", "--detailed-exitcode", exit_code=0)  # untouched
+    # W&B already holds the sheet's edit (a colleague made the same one); W&B moved where the sheet did not.
+    edit_cells(exported, {(a, "notes"): "same on both sides \u2713"})
+    for run_id, notes in ((a, "same on both sides \u2713"), (b, "only in W&B")):
+        run = fresh_run(run_id)
+        run.notes = notes
+        run.update()
+    plan = runsync.plan(exported)
+    assert plan.changes == () and plan.conflicts == () and [i.run_id for i in plan.infos] == [b]
+    invoke("import", exported, "--dry-run", "--detailed-exitcode", exit_code=0)
+    invoke("import", exported, "--dry-run", "--detailed-exitcode", "--format", "json", exit_code=0)
+    # ... and 2 once there is one change.
+    edit_cells(exported, {(a, "group"): "now a change"})
+    invoke("import", exported, "--dry-run", "--detailed-exitcode", exit_code=2)
+
+
+@pytest.mark.parametrize("exported", FORMATS, indirect=True)
+@pytest.mark.parametrize("bad", [("state", "finished!"), ("id", "no-such-run")])
+def test_a_plan_with_errors_carries_no_changes_or_conflicts(exported, seeded_sandbox, bad):
+    a, b, c = sorted(r.id for r in wandb.Api().runs("e/p") if r.state != "running")[:3]
+    edit_cells(exported, {(a, "group"): "a real edit", (b, "notes"): "conflicting", (c, bad[0]): bad[1]})
+    run = fresh_run(b)
+    run.notes = "moved in W&B"
+    run.update()
+    plan = runsync.plan(exported)
+    assert len(plan.errors) == 1 and plan.errors[0].column == bad[0]
+    assert plan.changes == () and plan.conflicts == ()
+    doc = plan_json(exported, exit_code=1)
+    assert doc["changes"] == [] and doc["conflicts"] == [] and len(doc["errors"]) == 1
+    seeded_sandbox.reset_stats()
+    invoke("import", exported, "--yes", "--force", exit_code=1)
+    assert seeded_sandbox.stats()["mutations"] == 0 and fresh_run(a).group != "a real edit"
 
 
 def test_dry_run_writes_nothing_and_detailed_exitcode(exported, seeded_sandbox):

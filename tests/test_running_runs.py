@@ -59,3 +59,26 @@ def test_a_run_that_started_running_after_the_plan_is_skipped_at_write_time(live
     report = runsync.apply(plan, journal=tmp_path / "j.jsonl")
     assert [k.run_id for k in report.skipped] == ["done2"]
     assert lr_in_wandb() == {"done1": 9.0, "live1": 0.2, "done2": 0.3}
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_a_running_run_s_conflicting_fields_are_skipped_not_conflicts(live_and_done, tmp_path, fmt):
+    sandbox, ids = live_and_done
+    sheet = tmp_path / f"runs.{fmt}"
+    runsync.export("e/p", sheet)
+    edit_cells(sheet, {("live1", "config.lr"): 2.5, ("live1", "notes"): "from the sheet", ("done1", "group"): "g1"})
+    # The live run's process (or a colleague) moved both fields since the export: each would be a conflict.
+    run = wandb.Api().run("e/p/live1")
+    run.config["lr"] = 0.75
+    run.notes = "its own notes"
+    run.update()
+    plan = runsync.plan(sheet)
+    assert not plan.conflicts
+    assert [(s.run_id, s.reason) for s in plan.skipped] == [("live1", "running")]
+    assert [(c.run_id, c.field) for c in plan.changes] == [("done1", "group")]
+    doc = json.loads(invoke("import", sheet, "--dry-run", "--format", "json").stdout)  # exit 0: no conflicts
+    assert doc["conflicts"] == [] and [s["run_id"] for s in doc["skipped"]] == ["live1"]
+    invoke("import", sheet, "--yes")
+    live = wandb.Api().run("e/p/live1")
+    assert live.config["lr"] == 0.75 and live.notes == "its own notes"
+    assert wandb.Api().run("e/p/done1").group == "g1"

@@ -128,3 +128,41 @@ def test_no_written_cell_becomes_a_formula_after_a_libreoffice_resave(seeded_san
             assert got == {"notes": text, "group": text, "config.optimizer": text}, path
     # And the re-saved workbook imports as no change at all.
     assert "No changes." in invoke("import", resaved, "--dry-run").stdout
+
+
+def test_a_server_error_quoting_the_key_is_shown_with_the_key_scrubbed(seeded_sandbox, tmp_path):
+    """A server (or a proxy before it) whose error message quotes the credentials it was sent."""
+    import json
+
+    import runsync
+    from runsync.apply import ApplyOptions, apply_plan
+    from runsync.backend.wandb import WandbBackend
+
+    key = seeded_sandbox.api_key
+    sheet = tmp_path / "runs.csv"
+    invoke("export", "e/p", "-o", sheet)
+    first = _ids(seeded_sandbox)[0]
+    edit_cells(sheet, {(first, "notes"): "edited"})
+    echo = {"RunsyncRuns": True, "writes": False}
+
+    def quote_the_key(label: str, variables: dict, is_mutation: bool) -> None:
+        # The variables the server executes: its answer is an error naming the operator, or the run id, sent.
+        if label == "RunsyncRuns" and echo["RunsyncRuns"]:
+            variables["filters"] = json.dumps({f"$auth {key}": 1})
+        if is_mutation and echo["writes"]:
+            for name in variables:
+                variables[name]["id"] = f"Bearer {key}"
+
+    seeded_sandbox.request_hooks.append(quote_the_key)
+    try:
+        failed = invoke("--debug", "import", sheet, "--yes", exit_code=1)  # the message, and the traceback
+        shown = (key in failed.stdout + failed.stderr, "***" in failed.stderr, "Traceback" in failed.stderr)
+        assert shown == (False, True, True)  # (key shown, scrubbed, traced): a failure can't print the key
+        echo.update(RunsyncRuns=False, writes=True)
+        plan = runsync.plan(sheet)
+        report = apply_plan(plan, WandbBackend(), ApplyOptions(journal=str(tmp_path / "j.jsonl"), attempts=2,
+                                                               backoff_seconds=0.01))
+    finally:
+        seeded_sandbox.request_hooks.remove(quote_the_key)
+    why = report.failed.get(first, "")
+    assert list(report.failed) == [first] and (key in why, "***" in why) == (False, True)

@@ -105,3 +105,82 @@ def test_wandb_own_keys_cannot_be_made_editable(metrics, tmp_path, metric):
     result = invoke("export", "e/p", "-o", tmp_path / "x.xlsx", "--summary", f"acc,{metric}", "--edit-summary",
                     exit_code=1)
     assert metric in result.stderr and not (tmp_path / "x.xlsx").exists()
+
+
+# --- nested metrics: `--summary a.b` (issue 17 §5) --------------------------------------------------------------
+
+@pytest.fixture
+def nested(sandbox):
+    store = sandbox.store
+    store.create_run("e", "p", "n1", summary={"val": {"acc": 0.5, "loss": {"ce": 1.25}}, "val.acc": "flat one",
+                                              "top": 3})
+    store.create_run("e", "p", "n2", summary={"val": {"acc": -0.0}, "top": 4})
+    store.create_run("e", "p", "n3", summary={"top": 5})  # no nested metric at all
+    return sandbox
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_a_dotted_summary_name_exports_the_nested_metric_and_a_literal_dot_the_flat_key(nested, tmp_path, fmt):
+    sheet = tmp_path / f"runs.{fmt}"
+    invoke("export", "e/p", "-o", sheet, "--summary", "val.acc,val.loss.ce,val\\.acc")
+    header_rows = list(openpyxl.load_workbook(sheet)["runs"].iter_rows(values_only=True)) if fmt == "xlsx" else [
+        row.split(",") for row in sheet.read_text(encoding="utf-8-sig").splitlines()]
+    header = list(header_rows[0])
+    cells = {row[header.index("id")]: row for row in header_rows[1:]}
+
+    def cell(run_id: str, column: str) -> object:
+        value = cells[run_id][header.index(column)]
+        return None if value == "" else value
+
+    assert [float(cell(r, "summary.val.acc")) if cell(r, "summary.val.acc") is not None else None
+            for r in ("n1", "n2", "n3")] == [0.5, -0.0, None]
+    assert float(cell("n1", "summary.val.loss.ce")) == 1.25
+    assert cell("n1", "summary.val\\.acc") == "flat one" and cell("n2", "summary.val\\.acc") is None
+    assert runsync.plan(sheet).empty  # an untouched sheet: nothing to write
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_an_edit_of_a_nested_metric_lands_on_it_and_adds_no_flat_key(nested, tmp_path, fmt):
+    before = {rid: stored_summary(nested, rid) for rid in ("n1", "n2", "n3")}
+    sheet = tmp_path / f"runs.{fmt}"
+    invoke("export", "e/p", "-o", sheet, "--summary", "val.acc,val.loss.ce,val\\.acc", "--edit-summary")
+    edit_cells(sheet, {("n1", "summary.val.acc"): 0.75, ("n1", "summary.val.loss.ce"): 2,
+                       ("n2", "summary.val.acc"): 1e-300, ("n3", "summary.val.acc"): 0.125,
+                       ("n2", "summary.val\\.acc"): "flat two"})
+    plan = runsync.plan(sheet)
+    assert sorted((c.run_id, c.field, c.path) for c in plan.changes) == [
+        ("n1", "summary.val.acc", ("val", "acc")), ("n1", "summary.val.loss.ce", ("val", "loss", "ce")),
+        ("n2", "summary.val.acc", ("val", "acc")), ("n2", "summary.val\\.acc", ("val.acc",)),
+        ("n3", "summary.val.acc", ("val", "acc"))]
+    journal = tmp_path / "j.jsonl"
+    assert runsync.apply(plan, journal=journal).ok
+    after = {rid: stored_summary(nested, rid) for rid in ("n1", "n2", "n3")}
+    assert after["n1"]["val"] == {"acc": 0.75, "loss": {"ce": 2}} and after["n1"]["val.acc"] == "flat one"
+    assert after["n2"]["val"] == {"acc": 1e-300} and after["n2"]["val.acc"] == "flat two"
+    assert after["n3"]["val"] == {"acc": 0.125} and "val.acc" not in after["n3"]
+    assert wandb.Api().run("e/p/n3").summary["val"]["acc"] == 0.125  # as the plain client reads it
+    assert all(after[r]["top"] == before[r]["top"] for r in after)
+    assert runsync.plan(sheet).empty  # the base moved past the import
+    runsync.undo(journal)
+    assert stored_summary(nested, "n1")["val"] == before["n1"]["val"]
+    assert stored_summary(nested, "n2")["val"] == before["n2"]["val"]
+    assert stored_summary(nested, "n2").get("val.acc") is None
+
+
+def test_a_nested_metric_under_a_scalar_is_refused_not_written(nested, tmp_path):
+    nested.store.create_run("e", "p", "n4", summary={"val": 7, "top": 6})
+    sheet = tmp_path / "runs.xlsx"
+    invoke("export", "e/p", "-o", sheet, "--summary", "val.acc", "--edit-summary")
+    edit_cells(sheet, {("n4", "summary.val.acc"): 0.5, ("n1", "summary.val.acc"): 0.25})
+    plan = runsync.plan(sheet)
+    assert [(e.run_id, e.column, e.message) for e in plan.errors] == [
+        ("n4", "summary.val.acc", "summary.val is 7 in W&B, not a dict: setting summary.val.acc would replace it; "
+                                  "edit summary.val instead")]
+    assert invoke("import", sheet, "--yes", exit_code=1) and stored_summary(nested, "n4")["val"] == 7
+
+
+def test_an_unknown_summary_metric_is_warned_about(nested, tmp_path):
+    result = invoke("export", "e/p", "-o", tmp_path / "runs.csv", "--summary", "val.acc,val.nope,nope")
+    assert "--summary val.nope: no exported run has this summary metric" in result.stderr
+    assert "--summary nope: no exported run has this summary metric" in result.stderr
+    assert "val.acc:" not in result.stderr

@@ -242,3 +242,46 @@ def test_each_write_arrives_after_its_journal_line_is_on_disk(sandbox, tmp_path,
         restored = [sid for sid, _, restore in arrivals if restore]
         assert len(restored) == 1  # the restore's own write came after its journal line, and only it
         assert [sid for sid, _, _ in arrivals].count(restored[0]) == 2
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_each_write_is_sent_after_its_journal_line_was_fsynced(sandbox, tmp_path, monkeypatch, batch_size):
+    import os
+
+    ids = make_runs(sandbox.store, 7)
+    sheet = tmp_path / "runs.csv"
+    invoke("export", "e/p", "-o", sheet)
+    edit_cells(sheet, {(run_id, "notes" if i % 2 else "config.lr"): f"n{i}" if i % 2 else -i / 7
+                       for i, run_id in enumerate(ids)})
+    plan = runsync.plan(sheet)
+    journal = tmp_path / "j.jsonl"
+    synced = [0]  # bytes of the journal on disk at its last fsync
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        real_fsync(fd)
+        if os.path.realpath(f"/proc/self/fd/{fd}") == os.path.realpath(journal):
+            synced[0] = max(synced[0], os.fstat(fd).st_size)
+
+    unsynced: list[str] = []
+    checked: list[str] = []
+
+    def on_request(label: str, variables: dict, is_mutation: bool) -> None:
+        data = journal.read_bytes()
+        for sent in upsert_inputs(label, variables):
+            checked.append(sent["id"])
+            # Where the write line of this run ends in the file: it must be inside what was fsynced.
+            ends = [len(b"".join(data.splitlines(keepends=True)[: n + 1]))
+                    for n, line in enumerate(data.splitlines())
+                    if json.loads(line)["op"] == "write" and json.loads(line)["storage_id"] == sent["id"]]
+            if not ends or ends[-1] > synced[0]:
+                unsynced.append(sent["id"])
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    sandbox.request_hooks.append(on_request)
+    try:
+        report = runsync.apply(plan, journal=journal, batch_size=batch_size)
+    finally:
+        sandbox.request_hooks.remove(on_request)
+    assert report.ok and len(report.applied) == 7
+    assert len(checked) == 7 and unsynced == []
