@@ -345,8 +345,10 @@ class _Planner:
             if not self._edit_is_sound(row, run_id, record, column, sheet_value, base, raw):
                 return
         if column == "tags" and tags_from_columns is not None:
-            if not same("tags", sheet_value, base) and not same("tags", tags_from_columns, base) \
-                    and not same("tags", sheet_value, tags_from_columns):  # (both alike: one edit, or a stale copy)
+            # Both differing from the base is fine where they agree on every ticked tag (the tags cell then says
+            # more): one edit made twice, or a copy older than an import that changed tags.
+            if not same("tags", sheet_value, base) and not same("tags", tags_from_columns, base) and any(
+                    (tag in (sheet_value or ())) != (tag in tags_from_columns) for tag in self.tag_names.values()):
                 self._error(row, run_id, column, "both the tags column and tag: columns were edited; edit one of them")
                 return
             if not changed:

@@ -16,6 +16,7 @@ import pytest
 import wandb
 from helpers import append_row, edit_cells, invoke
 
+import runsync
 from runsync.api import plan_undo_journal
 from runsync.journal import read_events
 
@@ -100,6 +101,8 @@ def test_a_stale_copy_saved_over_the_shared_file_is_a_conflict_naming_the_import
 
     forced = invoke("import", shared, "--yes", "--force", exit_code=1)  # --force does not revert A either
     assert "nothing written" in forced.stderr
+    with pytest.raises(runsync.RunsyncError, match="nothing written"):  # nor does the Python API's
+        runsync.apply(runsync.plan(shared, force=True), force=True)
     assert fresh_run(x).group == "ärger/ΔA, 'final'" and (fresh_run(y).notes or None) == exported_notes_y
     assert len(journals(shared)) == 1
 
@@ -238,8 +241,9 @@ def test_tags_merge_past_this_sheets_own_import_and_a_later_wandb_edit(ids, tmp_
 
 
 @pytest.mark.parametrize("import_does", ["removes a tag", "adds a tag"])
-def test_a_stale_copys_tags_conflict_with_what_an_import_changed(ids, tmp_path, import_does):
-    shared = export(tmp_path / "share", "xlsx")
+@pytest.mark.parametrize("columns", [(), ("--tag-columns",)], ids=["tags", "tags and tag columns"])
+def test_a_stale_copys_tags_conflict_with_what_an_import_changed(ids, tmp_path, import_does, columns):
+    shared = export(tmp_path / "share", "xlsx", *columns)
     a = tagged(ids, 2)
     tags_a = list(fresh_run(a).tags)
     b_copy = take_copy(shared, tmp_path / "bob" / "runs.xlsx")
@@ -250,7 +254,9 @@ def test_a_stale_copys_tags_conflict_with_what_an_import_changed(ids, tmp_path, 
     edit_cells(b_copy, {(a, "tags"): ", ".join([*tags_a, "bob's"])})  # B adds a tag in her stale copy
     shutil.copy2(b_copy, shared)
 
-    conflict = stale_conflict(dry_run(shared, exit_code=1), a, "tags")
+    doc = dry_run(shared, exit_code=1)
+    assert doc["errors"] == []  # the tags cell and its tick columns agree (both as exported): one stale value
+    conflict = stale_conflict(doc, a, "tags")
     changed = tags_a[0] if import_does == "removes a tag" else "alice's"
     assert str(a_journal) in conflict["reason"] and repr(changed) in conflict["reason"]
     invoke("import", shared, "--yes", "--force", exit_code=1)
