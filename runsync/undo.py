@@ -42,10 +42,9 @@ def plan_undo(journal_path: str, live: dict[str, RunRecord], *, force: bool = Fa
         if same(history.field, now, history.after) or force:
             changes.append(change)
         else:
+            since = (later or {}).get((history.run_id, history.field), ())
             conflicts.append(Change(change.run_id, change.run_name, change.field, change.base, change.sheet,
-                                    change.live, Action.CONFLICT, change.path,
-                                    _written_since(history.field, now, (later or {}).get((history.run_id,
-                                                                                           history.field), ()))))
+                                    change.live, Action.CONFLICT, change.path, _written_since(history.field, now, since)))
     running = sorted({c.run_id for c in changes if live[c.run_id].state == "running"})
     if running:
         warnings.append(f"{len(running)} run(s) are running now ({', '.join(running[:5])}): undone anyway (undo puts "
