@@ -21,12 +21,12 @@ from runsync.frame_cells import FRAME_SOURCE
 from runsync.journal import (
     check_can_append,
     export_header,
-    journal_base,
     journal_dir,
     new_journal_path,
     read_journal,
     undo_journal_path,
 )
+from runsync.history import ExportHistory, export_history, later_writes
 from runsync.model import ABSENT, ID, SUMMARY_PREFIX, Plan, RunRecord, SheetData, SheetMeta
 from runsync.plan import build_plan
 from runsync.twin_headers import twin_header_errors, twin_headers
@@ -377,28 +377,31 @@ def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: b
                 target, ids, on_warning=sheet.warnings.append, with_summary=editable_summary) if ids else {}  # ids the pages missed: in the plan
     except BackendError as exc:  # e.g. the sheet's project is gone: say which sheet asked for it
         raise BackendError(f"{sheet.path}: {exc.message}", hint=exc.hint) from None
-    _advance_base(sheet, live)
+    history = _advance_base(sheet, live)
     header = export_header(sheet.path, sheet.meta.exported_at if sheet.meta else None)
     plan = build_plan(sheet, live, project=target, force=force, strict=strict, include_running=include_running,
-                      new_keys=new_keys)
+                      new_keys=new_keys, history=history)
     return _remember_header(plan.with_run_urls(live), header)
 
 
-def _advance_base(sheet: SheetData, live: dict[str, RunRecord]) -> None:
-    """Count runsync's own earlier writes from this sheet (its journals) as part of the base.
+def _advance_base(sheet: SheetData, live: dict[str, RunRecord]) -> ExportHistory | None:
+    """Count runsync's own earlier writes to this sheet's export (its imports' journals) as part of the base.
 
     Without them a value fixed again after an import would look "changed in W&B", and a re-export would
-    take the imported cells for unsaved edits.
+    take the imported cells for unsaved edits. Returns what each import wrote over, for the planner to
+    tell a sheet that predates an import (runsync.history).
     """
     if sheet.meta is None:
-        return
-    moved = journal_base(sheet.path, sheet.meta.project, sheet.meta.exported_at, live,
-                         folder=journal_dir(_frame_home(sheet.meta.project)) if sheet.path == FRAME_SOURCE else None)
-    if moved:
+        return None
+    folder = journal_dir(_frame_home(sheet.meta.project)) if sheet.path == FRAME_SOURCE else None
+    history = export_history(sheet.path, sheet.meta.project, sheet.meta.exported_at, sheet.meta.base, live,
+                             folder=folder)
+    if history.moved:
         merged = dict(sheet.meta.base)
-        for run_id, values in moved.items():
+        for run_id, values in history.moved.items():
             merged[run_id] = {**merged.get(run_id, {}), **values}
         sheet.meta = replace(sheet.meta, base=merged)  # a copy: a DataFrame's attrs keep the export's
+    return history
 
 
 def default_journal(source: str, project: str | None = None) -> str:
@@ -445,6 +448,10 @@ def apply(
         raise SheetError(list(plan.errors))
     if plan.conflicts and not force:
         raise RunsyncError(f"{len(plan.conflicts)} conflict(s): nothing written", hint="--force lets the sheet win")
+    if any(not c.overridable for c in plan.conflicts):  # the sheet predates an import: --force would revert it
+        raise RunsyncError(f"{len(plan.conflicts)} conflict(s): nothing written",
+                           hint="the sheet predates an import of its export (see each conflict): --force does not "
+                                "override that; put the import's value back in the cell, or re-export")
     if not new_keys and (refusal := new_keys_refusal(plan, force=force)):
         raise RunsyncError(refusal)
     if not plan.changes:
@@ -486,7 +493,9 @@ def plan_undo_journal(journal: str | os.PathLike[str], *, force: bool = False,
     # The undo's journal names the same sheet and export as the import's: planning that sheet again
     # then sees the restored values as its base.
     header = {k: contents.begin[k] for k in ("sheet", "exported_at") if contents.begin.get(k)}
-    return _remember_header(plan_undo(str(journal), live, force=force, contents=contents).with_run_urls(live),
+    later = later_writes(journal, contents.project, contents.begin.get("at"))  # to name what changed a field since
+    return _remember_header(plan_undo(str(journal), live, force=force, contents=contents, later=later)
+                            .with_run_urls(live),
                             {**header, "undo_of": os.path.abspath(journal)})
 
 

@@ -77,7 +77,7 @@ class ApplyOptions:
     include_running: bool = False  # write runs whose state is "running" too
     verify: bool = True  # read the written runs back (a page of ids per request) and report what did not stick
     # Extra begin-line fields naming where the plan came from: sheet, exported_at (journal.export_header);
-    # an undo adds undo_of. Planning the sheet again finds its journals by them (journal.journal_base).
+    # an undo adds undo_of. Planning a sheet of that export finds its journals by them (runsync.history).
     header: dict[str, Any] = field(default_factory=dict)
 
 

@@ -74,18 +74,34 @@ def classify(run_id: str, record: RunRecord, column: str, path: tuple[str, ...],
 
     UPDATE: desired differs from base and W&B still holds base (or `force`); CONFLICT: W&B moved to
     something else too; INFO: only W&B moved; None: nothing to do (W&B already holds the desired value).
+    Tags merge as sets (`merge_tags`), so they are never a conflict.
     """
     live = live_value(record, column, path)
-    change = lambda action: Change(run_id, record.name, column, base, desired, live, action, path)  # noqa: E731
     if changed is None:
         changed = not same(column, desired, base)
+    merged = changed and column == "tags" and not same(column, live, base) and ABSENT not in (base, desired, live)
+    if merged:
+        desired = merge_tags(base, desired, live)
+    change = lambda action: Change(run_id, record.name, column, base, desired, live, action, path)  # noqa: E731
     if not changed:
         return None if same(column, live, base) else change(Action.INFO)
     if same(column, live, desired):
         return None  # W&B already holds it (e.g. a re-run after an import)
-    if same(column, live, base) or force:
+    if merged or same(column, live, base) or force:
         return change(Action.UPDATE)
     return change(Action.CONFLICT)
+
+
+def merge_tags(base: Any, sheet: Any, live: Any) -> tuple[str, ...]:
+    """The sheet's tag edits applied to W&B's tags now, as sets (a per-key merge, as Dolt merges rows).
+
+    A tag someone added or removed in W&B since the base stays so. Two sides can't clash over one tag: it is
+    either in the base (so either side can only remove it) or not (so either can only add it).
+    """
+    before, now = set(base), set(sheet)
+    removed = before - now
+    merged = [t for t in dict.fromkeys(live) if t not in removed]
+    return (*merged, *(t for t in dict.fromkeys(sheet) if t not in before and t not in merged))
 
 
 def config_edit_refusal(config: dict[str, Any], column: str, path: tuple[str, ...], value: Any) -> str | None:

@@ -2,8 +2,8 @@
 
 One journal per import, by default in the sheet's own folder `SHEET.runsync-journals/`, named by the UTC
 time it started (`20250102T030405Z-001.jsonl`), so a listing sorts by time. Its `begin` line names the
-sheet and the export it came from (project + exported_at): planning that sheet again reads these journals
-to move the base past runsync's own earlier writes (`journal_base`).
+sheet and the export it came from (project + exported_at): planning a sheet of that export reads these
+journals to move the base past runsync's own earlier writes (runsync.history).
 
 Events: `begin`; `write` (a run's fields before/after, on disk before the request goes out; a config write
 made while the server's config handling is unknown, or on a server that replaces configs, also carries the
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from runsync.errors import JournalError
-from runsync.model import ABSENT, RunRecord
+from runsync.model import ABSENT
 
 JOURNAL_VERSION = 1
 JOURNAL_DIR_SUFFIX = ".runsync-journals"
@@ -61,7 +61,7 @@ class Journal:
                 self._file.write(b"\n")
 
     def append(self, event: dict[str, Any]) -> None:
-        # Microseconds: journals of one sheet are ordered by their begin time (`journal_base`).
+        # Microseconds: journals of one export are ordered by their begin time (runsync.history).
         event = {"at": datetime.now(timezone.utc).isoformat(timespec="microseconds"), **event}
         line = json.dumps(event, ensure_ascii=False, allow_nan=True).encode() + b"\n"
         with self._lock:
@@ -229,85 +229,3 @@ def check_can_append(path: str | os.PathLike[str], project: str, header: Mapping
             raise JournalError(
                 f"{p}: already holds an import of another {', '.join(other)}: nothing written",
                 hint="pass a new --journal path, or leave --journal out (one journal per import)")
-
-
-def journal_base(sheet: str, project: str, exported_at: str, live: Mapping[str, RunRecord],
-                 folder: Path | None = None) -> dict[str, dict[str, Any]]:
-    """The base moved past runsync's own writes: run id -> {column: value}, from the sheet's journals.
-
-    Read: the journals in SHEET.runsync-journals/ whose begin line names this sheet (by file name) and this
-    export (project + exported_at); imports and undos alike, oldest first. Each field a journal records
-    as written and confirmed (`done`) takes the value written; a field written without `done` (the import
-    was killed or failed mid-request) only when W&B holds that value now. A re-export has a new
-    exported_at, so its sheet starts again from its own base. `folder`: where the journals are, if not
-    there (a DataFrame's, in runsync's state folder).
-    """
-    from runsync.classify import live_value, same
-
-    folder = folder or journal_dir(sheet)
-    if not folder.is_dir():
-        return {}
-    name = os.path.basename(sheet)
-    segments: list[tuple[datetime, str, int, list[dict[str, Any]]]] = []
-    for path in sorted(folder.glob("*.jsonl")):
-        try:
-            events, _ = read_events(path)
-        except (JournalError, OSError):
-            continue  # not a journal (or unreadable): nothing of ours
-        current: list[dict[str, Any]] | None = None
-        for event in events:
-            if event["op"] == "begin":
-                ours = (event.get("project") == project and event.get("exported_at") == exported_at
-                        and os.path.basename(str(event.get("sheet") or "")) == name)
-                current = [] if ours else None
-                if current is not None:
-                    segments.append((_when(event.get("at")), path.name, len(segments), current))
-            elif current is not None and event["op"] in ("write", "done", "verify"):
-                current.append(event)
-    base: dict[str, dict[str, Any]] = {}
-    for *_, events in sorted(segments, key=lambda s: s[:3]):
-        writes: list[tuple[dict[str, Any], list[bool]]] = []
-        latest: dict[str, list[bool]] = {}
-        checked: dict[tuple[Any, Any], bool] = {}  # (run, column) -> held when read back (a `verify` line)
-        for event in events:
-            run_id = event.get("run")
-            if event["op"] == "write":
-                flag = [False]
-                writes.append((event, flag))
-                latest[run_id] = flag
-            elif event["op"] == "verify":
-                # `held` matters where no `done` line says so: a write whose answer was lost.
-                for column in () if event.get("confirmed", True) else event.get("held") or ():
-                    checked[(run_id, column)] = True
-                for item in event.get("did_not_stick") or ():
-                    if isinstance(item, dict):
-                        checked[(run_id, item.get("field"))] = False
-            elif run_id in latest:
-                latest[run_id][0] = True
-        for event, (done,) in writes:
-            record = live.get(event.get("run"))
-            for item in event.get("fields") or ():
-                try:
-                    column, after = item["field"], decode_value(item["after"])
-                except (KeyError, TypeError):
-                    continue
-                # Read back as not held (reverted by a live process, say): the sheet's edit is still to make.
-                if not checked.get((event.get("run"), column), done):
-                    if record is None:
-                        continue
-                    try:
-                        now = live_value(record, column, tuple(item.get("path") or ()))
-                    except KeyError:
-                        continue
-                    if not same(column, now, after):
-                        continue  # maybe never reached W&B: keep the base it had
-                base.setdefault(event["run"], {})[column] = None if after is ABSENT else after
-    return base
-
-
-def _when(at: Any) -> datetime:
-    try:
-        when = datetime.fromisoformat(str(at))
-    except ValueError:
-        return datetime.min.replace(tzinfo=timezone.utc)
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)

@@ -97,6 +97,8 @@ class Change:
     live: Any
     action: Action
     path: tuple[str, ...] = ()  # for config fields: the key path inside the config
+    reason: str | None = None  # a conflict's cause when it is more than "W&B moved too" (e.g. names an import)
+    overridable: bool = True  # False: --force does not let the sheet win (the sheet predates an import)
 
     @property
     def old(self) -> Any:

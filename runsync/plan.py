@@ -24,6 +24,7 @@ from runsync.classify import (
     summary_edit_refusal,
 )
 from runsync.errors import CellError
+from runsync.history import ExportHistory, stale_conflict
 from runsync.moved_rows import fingerprint, ids_moved_alone, moved_message
 from runsync.twin_headers import exported_tag, twin_headers
 from runsync.model import (
@@ -58,8 +59,10 @@ class _Planner:
     shortcuts = True
 
     def __init__(self, sheet: SheetData, live: Mapping[str, RunRecord], project: str, force: bool,
-                 strict: bool = False, include_running: bool = False, new_keys: bool = False) -> None:
+                 strict: bool = False, include_running: bool = False, new_keys: bool = False,
+                 history: ExportHistory | None = None) -> None:
         self.sheet = sheet
+        self.history = history  # what imports of this export wrote over: a sheet holding that predates them
         self.meta: SheetMeta | None = sheet.meta
         self.live = live
         self.project = project
@@ -197,6 +200,10 @@ class _Planner:
                 else:
                     self._error(row_number, run_id, ID, f"run id not found in project {self.project}")
                 continue
+            if self.meta is not None and run_id not in self.meta.base:
+                # No base to tell an emptied cell from one never filled: none of the row is written.
+                self._error(row_number, run_id, ID, _outside_selection(self.project, run_id))
+                continue
             before = self._tally()
             tags_from_columns = self._tags_from_columns(row_number, run_id, record, cells, tag_columns)
             if self.meta is None or not self.shortcuts:
@@ -222,7 +229,9 @@ class _Planner:
                             continue
                     self._diff_cell(row_number, run_id, record, column, raw, tags_from_columns)
             if tags_from_columns is not None and "tags" not in columns:
-                self._classify(run_id, record, "tags", (), self.base_of(run_id, "tags", record), tags_from_columns)
+                base = self.base_of(run_id, "tags", record)
+                if not self._predates_an_import(run_id, record, "tags", (), base, tags_from_columns):
+                    self._classify(run_id, record, "tags", (), base, tags_from_columns)
             if self._tally() != before:
                 differing.append((row_number, run_id, cells))
         if (moved := self._ids_moved_alone(differing, [c for c in columns if c != ID and c not in tag_columns
@@ -368,13 +377,27 @@ class _Planner:
             if not self._edit_is_sound(row, run_id, record, column, sheet_value, base, raw):
                 return
         if column == "tags" and tags_from_columns is not None:
-            if not same("tags", sheet_value, base) and not same("tags", tags_from_columns, base):
+            # Both differing from the base is fine where they agree on every ticked tag (the tags cell then says
+            # more): one edit made twice, or a copy older than an import that changed tags.
+            if not same("tags", sheet_value, base) and not same("tags", tags_from_columns, base) and any(
+                    (tag in (sheet_value or ())) != (tag in tags_from_columns) for tag in self.tag_names.values()):
                 self._error(row, run_id, column, "both the tags column and tag: columns were edited; edit one of them")
                 return
             if not changed:
                 sheet_value = tags_from_columns
                 changed = not same("tags", sheet_value, base)
-        self._classify(run_id, record, column, self.paths.get(column, ()), base, sheet_value, changed)
+        path = self.paths.get(column, ())
+        if changed and self._predates_an_import(run_id, record, column, path, base, sheet_value):
+            return
+        self._classify(run_id, record, column, path, base, sheet_value, changed)
+
+    def _predates_an_import(self, run_id: str, record: RunRecord, column: str, path: tuple[str, ...], base: Any,
+                            value: Any) -> bool:
+        """Record a conflict when the sheet holds what an import of this export wrote over (history.stale_conflict)."""
+        conflict = stale_conflict(self.history, record, column, path, base, value) if self.history else None
+        if conflict is not None:
+            self.conflicts.append(conflict)
+        return conflict is not None
 
     def _edit_is_sound(self, row: int, run_id: str, record: RunRecord, column: str, value: Any, base: Any,
                        raw: Any) -> bool:
@@ -482,6 +505,12 @@ def _cell_id(raw: Any) -> str | None:
     return text or None
 
 
+def _outside_selection(project: str, run_id: str) -> str:
+    return (f"the run is in {project} but not in this export (outside its selection), so its row has no base and "
+            f"none of it is written; export a selection that includes it (runsync export {project} --filter "
+            f"name={run_id} -o FILE) and edit it there")
+
+
 def _kind(column: str) -> str:
     if column == "tags":
         return "tags"
@@ -493,12 +522,15 @@ def _kind(column: str) -> str:
 
 
 def build_plan(sheet: SheetData, live: Mapping[str, RunRecord], *, project: str, force: bool = False,
-               strict: bool = False, include_running: bool = False, new_keys: bool = False) -> Plan:
+               strict: bool = False, include_running: bool = False, new_keys: bool = False,
+               history: ExportHistory | None = None) -> Plan:
     """Diff every editable cell of `sheet` against its base and W&B's `live` runs.
 
     `new_keys`: the user opted in to creating config keys the runs lack (recorded in the plan; apply checks).
+    `history`: what imports of the sheet's export wrote (its base already moved to their values); a cell
+    still holding a value one of them wrote over is a conflict naming it.
     """
-    plan = _Planner(sheet, live, project, force, strict, include_running, new_keys).run()
+    plan = _Planner(sheet, live, project, force, strict, include_running, new_keys, history).run()
     if plan.errors:  # an invalid sheet writes nothing: keep the errors, drop the actions
         return replace(plan, changes=(), conflicts=())
     return plan

@@ -57,6 +57,27 @@ def edit_cells(path: Path, edits: dict[tuple[str, str], Any]) -> None:
     path.write_text(out.getvalue(), encoding="utf-8-sig")
 
 
+def append_row(path: Path, cells: dict[str, Any]) -> int:
+    """Add a row at the end of an exported XLSX or CSV (as a paste would), cells by column; its row number."""
+    if path.suffix == ".xlsx":
+        import openpyxl
+
+        book = openpyxl.load_workbook(path)
+        sheet = book["runs"]
+        header = [c.value for c in sheet[1]]
+        row = sheet.max_row + 1
+        for column, value in cells.items():
+            sheet.cell(row, header.index(column) + 1).value = value
+        book.save(path)
+        return row
+    table = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    table.append(["" if cells.get(c) is None else str(cells[c]) for c in table[0]])
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(table)
+    path.write_text(out.getvalue(), encoding="utf-8-sig")
+    return len(table)
+
+
 def upsert_inputs(label: str, variables: dict[str, Any]) -> list[dict[str, Any]]:
     """The UpsertBucketInputs a request carries (a sandbox request hook's view): one, or a batch's several."""
     if label == "RunsyncUpsertBucket":

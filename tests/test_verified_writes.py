@@ -200,7 +200,7 @@ def test_a_lost_answer_without_verification_stays_reported_as_failed(sandbox, tm
     assert set(report.failed) == {ids[0]} and not report.applied and report.verified_runs == 0
     # Not read back, the journal claims no more than it knows (a write without `done`) ...
     assert [h.done for h in read_journal(tmp_path / "j.jsonl").fields] == [False]
-    # ... while W&B holds it: which is what planning (journal_base) and undo check before trusting it.
+    # ... while W&B holds it: which is what planning (runsync.history) and undo check before trusting it.
     assert wandb.Api().run(f"e/p/{ids[0]}").notes == "n0"
 
 

@@ -65,6 +65,10 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
     if plan.errors:
         err.print(f"{len(plan.errors)} error(s) in {sheet}: nothing written.")
         sys.exit(ExitCode.FAILED)
+    if any(not c.overridable for c in plan.conflicts):
+        err.print("Conflicts: nothing written. The sheet predates an import of its export (named above): put that "
+                  "import's value back in the cell, or re-export; --force does not override this.")
+        sys.exit(ExitCode.FAILED)
     if plan.conflicts:
         err.print("Conflicts: nothing written. Re-export to start from W&B's values, or --force to let the sheet win.")
         sys.exit(ExitCode.FAILED)

@@ -61,7 +61,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         ],
         "conflicts": [
             {"run_id": c.run_id, "field": c.field, "base": _json_value(c.base), "sheet": _json_value(c.sheet),
-             "live": _json_value(c.live)}
+             "live": _json_value(c.live), **({"reason": c.reason} if c.reason else {})}
             for c in plan.conflicts
         ],
         "errors": [e.to_json() for e in plan.errors],
@@ -105,6 +105,8 @@ def render_plan(plan: Plan, console: Console, *, show_infos: bool = True) -> Non
                 console.print(
                     f"    {escape(c.field)}: {base} {escape(show(c.base))}, {sheet} {escape(show(c.sheet))}, "
                     f"W&B now {escape(show(c.live))}", highlight=False)
+                if c.reason:  # e.g. the import the sheet predates, or that changed the field since
+                    console.print(f"      {escape(c.reason)}", highlight=False)
     if show_infos and plan.infos:
         console.print()
         console.print("Changed only in W&B since the export (kept):", highlight=False)

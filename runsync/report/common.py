@@ -34,7 +34,7 @@ def plan_rows(plan: Plan) -> list[dict[str, Any]]:
     for c in plan.changes:
         add(CHANGE, c, c.live, c.sheet)
     for c in plan.conflicts:
-        add(CONFLICT, c, c.live, c.sheet, f"changed in W&B since the export (was {show(c.base)})")
+        add(CONFLICT, c, c.live, c.sheet, c.reason or f"changed in W&B since the export (was {show(c.base)})")
     for c in plan.infos:
         add(INFO, c, c.base, c.live, "changed only in W&B since the export: kept")
     for k in plan.skipped:
