@@ -103,3 +103,25 @@ def damaged_cells(stderr: str) -> set[tuple[str, str]]:
     for column, cells in DAMAGE_WARNING.findall(stderr):
         out |= {(run_id, column) for run_id in re.findall(r"(?:^|; )row \d+, run (\S+):", cells)}
     return out
+
+
+def fresh_run(run_id: str, project: str = "e/p") -> Any:
+    """The run as W&B holds it now, read with the plain client (the tests' oracle)."""
+    import wandb
+
+    return wandb.Api().run(f"{project}/{run_id}")
+
+
+def set_in_wandb(run_id: str, **fields: object) -> None:
+    """A colleague changing a run in the W&B UI (through the real client)."""
+    run = fresh_run(run_id)
+    for key, value in fields.items():
+        setattr(run, key, value)
+    run.update()
+
+
+def dry_run(sheet: Path, *extra: str, exit_code: int = 0) -> dict:
+    """`runsync import SHEET --dry-run --format json`, parsed."""
+    import json
+
+    return json.loads(invoke("import", sheet, "--dry-run", "--format", "json", *extra, exit_code=exit_code).stdout)

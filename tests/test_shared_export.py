@@ -6,7 +6,6 @@ client against the sandbox; W&B is judged by reading it back with `wandb.Api()`.
 """
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -14,29 +13,13 @@ from pathlib import Path
 import openpyxl
 import pytest
 import wandb
-from helpers import append_row, edit_cells, invoke
+from helpers import append_row, dry_run, edit_cells, fresh_run, invoke, set_in_wandb
 
 import runsync
 from runsync.api import plan_undo_journal
 from runsync.journal import read_events
 
 FORMATS = ["xlsx", "csv"]
-
-
-def fresh_run(run_id: str) -> wandb.apis.public.Run:
-    return wandb.Api().run(f"e/p/{run_id}")
-
-
-def set_in_wandb(run_id: str, **fields: object) -> None:
-    """A colleague changing a run in the W&B UI (through the real client)."""
-    run = fresh_run(run_id)
-    for key, value in fields.items():
-        setattr(run, key, value)
-    run.update()
-
-
-def dry_run(sheet: Path, *extra: str, exit_code: int = 0) -> dict:
-    return json.loads(invoke("import", sheet, "--dry-run", "--format", "json", *extra, exit_code=exit_code).stdout)
 
 
 def journals(sheet: Path) -> list[Path]:
