@@ -207,3 +207,17 @@ def test_real_edits_are_not_mistaken_for_loss(base, raw):
     from runsync.mangle import mangled_by_program
 
     assert mangled_by_program(base, raw) is None
+
+
+def test_every_cell_over_the_limit_is_named_in_one_refusal(sandbox, tmp_path):
+    sandbox.store.create_run("e", "p", "ok1", config={"lr": 0.1, "prompt": "short"})
+    sandbox.store.create_run("e", "p", "big1", config={"prompt": "p" * 33_000, "lr": 0.2})
+    sandbox.store.create_run("e", "p", "big2", notes="n" * 40_000, config={"tokens": list(range(7_000)), "lr": 0.3})
+    result = invoke("export", "e/p", "-o", tmp_path / "runs.xlsx", exit_code=1)
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "3 cells over Excel's 32,767-character cell limit" in line, line
+    assert "run big1: column 'config.prompt': 33,000 characters" in line
+    assert "run big2: column 'notes': 40,000 characters" in line and "run big2: column 'config.tokens'" in line
+    assert "ok1" not in line and ".csv" in line and "--columns" in line
+    assert not (tmp_path / "runs.xlsx").exists()
+    invoke("export", "e/p", "-o", tmp_path / "runs.csv")  # the way out it names works
