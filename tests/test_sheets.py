@@ -115,7 +115,7 @@ def test_xlsx_cell_limit(tmp_path):
     ok = "x" * 32_767
     write_sheet(tmp_path / "ok.xlsx", ["id", "notes"], [{"id": "r1", "notes": ok}], make_meta({}))
     assert read_sheet(tmp_path / "ok.xlsx").rows[0][1]["notes"] == ok
-    with pytest.raises(ValueError, match=r"run r2: column 'notes'.*32,767"):
+    with pytest.raises(ValueError, match=r"run r2: column 'notes': 32,768 characters.*32,767"):
         write_sheet(path, ["id", "notes"], [{"id": "r1"}, {"id": "r2", "notes": ok + "y"}], make_meta({}))
     with pytest.raises(ValueError, match="run r3"):  # emoji are two UTF-16 units each in Excel
         write_sheet(path, ["id", "notes"], [{"id": "r3", "notes": "🚀" * 16_384}], make_meta({}))

@@ -215,7 +215,7 @@ def test_every_cell_over_the_limit_is_named_in_one_refusal(sandbox, tmp_path):
     sandbox.store.create_run("e", "p", "big2", notes="n" * 40_000, config={"tokens": list(range(7_000)), "lr": 0.3})
     result = invoke("export", "e/p", "-o", tmp_path / "runs.xlsx", exit_code=1)
     line = result.stderr.strip()
-    assert len(line.splitlines()) == 1 and "3 cells over Excel's 32,767-character cell limit" in line, line
+    assert len(line.splitlines()) == 1 and "3 cells too long for XLSX" in line and "32,767-character" in line, line
     assert "run big1: column 'config.prompt': 33,000 characters" in line
     assert "run big2: column 'notes': 40,000 characters" in line and "run big2: column 'config.tokens'" in line
     assert "ok1" not in line and ".csv" in line and "--columns" in line

@@ -216,12 +216,13 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
         size = _utf16_len(text)
         if size > MAX_CELL_CHARS or len(out) > MAX_CELL_CHARS:  # stored: control characters take 7 each
             # Rare: only now look for every other such cell, so that one refusal names them all.
-            over = _cells_over_limit(columns, records, cell_value)
-            shown = "; ".join(f"run {r}: column {c!r}: {n:,} characters" for r, c, n in over[:20])
+            over = _cells_over_limit(columns, records, cell_value) or [(rid, column, size, len(out))]
+            shown = "; ".join(f"run {r}: column {c!r}: {n:,} characters"
+                              + (f" ({k:,} as stored)" if n <= MAX_CELL_CHARS else "") for r, c, n, k in over[:20])
             more = f"; and {len(over) - 20} more" if len(over) > 20 else ""
-            raise ValueError(f"{_count(len(over) or 1, 'cell')} over Excel's {MAX_CELL_CHARS:,}-character cell "
-                             f"limit ({shown or f'run {rid}: column {column!r}: {size:,} characters'}{more}); "
-                             "leave those columns out (--columns, --config-keys) or export to .csv")
+            raise ValueError(f"{_count(len(over), 'cell')} too long for XLSX ({shown}{more}): over Excel's "
+                             f"{MAX_CELL_CHARS:,}-character cell limit; leave those columns out (--columns, "
+                             "--config-keys) or export to .csv")
         return out
 
     renderer = RowRenderer(columns, readonly, text_column, lambda *key: style_ids[key], cell_value=cell_value,
@@ -538,8 +539,9 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
-def _cells_over_limit(columns: list[str], records: list[dict[str, Any]], cell_value: Any) -> list[tuple[Any, str, int]]:
-    """(run id, column, characters as stored) of every cell over the limit, in sheet order."""
+def _cells_over_limit(columns: list[str], records: list[dict[str, Any]],
+                      cell_value: Any) -> list[tuple[Any, str, int, int]]:
+    """(run id, column, characters, characters as stored) of every cell over the limit, in sheet order."""
     from runsync.codec import to_xlsx_cell
 
     out = []
@@ -547,7 +549,7 @@ def _cells_over_limit(columns: list[str], records: list[dict[str, Any]], cell_va
         for column in columns:
             cell = to_xlsx_cell(cell_value(column, record.get(column, ABSENT)))
             if cell.is_text and isinstance(cell.value, str):
-                size = max(_utf16_len(cell.value), len(escape_text(cell.value)))
-                if size > MAX_CELL_CHARS:
-                    out.append((record.get(ID), column, size))
+                size, stored = _utf16_len(cell.value), len(escape_text(cell.value))
+                if max(size, stored) > MAX_CELL_CHARS:
+                    out.append((record.get(ID), column, size, stored))
     return out
