@@ -195,8 +195,10 @@ def _import_variant(seed: Path, work: Path, sizes: Sizes, name: str, *options: s
             sb._call("POST", "/_sandbox/faults", faults)
         sb.reset_stats()
         log(f"import: runsync import --yes {' '.join(options)}")
-        # A fresh copy of the sheet: the first import's journals (beside it) would count as this sheet's base.
-        fresh = work / f"import-edited-{name}.xlsx"
+        # A fresh copy of the sheet in a folder of its own: the other imports' journals beside it would count
+        # for its base (copies of one export see each other's imports), though each starts from a fresh database.
+        fresh = work / f"import-{name}" / "import-edited.xlsx"
+        fresh.parent.mkdir(exist_ok=True)
         shutil.copyfile(work / "import-edited.xlsx", fresh)
         measured = measure(runsync_cli("import", fresh, "--yes", "--include-running", *options), sb.env(), work)
         return measured, sb.stats()
@@ -325,7 +327,8 @@ def sweep_concurrency(sizes: Sizes, work: Path) -> list[dict[str, Any]]:
         with sandbox(db, sizes.latency_ms, work) as sb:
             log(f"sweep: concurrency={concurrency}")
             # A fresh copy of the sheet each time: earlier imports' journals beside it would count as its base.
-            sheet = work / f"conc-{concurrency}.xlsx"
+            sheet = work / f"conc-{concurrency}" / "import-edited.xlsx"  # its own folder (see _import_variant)
+            sheet.parent.mkdir(exist_ok=True)
             shutil.copyfile(edited, sheet)
             m = measure(task("apply", sheet, concurrency, work / f"conc-{concurrency}.jsonl", 1), sb.env(), work)
             out.append({"concurrency": concurrency, "apply_s": m.result["apply_s"], "applied": m.result["applied"],
@@ -344,7 +347,8 @@ def sweep_batch_size(sizes: Sizes, work: Path) -> list[dict[str, Any]]:
             with sandbox(db, sizes.latency_ms, work) as sb:
                 sb._call("POST", "/_sandbox/faults", {"write_ms": write_ms})
                 log(f"sweep: batch_size={batch} write_ms={write_ms}")
-                sheet = work / f"batch-{batch}-{write_ms}.xlsx"
+                sheet = work / f"batch-{batch}-{write_ms}" / "import-edited.xlsx"  # its own folder
+                sheet.parent.mkdir(exist_ok=True)
                 shutil.copyfile(edited, sheet)
                 m = measure(task("apply", sheet, 8, work / f"batch-{batch}-{write_ms}.jsonl", batch), sb.env(),
                             work)

@@ -24,9 +24,9 @@ def _requests(sandbox, plan_it, path, **options):
     ({("run0", "config.lr"): 0.5, ("run1", "tags"): "a, z", ("run2", "name"): "renamed"}, 0),
     ({("run1", "id"): "nope"}, 0),  # an id that is no run: the guess and the sheet still agree
     ({("run2", "id"): "run1"}, 0),  # a duplicate id
-    # A blank id of spaces: calamine trims it (the sheet is then read with openpyxl), so the ids guessed
-    # differ from the sheet's: the read ahead is not used (one listing wasted) and the plan reads W&B itself.
-    ({("run0", "id"): "  "}, 1),
+    # A blank id of spaces: an error; the reader leaves such a row out of the runs, so the ids guessed ahead
+    # are the sheet's and the read ahead is used (it was one wasted listing while the row stayed in).
+    ({("run0", "id"): "  "}, 0),
 ])
 def test_plan_reads_ahead_and_plans_what_reading_first_plans(sandbox, tmp_path, edits, wasted):
     for i in range(3):
