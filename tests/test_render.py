@@ -83,3 +83,27 @@ def test_characters_a_terminal_hides_are_shown_escaped_in_the_plan() -> None:
     assert 'notes: "x" → "x\\ufeff\\u3000"' in text
     assert 'group: "日本" → "日本 語"' in text  # visible text, a plain space: as it is
     assert show("tab\tand\nnewline") == '"tab\\tand\\nnewline"'
+
+
+@pytest.mark.parametrize(("old", "new", "note"), [
+    ("caf\u00e9", "cafe\u0301", "NFC in W&B, NFD in the sheet"),
+    ("\u00c5ngstr\u00f6m", "A\u030angstro\u0308m", "NFC in W&B, NFD in the sheet"),
+    ("\uac00", "\u1100\u1161", "NFC in W&B, NFD in the sheet"),  # Hangul syllable vs its jamo
+    ("cafe\u0301", "caf\u00e9", "NFD in W&B, NFC in the sheet"),
+    (0.1, 0.10000000149011612, "float32 precision"),
+    (3.3, 3.299999952316284, "float32 precision"),
+])
+def test_a_change_that_looks_like_none_says_what_differs(old, new, note):
+    from runsync.model import Action, Change, Plan
+
+    plan = Plan("e/p", "s.csv", (Change("r1", "n", "config.x", old, new, old, Action.UPDATE),), (), ())
+    console = Console(no_color=True, width=200, record=True)
+    render_plan(plan, console)
+    assert note in console.export_text()
+
+
+@pytest.mark.parametrize(("old", "new"), [("café", "cafe"), ("x", "y"), (0.1, 0.2), (1e-50, 2e-50), (1.0, 2.0)])
+def test_ordinary_changes_carry_no_such_note(old, new):
+    from runsync.render.plan import alike_note
+
+    assert alike_note(old, new) == ""

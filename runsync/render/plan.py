@@ -5,6 +5,8 @@ import json
 import math
 import re
 import shlex
+import struct
+import unicodedata
 from itertools import groupby
 from typing import Any
 
@@ -77,6 +79,26 @@ def _key_path(plan: Plan, field: str) -> tuple[str, ...]:
     return next(c.path for c in (*plan.changes, *plan.conflicts) if c.field == field)
 
 
+def _normal_form(text: str) -> str:
+    return next((form for form in ("NFC", "NFD") if unicodedata.is_normalized(form, text)), "mixed")
+
+
+def alike_note(old: Any, new: Any) -> str:
+    """What a change that looks like no change is: only the Unicode normalization, or float32 rounding."""
+    if isinstance(old, str) and isinstance(new, str) and old != new and \
+            unicodedata.normalize("NFC", old) == unicodedata.normalize("NFC", new):
+        return (f" (the same text in another Unicode normalization: {_normal_form(old)} in W&B, "
+                f"{_normal_form(new)} in the sheet)")
+    if type(old) is float and type(new) is float and old != new and 1.1754944e-38 <= abs(old) <= 3.4e38:
+        try:
+            same32 = struct.pack("<f", old) == struct.pack("<f", new)
+        except OverflowError:
+            return ""
+        if same32:
+            return " (equal at float32 precision: only the rounding to float32 differs)"
+    return ""
+
+
 def _run_header(symbol: str, change: Change) -> str:
     name = f" ({escape(change.run_name)})" if change.run_name else ""
     return f"{symbol} [bold]{escape(change.run_id)}[/bold]{name}"
@@ -91,8 +113,8 @@ def render_plan(plan: Plan, console: Console, *, show_infos: bool = True) -> Non
         items = list(group)
         console.print(_run_header("[yellow]~[/yellow]", items[0]), highlight=False)
         for c in items:
-            console.print(f"    {escape(c.field)}: {escape(show(c.live))} {ARROW} {escape(show(c.sheet))}",
-                          highlight=False)
+            console.print(f"    {escape(c.field)}: {escape(show(c.live))} {ARROW} {escape(show(c.sheet))}"
+                          f"{escape(alike_note(c.live, c.sheet))}", highlight=False)
     if plan.conflicts:
         console.print()
         console.print("[red]Conflicts[/red] (changed in W&B since the import):" if plan.undo else
