@@ -108,12 +108,14 @@ def locales_for_delimiter(delimiter: str | None) -> tuple[str, ...]:
 
 # --- numbers ---------------------------------------------------------------------------------------------
 
+_SYMBOLS = "|".join(re.escape(c) for c in sorted(_CURRENCIES, key=len, reverse=True))
+_LEADING_CURRENCY = re.compile(rf"(?:{_SYMBOLS})[ \u00a0\u202f]*(.*)", re.DOTALL)
+_TRAILING_CURRENCY = re.compile(rf"(.*?)[ \u00a0\u202f]*(?:{_SYMBOLS})", re.DOTALL)
+
+
 def _strip_currency(text: str) -> tuple[str, bool]:
-    for symbol in sorted(_CURRENCIES, key=len, reverse=True):
-        if text.startswith(symbol):
-            return text[len(symbol):].strip(" \u00a0\u202f"), True
-        if text.endswith(symbol):
-            return text[: -len(symbol)].strip(" \u00a0\u202f"), True
+    if m := _LEADING_CURRENCY.fullmatch(text) or _TRAILING_CURRENCY.fullmatch(text):
+        return m.group(1), True
     return text, False
 
 
@@ -180,6 +182,7 @@ def _fraction(t: str, negative: bool) -> list[Reading]:
 
 # --- dates and times -------------------------------------------------------------------------------------
 
+_DATELIKE = re.compile(r"[-/. ,年月日]|\d[^\W\d_]|[^\W\d_]\d", re.UNICODE)  # parts a date needs between them
 _DATE_PART = re.compile(r"\d+|[^\W\d_]+\.?", re.UNICODE)
 _TIME = re.compile(r"(?P<pre>[^\W\d_]+\.?\s*)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d+))?)?"
                    r"\s*(?P<post>[^\W\d_][^\W\d_.]*\.?(?:[^\W\d_]+\.?)?)?", re.UNICODE)
@@ -200,16 +203,25 @@ def _valid(y: int | None, m: int, d: int) -> bool:
     return True
 
 
-def _dates(text: str, loc: _Locale) -> list[Reading]:
-    """(year or None, month, day) readings of a date-like text, in every order a locale uses."""
+@lru_cache(maxsize=4096)
+def _date_parts(text: str) -> tuple[str, ...] | None:
+    """A date-like text's numbers and words, or None when it cannot be a date (the same in every locale)."""
     t = text.strip()
     if not t or len(t) > 40 or not re.search(r"\d", t):
-        return []
+        return None
     t = re.sub(r"[年月]", "-", t).replace("日", "")
     if re.search(r"[^\w\s/.,\-]", t, re.UNICODE):
-        return []
+        return None
     parts = _DATE_PART.findall(t)
     if "".join(parts) != re.sub(r"[\s/.,\-]", "", t) and not any(p.endswith(".") for p in parts):
+        return None
+    return tuple(parts) if 2 <= len(parts) <= 3 else None
+
+
+def _dates(text: str, loc: _Locale) -> list[Reading]:
+    """(year or None, month, day) readings of a date-like text, in every order a locale uses."""
+    parts = _date_parts(text)
+    if parts is None:
         return []
     kinds: list[tuple[str, int, str]] = []  # ("n", value, digits) or ("m", month, text)
     for part in parts:
@@ -273,14 +285,28 @@ def _datetimes(text: str, loc: _Locale) -> list[Reading]:
 
 # --- the readings of a cell, and the judgement -------------------------------------------------------------
 
-def _text_readings(text: str, locales: tuple[str, ...]) -> list[Reading]:
+@lru_cache(maxsize=65_536)  # a column's values repeat (one learning rate in a thousand runs)
+def _text_readings(text: str, locales: tuple[str, ...]) -> tuple[Reading, ...]:
+    if not any(ch.isdigit() for ch in text):  # every number, date and time has a digit
+        b = _BOOLEANS.get(text.strip().lower())
+        return () if b is None else (Reading("bool", b),)
     out: list[Reading] = []
     if (b := _BOOLEANS.get(text.strip().lower())) is not None:
         out.append(Reading("bool", b))
+    seen_separators: set[tuple[str, tuple[str, ...]]] = set()
+    parts = _date_parts(text) if _DATELIKE.search(text) else None
+    datelike, numeric_date = parts is not None, parts is not None and all(p.isdigit() for p in parts)
+    timelike = ":" in text
     for name in locales:
         loc = _locale(name)
-        out += _numbers(text, loc) + _dates(text, loc) + _times(text, loc) + _datetimes(text, loc)
-    return out
+        if (loc.decimal, loc.groups) not in seen_separators:  # locales sharing separators read numbers alike
+            seen_separators.add((loc.decimal, loc.groups))
+            out += _numbers(text, loc)
+        if datelike and (name == locales[0] or not numeric_date):  # numbers alone read alike in every locale
+            out += _dates(text, loc)
+        if timelike:
+            out += _times(text, loc) + _datetimes(text, loc)
+    return tuple(dict.fromkeys(out))  # locales agreeing on a reading give it once
 
 
 _EPOCH = dt.datetime(1899, 12, 30)  # day 0 of Excel's and Calc's serial dates (1900 system)
@@ -330,7 +356,7 @@ def _value_readings(value: Any) -> list[Reading]:
 def readings(cell: Any, locales: tuple[str, ...] = LOCALES) -> list[Reading]:
     """Every value a spreadsheet program may hold for `cell`: a text read in any of `locales`, or a typed value."""
     if isinstance(cell, str):
-        return _text_readings(cell, locales) if cell.strip() else []
+        return list(_text_readings(cell, locales)) if cell.strip() else []
     return _value_readings(cell)
 
 
