@@ -31,6 +31,7 @@ from runsync.model import ABSENT, ID, SUMMARY_PREFIX, Plan, RunRecord, SheetData
 from runsync.plan import build_plan
 from runsync.twin_headers import twin_header_errors, twin_headers
 from runsync.undo import plan_undo
+from runsync.words import counted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -447,9 +448,10 @@ def apply(
     if plan.errors:
         raise SheetError(list(plan.errors))
     if plan.conflicts and not force:
-        raise RunsyncError(f"{len(plan.conflicts)} conflict(s): nothing written", hint="--force lets the sheet win")
+        raise RunsyncError(f"{counted(len(plan.conflicts), 'conflict')}: nothing written",
+                           hint="--force lets the sheet win")
     if any(not c.overridable for c in plan.conflicts):  # the sheet predates an import: --force would revert it
-        raise RunsyncError(f"{len(plan.conflicts)} conflict(s): nothing written",
+        raise RunsyncError(f"{counted(len(plan.conflicts), 'conflict')}: nothing written",
                            hint="the sheet predates an import of its export (see each conflict): --force does not "
                                 "override that; put the import's value back in the cell, or re-export")
     if not new_keys and (refusal := new_keys_refusal(plan, force=force)):
@@ -476,7 +478,7 @@ def new_keys_refusal(plan: Plan, *, force: bool = False) -> str | None:
     written = replace(plan, conflicts=plan.conflicts if force else ()).new_key_counts
     if not written:
         return None
-    shown = ", ".join(f"{field!r} ({n} run{'' if n == 1 else 's'})" for field, n in written.items())
+    shown = ", ".join(f"{field!r} ({counted(n, 'run')})" for field, n in written.items())
     return (f"{plan.source}: the plan creates config keys W&B cannot delete (undo only sets them to null): "
             f"{shown}; nothing written: pass --new-keys to create them")
 

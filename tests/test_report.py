@@ -74,7 +74,7 @@ def check_xlsx_report(path: Path, urls: dict[str, str]) -> None:
     assert book.sheetnames[0] == "Plan" and "runs" in book.sheetnames
     summary = {row[0]: row[1] for row in book["Plan"].iter_rows(values_only=True) if row and row[0]}
     assert summary["project"] == "e/p"
-    assert summary["result"] == "Plan: 3 runs, 5 fields to change, 1 conflicts."
+    assert summary["result"] == "Plan: 3 runs, 5 fields to change, 1 conflict."
     assert (summary["fields to change"], summary["conflicts"], summary["skipped runs"]) == (5, 1, 1)
     plan_rows = list(book["Plan"].iter_rows(values_only=True))
     skipped = [r for r in plan_rows if r[0] == "r3"]
@@ -190,7 +190,7 @@ def test_html_report_is_self_contained_and_escaped(world, tmp_path):
     assert "! conflict" in conflict and '"moved-in-wandb"' in conflict and '"+sheet"' in conflict
     changes = {t for c, t in page.cells if c == "change"}
     assert f'"one" → {json.dumps(HOSTILE)}' in changes and '"g2" → "=1+1"' in changes, changes
-    assert "still running" in text and "Plan: 3 runs, 5 fields to change, 1 conflicts." in text
+    assert "still running" in text and "Plan: 3 runs, 5 fields to change, 1 conflict." in text
 
 
 def test_plan_to_frame_and_notebook_view(world):

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from runsync.apply import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY
 from runsync.errors import ExitCode, RunsyncError, SheetError
+from runsync.words import counted
 
 
 def stdout_console() -> Console:
@@ -137,7 +138,8 @@ def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs
         if not interactive:
             err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to apply without asking")
             sys.exit(ExitCode.FAILED)
-        if not click.confirm(f"Write {len(plan.changes)} field changes to {len(plan.run_ids)} runs?", err=True):
+        if not click.confirm(f"Write {counted(len(plan.changes), 'field change')} to {counted(len(plan.run_ids), 'run')}?",
+                             err=True):
             err.print("Nothing written.")
             sys.exit(ExitCode.FAILED)
     with progress("Writing", enabled=True) as (set_total, advance):

@@ -10,6 +10,7 @@ import shlex
 from runsync.cli.common import (batch_size_option, concurrency_option, confirm_and_apply, new_keys_option,
                                 report_option, show_plan, stderr_console, write_plan_report)
 from runsync.errors import ExitCode
+from runsync.words import counted
 
 
 @click.command("import")
@@ -63,7 +64,7 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
     if report_path:
         write_plan_report(plan, report_path, runsync.read(sheet, base=base))
     if plan.errors:
-        err.print(f"{len(plan.errors)} error(s) in {sheet}: nothing written.")
+        err.print(f"{counted(len(plan.errors), 'error')} in {sheet}: nothing written.")
         sys.exit(ExitCode.FAILED)
     if any(not c.overridable for c in plan.conflicts):
         err.print("Conflicts: nothing written. The sheet predates an import of its export (named above): put that "

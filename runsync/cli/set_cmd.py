@@ -18,6 +18,7 @@ from runsync.cli.common import (
 )
 from runsync.cli.export_cmd import parse_filters
 from runsync.errors import ConfigError, ExitCode
+from runsync.words import counted
 
 
 def _interactive() -> bool:
@@ -97,11 +98,11 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
         plan = runsync.set(project, filters=filters, order=order, limit=limit, set=pairs, add_tags=add_tags,
                            remove_tags=remove_tags, clear=clear, include_running=include_running, strict=strict,
                            new_keys=new_keys, backend=backend, on_run=lambda: (selected.append(1), advance(1)))
-    show_plan(plan, fmt, f"Selected {len(selected)} runs of {plan.project}.")
+    show_plan(plan, fmt, f"Selected {counted(len(selected), 'run')} of {plan.project}.")
     if report_path:
         write_plan_report(plan, report_path)
     if plan.errors:
-        err.print(f"{len(plan.errors)} error(s): nothing written.")
+        err.print(f"{counted(len(plan.errors), 'error')}: nothing written.")
         sys.exit(ExitCode.FAILED)
     if dry_run or not plan.changes:
         if dry_run and plan.changes:

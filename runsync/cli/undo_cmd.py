@@ -8,6 +8,7 @@ import click
 from runsync.cli.common import (batch_size_option, concurrency_option, report_option, stderr_console, stdout_console,
                                 write_plan_report)
 from runsync.errors import ExitCode
+from runsync.words import counted
 
 
 @click.command()
@@ -55,7 +56,8 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, c
         if not sys.stdin.isatty():
             err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to undo without asking")
             sys.exit(ExitCode.FAILED)
-        if not click.confirm(f"Restore {len(plan.changes)} fields of {len(plan.run_ids)} runs?", err=True):
+        if not click.confirm(f"Restore {counted(len(plan.changes), 'field')} of {counted(len(plan.run_ids), 'run')}?",
+                             err=True):
             sys.exit(ExitCode.FAILED)
     _, report = runsync.undo(journal, plan=plan, force=force, backend=backend, verify=not no_verify,
                              concurrency=concurrency, batch_size=batch_size)  # what was shown and confirmed
