@@ -41,6 +41,14 @@ def _escape(text: str) -> str:
 class RunsyncGroup(click.Group):
     """The one place where errors become output: a short message, a traceback only with --debug."""
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command's whole one-line summary, wrapped in its column (click cuts it at ~45 characters)."""
+        rows = [(name, command.get_short_help_str(limit=10_000)) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or bool(os.environ.get("RUNSYNC_DEBUG"))
         try:
