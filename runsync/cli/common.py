@@ -108,6 +108,11 @@ report_option = click.option(
     help="Also write the plan for review: a .xlsx (the sheet with changed cells filled and commented, "
          "after a summary sheet) or a self-contained .html page.")
 
+pager_option = click.option(
+    "--no-pager", "no_pager", is_flag=True,
+    help="Print the plan as is on a terminal too; otherwise a plan taller than the screen goes through "
+         "RUNSYNC_PAGER, PAGER or less.")
+
 concurrency_option = click.option("--concurrency", type=click.IntRange(1, 64), default=DEFAULT_CONCURRENCY,
                                   show_default=True, help="Write requests in flight at once.")
 new_keys_option = click.option(
@@ -157,8 +162,9 @@ def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs
     sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)
 
 
-def show_plan(plan: Any, fmt: str, heading: str) -> None:
-    """Warnings to stderr; the plan as JSON, or `heading` and the text plan (errors go to stderr)."""
+def show_plan(plan: Any, fmt: str, heading: str, *, pager: bool = True) -> None:
+    """Warnings to stderr; the plan as JSON, or `heading` and the text plan (errors go to stderr); on a terminal
+    a text plan taller than the screen goes through the pager unless `pager` is False (--no-pager)."""
     import json
 
     from runsync.render import plan_json, render_plan
@@ -169,6 +175,10 @@ def show_plan(plan: Any, fmt: str, heading: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(plan_json(plan), ensure_ascii=False, indent=2, allow_nan=False))
         return
-    if not plan.errors:
-        err.print(heading, highlight=False)
-    render_plan(plan, stdout_console() if not plan.errors else err)
+    if plan.errors:
+        render_plan(plan, err)
+        return
+    from runsync.cli.pager import print_paged
+
+    err.print(heading, highlight=False)
+    print_paged(lambda console: render_plan(plan, console), stdout_console(), pager=pager)

@@ -8,7 +8,7 @@ import click
 import shlex
 
 from runsync.cli.common import (batch_size_option, concurrency_option, confirm_and_apply, new_keys_option,
-                                report_option, show_plan, stderr_console, write_plan_report)
+                                pager_option, report_option, show_plan, stderr_console, write_plan_report)
 from runsync.errors import ExitCode
 from runsync.words import counted
 
@@ -37,9 +37,11 @@ from runsync.words import counted
               help="Do not read the written runs back to check every field holds its new value (saves one "
                    "request per 250 runs).")
 @report_option
+@pager_option
 def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, include_running: bool,
             new_keys: bool, fmt: str, detailed_exitcode: bool, base: str | None, project: str | None,
-            journal: str | None, concurrency: int, batch_size: int, no_verify: bool, report_path: str | None) -> None:
+            journal: str | None, concurrency: int, batch_size: int, no_verify: bool, report_path: str | None,
+            no_pager: bool) -> None:
     """Apply an edited sheet to W&B: only the fields that changed.
 
     \b
@@ -60,7 +62,8 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
     backend.connect_in_background()  # while the sheet is read
     plan = runsync.plan(sheet, base=base, project=project, force=force, strict=strict,
                         include_running=include_running, new_keys=new_keys, backend=backend)
-    show_plan(plan, fmt, f"Read {sheet}: plan for {plan.project}" + ("" if plan.three_way else " (2-way)"))
+    show_plan(plan, fmt, f"Read {sheet}: plan for {plan.project}" + ("" if plan.three_way else " (2-way)"),
+              pager=not no_pager)
     if report_path:
         write_plan_report(plan, report_path, runsync.read(sheet, base=base))
     if plan.errors:
