@@ -295,8 +295,13 @@ def plan(
     include_running: bool = False,
     new_keys: bool = False,
     backend: WandbBackend | None = None,
+    on_total: Callable[[int], None] | None = None,
+    on_run: Callable[[], None] | None = None,
 ) -> Plan:
-    """The 3-way plan for an edited sheet (path) or DataFrame from `frame()`; writes nothing.
+    """The 3-way plan for an edited sheet (path) or DataFrame from `frame()`; writes nothing. Returns the Plan.
+
+    `on_total(n)` is called once the sheet's run ids are known and W&B is read for them, `on_run()` for each
+    run read (a progress bar; the CLI shows one on a terminal).
 
     `strict` refuses text typed into a column whose values all share another type (`Yes` among booleans).
     `new_keys` (the CLI's --new-keys) opts in to creating config keys the runs lack, which W&B cannot delete:
@@ -314,7 +319,7 @@ def plan(
             if backend is None:
                 backend = WandbBackend()
                 backend.connect_in_background()  # the client and its sidecar start while calamine reads
-            early = EarlyFetch(backend, project)
+            early = EarlyFetch(backend, project, on_total, on_run)
 
             def read_ahead(header: dict[str, Any], ids: list[str], columns: list[str]) -> None:
                 # Not when the header will be refused: then nothing is read from W&B.
@@ -327,7 +332,7 @@ def plan(
         else:
             sheet = _sheet_from_frame(source, source.attrs.get("runsync"))
         return _plan_sheet(sheet, project=project, force=force, strict=strict, include_running=include_running,
-                           new_keys=new_keys, backend=backend, early=early)
+                           new_keys=new_keys, backend=backend, early=early, on_total=on_total, on_run=on_run)
 
 
 def _twins_in(columns: list[str], header: dict[str, Any]) -> bool:
@@ -346,7 +351,8 @@ def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = Fa
 
 
 def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: bool, include_running: bool,
-                backend: WandbBackend | None, early: EarlyFetch | None = None, new_keys: bool = False) -> Plan:
+                backend: WandbBackend | None, early: EarlyFetch | None = None, new_keys: bool = False,
+                on_total: Callable[[int], None] | None = None, on_run: Callable[[], None] | None = None) -> Plan:
     if sheet.meta is None and project is None and sheet.path == FRAME_SOURCE:
         raise ConfigError(f"{FRAME_SOURCE}: no base snapshot in df.attrs['runsync'] (a pandas operation may have "
                           "dropped it)", hint="keep df.attrs from runsync.frame (df2.attrs = df.attrs), start from "
@@ -374,8 +380,11 @@ def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: b
         live: dict[str, RunRecord] | None = early.take(target, ids, editable_summary, sheet.warnings.append) \
             if early is not None and ids else None
         if live is None:
+            if on_total is not None and ids:
+                on_total(len(set(ids)))
             live = (backend or WandbBackend()).fetch_by_ids(
-                target, ids, on_warning=sheet.warnings.append, with_summary=editable_summary) if ids else {}  # ids the pages missed: in the plan
+                target, ids, on_warning=sheet.warnings.append, with_summary=editable_summary,
+                on_run=on_run) if ids else {}  # ids the pages missed: in the plan
     except BackendError as exc:  # e.g. the sheet's project is gone: say which sheet asked for it
         raise BackendError(f"{sheet.path}: {exc.message}", hint=exc.hint) from None
     history = _advance_base(sheet, live)

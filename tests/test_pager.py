@@ -85,3 +85,14 @@ def test_undo_and_set_page_their_plans_too(edited, tmp_path):
     report = runsync.apply(runsync.plan(edited))
     run = on_terminal(["undo", report.journal, "--dry-run"], env, rows=12)
     assert run.exit_code == 0 and "group" in paged.read_text(encoding="utf-8"), run.text
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])  # the XLSX reads W&B while the sheet is read; CSV after
+def test_planning_shows_progress_on_a_terminal_only(seeded_sandbox, tmp_path, suffix):
+    sheet = tmp_path / f"runs{suffix}"
+    runsync.export("e/p", sheet)
+    run = on_terminal(["import", str(sheet), "--dry-run"], _env(tmp_path), rows=50)
+    assert run.exit_code == 0, run.text
+    assert "Reading the sheet" in run.text and "Reading W&B" in run.text and "30/30" in run.text, run.raw
+    piped = _piped(sheet, _env(tmp_path))
+    assert piped.returncode == 0 and "Reading" not in piped.stderr and "No changes." in piped.stdout

@@ -91,6 +91,22 @@ def progress(label: str, *, enabled: bool) -> Iterator[tuple[Callable[[int], Non
         yield (lambda total: bar.update(task, total=total)), (lambda n=1: bar.advance(task, n))
 
 
+@contextmanager
+def plan_progress() -> Iterator[tuple[Callable[[int], None], Callable[[], None]]]:
+    """(on_total, on_run) for planning: "Reading the sheet" until W&B is read, then "Reading W&B" and runs
+    done / total, on stderr; no-ops when not on a terminal."""
+    if not sys.stderr.isatty():
+        yield (lambda total: None), (lambda: None)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=stderr_console(), transient=True) as bar:
+        task = bar.add_task("Reading the sheet", total=None)
+        yield ((lambda total: bar.update(task, description="Reading W&B", total=total, completed=0)),
+               (lambda: bar.advance(task, 1)))
+
+
 def split_list(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None

@@ -8,7 +8,7 @@ import click
 import shlex
 
 from runsync.cli.common import (batch_size_option, concurrency_option, confirm_and_apply, new_keys_option,
-                                pager_option, report_option, show_plan, stderr_console, write_plan_report)
+                                pager_option, plan_progress, report_option, show_plan, stderr_console, write_plan_report)
 from runsync.errors import ExitCode
 from runsync.words import counted
 
@@ -60,8 +60,10 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
     err = stderr_console()
     backend = WandbBackend()  # one client for the plan and the writes: one login, one sidecar session
     backend.connect_in_background()  # while the sheet is read
-    plan = runsync.plan(sheet, base=base, project=project, force=force, strict=strict,
-                        include_running=include_running, new_keys=new_keys, backend=backend)
+    with plan_progress() as (on_total, on_run):
+        plan = runsync.plan(sheet, base=base, project=project, force=force, strict=strict,
+                            include_running=include_running, new_keys=new_keys, backend=backend, on_total=on_total,
+                            on_run=on_run)
     show_plan(plan, fmt, f"Read {sheet}: plan for {plan.project}" + ("" if plan.three_way else " (2-way)"),
               pager=not no_pager)
     if report_path:
