@@ -119,7 +119,7 @@ def export(
     on_run: Callable[[], None] | None = None,
     overwrite: bool = False,
 ) -> ExportResult:
-    """Write the project's selected runs to an XLSX or CSV sheet, with its base snapshot.
+    """Write the project's selected runs to an XLSX or CSV sheet, with its base snapshot; returns an ExportResult.
 
     Refuses, before asking W&B for anything, a path it can't write, and (unless `overwrite`) a file that
     holds edits not imported yet or that it can't read.
@@ -263,7 +263,8 @@ def _cycle_collector_paused() -> Iterator[None]:
 
 
 def read(path: str | os.PathLike[str], *, base: str | os.PathLike[str] | None = None) -> SheetData:
-    """Read a sheet and its base snapshot (hidden sheet, sidecar, or `base`: a sidecar or the exported file)."""
+    """Read a sheet and its base snapshot (hidden sheet, sidecar, or `base`: a sidecar or the exported file);
+    returns its SheetData (raw cells, meta, warnings, errors)."""
     with _cycle_collector_paused():
         return _read(path, base=base)
 
@@ -344,7 +345,7 @@ def _twins_in(columns: list[str], header: dict[str, Any]) -> bool:
 
 def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = False, strict: bool = False,
                include_running: bool = False, new_keys: bool = False, backend: WandbBackend | None = None) -> Plan:
-    """The 3-way plan for a sheet already read (`read`); writes nothing. `new_keys`: as for `plan`."""
+    """The 3-way Plan for a sheet already read (`read`); writes nothing. `new_keys`: as for `plan`."""
     with _cycle_collector_paused():
         return _plan_sheet(sheet, project=project, force=force, strict=strict, include_running=include_running,
                            new_keys=new_keys, backend=backend)
@@ -453,6 +454,7 @@ def apply(
 
     `verify`: read the written runs back (one request per page of ids) and report, in `did_not_stick`,
     every field that does not hold what was written. `batch_size`: runs per write request (1: one per request).
+    Returns the ApplyReport: what was written, refused, skipped, and the journal.
     """
     if plan.errors:
         raise SheetError(list(plan.errors))
@@ -494,7 +496,7 @@ def new_keys_refusal(plan: Plan, *, force: bool = False) -> str | None:
 
 def plan_undo_journal(journal: str | os.PathLike[str], *, force: bool = False,
                       backend: WandbBackend | None = None) -> Plan:
-    """The undo of one journal's import, planned against W&B now; `undo(journal, plan=...)` applies it."""
+    """The undo of one journal's import as a Plan against W&B now; `undo(journal, plan=...)` applies it."""
     contents = read_journal(journal)
     if not contents.project:
         raise RunsyncError(f"{journal}: the journal names no project")
@@ -525,6 +527,7 @@ def undo(
 
     `plan`: the one `plan_undo_journal(journal)` returned (e.g. shown and confirmed): exactly that is
     applied, not a fresh plan. The undo is journaled in JOURNAL.undo.jsonl (a re-run resumes it).
+    Returns (the undo's Plan, the ApplyReport of its writes): the report is None for `dry_run` or an empty plan.
     """
     backend = backend or WandbBackend()
     if plan is not None and plan.source != str(journal):

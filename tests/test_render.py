@@ -210,3 +210,21 @@ def test_the_apply_report_counts_in_singular_and_plural(n, lines):
     console = Console(no_color=True, width=200, record=True, file=io.StringIO())
     render_apply_report(report, console)
     assert console.export_text().splitlines()[:3] == lines
+
+
+def test_every_public_function_names_what_it_returns():
+    import inspect
+    import re
+
+    import runsync
+    from runsync import api
+
+    functions = [getattr(runsync, name) for name in runsync.__all__ if inspect.isfunction(getattr(runsync, name))]
+    functions += [api.plan_sheet, api.plan_undo_journal]
+    assert len(functions) >= 9
+    for function in functions:
+        returned = str(inspect.signature(function).return_annotation)
+        names = set(re.findall(r"[A-Za-z_.]+", returned)) - {"tuple", "None", "pd", "list", "dict"}
+        doc = inspect.getdoc(function) or ""
+        for name in names:
+            assert name.split(".")[-1] in doc, f"{function.__name__}: docstring does not name {name}"

@@ -167,8 +167,8 @@ def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs
         if not interactive:
             err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to apply without asking")
             sys.exit(ExitCode.FAILED)
-        if not click.confirm(f"Write {counted(len(plan.changes), 'field change')} to {counted(len(plan.run_ids), 'run')}?",
-                             err=True):
+        asked = f"Write {counted(len(plan.changes), 'field change')} to {counted(len(plan.run_ids), 'run')}?"
+        if not click.confirm(asked, err=True):
             err.print("Nothing written.")
             sys.exit(ExitCode.FAILED)
     with progress("Writing", enabled=True) as (set_total, advance):

@@ -8,7 +8,8 @@ import click
 import shlex
 
 from runsync.cli.common import (batch_size_option, concurrency_option, confirm_and_apply, new_keys_option,
-                                pager_option, plan_progress, report_option, show_plan, stderr_console, write_plan_report)
+                                pager_option, plan_progress, report_option, show_plan, stderr_console,
+                                write_plan_report)
 from runsync.errors import ExitCode
 from runsync.words import counted
 
