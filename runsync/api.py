@@ -31,6 +31,7 @@ from runsync.model import ABSENT, ID, SUMMARY_PREFIX, Plan, RunRecord, SheetData
 from runsync.plan import build_plan
 from runsync.twin_headers import twin_header_errors, twin_headers
 from runsync.undo import plan_undo
+from runsync.words import counted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,7 +119,7 @@ def export(
     on_run: Callable[[], None] | None = None,
     overwrite: bool = False,
 ) -> ExportResult:
-    """Write the project's selected runs to an XLSX or CSV sheet, with its base snapshot.
+    """Write the project's selected runs to an XLSX or CSV sheet, with its base snapshot; returns an ExportResult.
 
     Refuses, before asking W&B for anything, a path it can't write, and (unless `overwrite`) a file that
     holds edits not imported yet or that it can't read.
@@ -262,7 +263,8 @@ def _cycle_collector_paused() -> Iterator[None]:
 
 
 def read(path: str | os.PathLike[str], *, base: str | os.PathLike[str] | None = None) -> SheetData:
-    """Read a sheet and its base snapshot (hidden sheet, sidecar, or `base`: a sidecar or the exported file)."""
+    """Read a sheet and its base snapshot (hidden sheet, sidecar, or `base`: a sidecar or the exported file);
+    returns its SheetData (raw cells, meta, warnings, errors)."""
     with _cycle_collector_paused():
         return _read(path, base=base)
 
@@ -294,8 +296,13 @@ def plan(
     include_running: bool = False,
     new_keys: bool = False,
     backend: WandbBackend | None = None,
+    on_total: Callable[[int], None] | None = None,
+    on_run: Callable[[], None] | None = None,
 ) -> Plan:
-    """The 3-way plan for an edited sheet (path) or DataFrame from `frame()`; writes nothing.
+    """The 3-way plan for an edited sheet (path) or DataFrame from `frame()`; writes nothing. Returns the Plan.
+
+    `on_total(n)` is called once the sheet's run ids are known and W&B is read for them, `on_run()` for each
+    run read (a progress bar; the CLI shows one on a terminal).
 
     `strict` refuses text typed into a column whose values all share another type (`Yes` among booleans).
     `new_keys` (the CLI's --new-keys) opts in to creating config keys the runs lack, which W&B cannot delete:
@@ -313,7 +320,7 @@ def plan(
             if backend is None:
                 backend = WandbBackend()
                 backend.connect_in_background()  # the client and its sidecar start while calamine reads
-            early = EarlyFetch(backend, project)
+            early = EarlyFetch(backend, project, on_total, on_run)
 
             def read_ahead(header: dict[str, Any], ids: list[str], columns: list[str]) -> None:
                 # Not when the header will be refused: then nothing is read from W&B.
@@ -326,7 +333,7 @@ def plan(
         else:
             sheet = _sheet_from_frame(source, source.attrs.get("runsync"))
         return _plan_sheet(sheet, project=project, force=force, strict=strict, include_running=include_running,
-                           new_keys=new_keys, backend=backend, early=early)
+                           new_keys=new_keys, backend=backend, early=early, on_total=on_total, on_run=on_run)
 
 
 def _twins_in(columns: list[str], header: dict[str, Any]) -> bool:
@@ -338,14 +345,15 @@ def _twins_in(columns: list[str], header: dict[str, Any]) -> bool:
 
 def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = False, strict: bool = False,
                include_running: bool = False, new_keys: bool = False, backend: WandbBackend | None = None) -> Plan:
-    """The 3-way plan for a sheet already read (`read`); writes nothing. `new_keys`: as for `plan`."""
+    """The 3-way Plan for a sheet already read (`read`); writes nothing. `new_keys`: as for `plan`."""
     with _cycle_collector_paused():
         return _plan_sheet(sheet, project=project, force=force, strict=strict, include_running=include_running,
                            new_keys=new_keys, backend=backend)
 
 
 def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: bool, include_running: bool,
-                backend: WandbBackend | None, early: EarlyFetch | None = None, new_keys: bool = False) -> Plan:
+                backend: WandbBackend | None, early: EarlyFetch | None = None, new_keys: bool = False,
+                on_total: Callable[[int], None] | None = None, on_run: Callable[[], None] | None = None) -> Plan:
     if sheet.meta is None and project is None and sheet.path == FRAME_SOURCE:
         raise ConfigError(f"{FRAME_SOURCE}: no base snapshot in df.attrs['runsync'] (a pandas operation may have "
                           "dropped it)", hint="keep df.attrs from runsync.frame (df2.attrs = df.attrs), start from "
@@ -373,8 +381,11 @@ def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: b
         live: dict[str, RunRecord] | None = early.take(target, ids, editable_summary, sheet.warnings.append) \
             if early is not None and ids else None
         if live is None:
+            if on_total is not None and ids:
+                on_total(len(set(ids)))
             live = (backend or WandbBackend()).fetch_by_ids(
-                target, ids, on_warning=sheet.warnings.append, with_summary=editable_summary) if ids else {}  # ids the pages missed: in the plan
+                target, ids, on_warning=sheet.warnings.append, with_summary=editable_summary,
+                on_run=on_run) if ids else {}  # ids the pages missed: in the plan
     except BackendError as exc:  # e.g. the sheet's project is gone: say which sheet asked for it
         raise BackendError(f"{sheet.path}: {exc.message}", hint=exc.hint) from None
     history = _advance_base(sheet, live)
@@ -443,13 +454,15 @@ def apply(
 
     `verify`: read the written runs back (one request per page of ids) and report, in `did_not_stick`,
     every field that does not hold what was written. `batch_size`: runs per write request (1: one per request).
+    Returns the ApplyReport: what was written, refused, skipped, and the journal.
     """
     if plan.errors:
         raise SheetError(list(plan.errors))
     if plan.conflicts and not force:
-        raise RunsyncError(f"{len(plan.conflicts)} conflict(s): nothing written", hint="--force lets the sheet win")
+        raise RunsyncError(f"{counted(len(plan.conflicts), 'conflict')}: nothing written",
+                           hint="--force lets the sheet win")
     if any(not c.overridable for c in plan.conflicts):  # the sheet predates an import: --force would revert it
-        raise RunsyncError(f"{len(plan.conflicts)} conflict(s): nothing written",
+        raise RunsyncError(f"{counted(len(plan.conflicts), 'conflict')}: nothing written",
                            hint="the sheet predates an import of its export (see each conflict): --force does not "
                                 "override that; put the import's value back in the cell, or re-export")
     if not new_keys and (refusal := new_keys_refusal(plan, force=force)):
@@ -476,14 +489,14 @@ def new_keys_refusal(plan: Plan, *, force: bool = False) -> str | None:
     written = replace(plan, conflicts=plan.conflicts if force else ()).new_key_counts
     if not written:
         return None
-    shown = ", ".join(f"{field!r} ({n} run{'' if n == 1 else 's'})" for field, n in written.items())
+    shown = ", ".join(f"{field!r} ({counted(n, 'run')})" for field, n in written.items())
     return (f"{plan.source}: the plan creates config keys W&B cannot delete (undo only sets them to null): "
             f"{shown}; nothing written: pass --new-keys to create them")
 
 
 def plan_undo_journal(journal: str | os.PathLike[str], *, force: bool = False,
                       backend: WandbBackend | None = None) -> Plan:
-    """The undo of one journal's import, planned against W&B now; `undo(journal, plan=...)` applies it."""
+    """The undo of one journal's import as a Plan against W&B now; `undo(journal, plan=...)` applies it."""
     contents = read_journal(journal)
     if not contents.project:
         raise RunsyncError(f"{journal}: the journal names no project")
@@ -514,6 +527,7 @@ def undo(
 
     `plan`: the one `plan_undo_journal(journal)` returned (e.g. shown and confirmed): exactly that is
     applied, not a fresh plan. The undo is journaled in JOURNAL.undo.jsonl (a re-run resumes it).
+    Returns (the undo's Plan, the ApplyReport of its writes): the report is None for `dry_run` or an empty plan.
     """
     backend = backend or WandbBackend()
     if plan is not None and plan.source != str(journal):

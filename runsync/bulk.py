@@ -300,7 +300,7 @@ def set_runs(
     backend: WandbBackend | None = None,
     on_run: Callable[[], None] | None = None,
 ) -> Plan:
-    """Plan one edit for every selected run (`runsync.apply(plan)` writes it, journaled); writes nothing.
+    """Plan one edit for every selected run and return the Plan (`runsync.apply(plan)` writes it); writes nothing.
 
     `set`: {FIELD: value}, FIELD one of name, group, job_type, notes, tags, config.KEY (`config.a\\.b` for
     a key with a dot). A Python value is written as it is; `Cell("0.01")` is decoded as the CLI decodes

@@ -7,6 +7,7 @@ from typing import Any
 
 from runsync import codec
 from runsync.model import ABSENT, CONFIG_PREFIX, Action, Change, RunRecord, Skip
+from runsync.words import counted
 
 TEXT_FIELDS = ("name", "group", "job_type", "notes")
 
@@ -144,7 +145,7 @@ def leave_out_running(changes: list[Change] | tuple[Change, ...], conflicts: lis
         return tuple(changes), tuple(conflicts), (), None
     if include_running:
         return tuple(changes), tuple(conflicts), (), (
-            f"{len(running)} run(s) are still running ({', '.join(sorted(running)[:5])}): "
+            f"{counted(len(running), 'run')} {'is' if len(running) == 1 else 'are'} still running ({', '.join(sorted(running)[:5])}): "
             "written anyway (--include-running); the live process may overwrite the edit")
     skipped = tuple(Skip(rid, live[rid].name, RUNNING) for rid in dict.fromkeys(
         c.run_id for c in [*changes, *conflicts] if c.run_id in running))

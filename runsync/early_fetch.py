@@ -19,8 +19,10 @@ from runsync.model import RunRecord
 class EarlyFetch:
     """`backend.fetch_by_ids` for the ids a sheet seems to hold, on a thread; `take` gives its outcome."""
 
-    def __init__(self, backend: WandbBackend, project: str | None = None) -> None:
+    def __init__(self, backend: WandbBackend, project: str | None = None,
+                 on_total: Callable[[int], None] | None = None, on_run: Callable[[], None] | None = None) -> None:
         self.backend = backend
+        self.on_total, self.on_run = on_total, on_run  # progress: runs to read, and each one read
         self.project = project  # the plan's --project: a sheet from another project is not read ahead
         self._asked: tuple[str, list[str], bool] | None = None
         self._thread: threading.Thread | None = None
@@ -41,6 +43,8 @@ class EarlyFetch:
             return
         with_summary = bool(header.get("editable_summary"))
         self._asked = (project, list(ids), with_summary)
+        if self.on_total is not None:
+            self.on_total(len(set(ids)))
         self._thread = threading.Thread(target=self._fetch, name="runsync-early-fetch", daemon=True)
         self._thread.start()
 
@@ -49,7 +53,7 @@ class EarlyFetch:
         project, ids, with_summary = self._asked
         try:
             self._live = self.backend.fetch_by_ids(project, ids, on_warning=self._warnings.append,
-                                                   with_summary=with_summary)
+                                                   with_summary=with_summary, on_run=self.on_run)
         except BaseException as exc:  # raised by `take`, in the plan's thread, where the plan would have
             self._error = exc
 

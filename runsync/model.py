@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from runsync.errors import CellError
+from runsync.words import counted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -171,6 +172,24 @@ class Plan:
         from runsync.report.common import FRAME_COLUMNS, plan_rows
 
         return pd.DataFrame(plan_rows(self), columns=list(FRAME_COLUMNS), dtype=object)
+
+    def __repr__(self) -> str:
+        """One line: `<Plan e/p: 4 runs, 5 fields, 1 conflict>` (and its errors, when it has any)."""
+        errors = f", {counted(len(self.errors), 'error')}" if self.errors else ""
+        return (f"<Plan {self.project}: {counted(len(self.run_ids), 'run')}, {counted(len(self.changes), 'field')}, "
+                f"{counted(len(self.conflicts), 'conflict')}{errors}>")
+
+    def __str__(self) -> str:
+        """The text plan, as `runsync import --dry-run` prints it (no colour)."""
+        from runsync.render.plan import plan_text
+
+        return plan_text(self)
+
+    def show(self) -> None:
+        """Print the text plan to stdout (in colour on a terminal); returns None."""
+        from runsync.render.plan import print_plan
+
+        print_plan(self)
 
     def _repr_html_(self) -> str:
         """A notebook shows a plan as the HTML report's table."""

@@ -8,6 +8,7 @@ from runsync.history import Import
 from runsync.journal import JournalContents, read_journal
 from runsync.model import ABSENT, Action, Change, Plan, RunRecord
 from runsync.classify import live_value, same
+from runsync.words import counted
 
 
 def plan_undo(journal_path: str, live: dict[str, RunRecord], *, force: bool = False,
@@ -47,7 +48,7 @@ def plan_undo(journal_path: str, live: dict[str, RunRecord], *, force: bool = Fa
                                     change.live, Action.CONFLICT, change.path, _written_since(history.field, now, since)))
     running = sorted({c.run_id for c in changes if live[c.run_id].state == "running"})
     if running:
-        warnings.append(f"{len(running)} run(s) are running now ({', '.join(running[:5])}): undone anyway (undo puts "
+        warnings.append(f"{counted(len(running), 'run')} {'is' if len(running) == 1 else 'are'} running now ({', '.join(running[:5])}): undone anyway (undo puts "
                         "back what runsync wrote); their live process may overwrite it again")
     # Undo takes back runsync's own writes, so it writes running runs too (unlike an import).
     return Plan(contents.project or "", journal_path, tuple(changes), tuple(conflicts), (), (), tuple(warnings),

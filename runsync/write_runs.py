@@ -21,6 +21,7 @@ from runsync.classify import RUNNING, live_value, same
 from runsync.errors import BackendError
 from runsync.journal import Journal, encode_value
 from runsync.model import CONFIG_PREFIX, SUMMARY_PREFIX, Action, Change, RunRecord, Skip
+from runsync.words import counted
 from runsync.write_fields import would_replace, write_fields
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class BatchSize:
             return None
         tried, error = self.first_failure
         return (f"W&B did not take {tried} runs in one request ({error}); runsync sent them again in smaller "
-                f"requests, and then at most {self.size} run(s) per request")
+                f"requests, and then at most {counted(self.size, 'run')} per request")
 
 
 class Backoff:

@@ -102,7 +102,7 @@ def test_a_server_refusing_batches_gets_every_run_alone_and_smaller_batches_afte
     assert sandbox.stats()["faults"]["batch_refused"] >= 1
     [warning] = report.warnings  # said once
     assert "runs in one request" in warning and "query too complex" in warning
-    assert "then at most 3 run(s) per request" in warning
+    assert "then at most 3 runs per request" in warning
     # Refused requests never reach the hooks; every one that did carried at most the server's limit of 3.
     assert sent and max(sent) <= 3 and sum(sent) >= 20
     journal = events(tmp_path / "j.jsonl")

@@ -63,3 +63,12 @@ def test_usage_errors_exit_1_not_2(tmp_path):
     result = subprocess.run([sys.executable, "-m", "runsync", "import", str(tmp_path / "missing.xlsx")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "does not exist" in result.stderr
+
+
+def test_top_level_help_shows_each_commands_whole_summary():
+    out = invoke("--help").stdout
+    listing = " ".join(out[out.index("Commands:"):].split())  # the summaries wrap in their column
+    for name, command in cli.commands.items():
+        summary = " ".join(command.help.split("\n\n")[0].split())
+        assert f"{name} {summary}" in listing, (name, out)
+    assert "..." not in out[out.index("Commands:"):]

@@ -263,7 +263,7 @@ def test_merge_through_the_cli_sends_only_changed_keys(sandbox, tmp_path):
     seen: list[dict] = []
     sandbox.request_hooks.append(lambda label, v, m: seen.append(json.loads(v["input"]["config"])) if m else None)
     result = invoke("import", sheet, "--yes")
-    assert "warning" not in result.stderr and "Verified: read 2 written run(s) back in 1 request(s)." in result.stderr
+    assert "warning" not in result.stderr and "Verified: read 2 written runs back in 1 request." in result.stderr
     assert sorted(sorted(c) for c in seen) == [["batch_size"], ["lr", "model"]]
     assert stored(sandbox, ids[1])["model"] == {"value": {"depth": 5, "act": "gelu"}, "desc": None}
     assert stored(sandbox, ids[1])["lr"] == {"value": 0.75, "desc": "learning rate"}

@@ -49,7 +49,7 @@ def test_1000_changes_under_500s_429s_and_hangs_land_exactly(sandbox, tmp_path):
     stats = sandbox.stats()
     sandbox.set_faults(error_rate=0, rate_limit=0, hang_rate=0)
     assert done.returncode == 0, done.stderr
-    assert "Applied 1000 field changes to 300 runs." in done.stderr
+    assert "Applied 1,000 field changes to 300 runs." in done.stderr
     # Every kind of fault really happened. At least one write per run reached W&B; more only when the
     # server applied a write but answered after the client's timeout (a busy machine), and then the
     # retry sets the very same values again: writes set fields, they never add to them.
@@ -302,7 +302,7 @@ def test_a_run_deleted_since_the_export_is_reported_and_the_rest_applied(seeded_
     seeded_sandbox.reset_stats()
     result = invoke("import", sheet, "--yes")
     assert f"run {gone} (row" in result.stderr and "deleted in W&B since the export" in result.stderr
-    assert "Applied 1 field changes to 1 runs." in result.stderr
+    assert "Applied 1 field change to 1 run." in result.stderr
     assert snapshot(seeded_sandbox.store)[kept]["group"] == "g2"
     assert seeded_sandbox.stats()["mutations"] == 1
 

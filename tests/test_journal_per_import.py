@@ -66,7 +66,7 @@ def test_fixing_a_value_again_after_its_import_plans_exactly_the_second_change(i
     text = invoke("import", sheet, "--dry-run")
     assert "Changed only in W&B" not in text.stdout and "Conflicts" not in text.stdout
     done = invoke("import", sheet, "--yes")
-    assert "Applied 1 field changes to 1 runs." in done.stderr
+    assert "Applied 1 field change to 1 run." in done.stderr
     assert fresh_run(a).group == "lr-sweep" and fresh_run(b).notes == "checked by hand"
 
 
@@ -179,7 +179,7 @@ def test_undo_dry_run_with_yes_writes_nothing(ids, tmp_path, seeded_sandbox):
     (journal,) = journals(sheet)
     seeded_sandbox.reset_stats()
     shown = invoke("undo", journal, "--dry-run", "--yes")
-    assert "Plan: 1 runs, 2 fields to change" in shown.stdout
+    assert "Plan: 1 run, 2 fields to change" in shown.stdout
     assert seeded_sandbox.stats()["mutations"] == 0
     assert fresh_run(a).group == "imported" and fresh_run(a).config["epochs"] == 31337
     assert runsync.undo(journal, dry_run=True)[1] is None  # the Python API's dry run too
@@ -220,7 +220,7 @@ def test_reexport_to_the_same_file_then_undo_of_an_old_journal_touches_only_that
     assert len(journals(sheet)) == 2
 
     undone = invoke("undo", old_journal, "--yes")
-    assert "Applied 1 field changes to 1 runs." in undone.stderr
+    assert "Applied 1 field change to 1 run." in undone.stderr
     assert fresh_run(a).group == original_a and fresh_run(b).group == "after-reexport"
 
 
@@ -289,8 +289,8 @@ def test_undo_applies_exactly_the_plan_it_confirmed(ids, tmp_path, monkeypatch):
     monkeypatch.setattr(click, "confirm", confirm)
     monkeypatch.setattr(undo_cmd, "sys", SimpleNamespace(stdin=SimpleNamespace(isatty=lambda: True), exit=sys.exit))
     undone = invoke(*undo_command(done.stderr)[1:])
-    assert asked == ["Restore 1 fields of 1 runs?"]
-    assert "Applied 1 field changes to 1 runs." in undone.stderr
+    assert asked == ["Restore 1 field of 1 run?"]
+    assert "Applied 1 field change to 1 run." in undone.stderr
     assert fresh_run(b).group == "import-b"  # not in the confirmed plan: not touched
     (journal,) = journals(sheet)
     undo_events, _ = read_events(str(journal).removesuffix(".jsonl") + ".undo.jsonl")

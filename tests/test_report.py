@@ -74,7 +74,7 @@ def check_xlsx_report(path: Path, urls: dict[str, str]) -> None:
     assert book.sheetnames[0] == "Plan" and "runs" in book.sheetnames
     summary = {row[0]: row[1] for row in book["Plan"].iter_rows(values_only=True) if row and row[0]}
     assert summary["project"] == "e/p"
-    assert summary["result"] == "Plan: 3 runs, 5 fields to change, 1 conflicts."
+    assert summary["result"] == "Plan: 3 runs, 5 fields to change, 1 conflict."
     assert (summary["fields to change"], summary["conflicts"], summary["skipped runs"]) == (5, 1, 1)
     plan_rows = list(book["Plan"].iter_rows(values_only=True))
     skipped = [r for r in plan_rows if r[0] == "r3"]
@@ -190,7 +190,7 @@ def test_html_report_is_self_contained_and_escaped(world, tmp_path):
     assert "! conflict" in conflict and '"moved-in-wandb"' in conflict and '"+sheet"' in conflict
     changes = {t for c, t in page.cells if c == "change"}
     assert f'"one" → {json.dumps(HOSTILE)}' in changes and '"g2" → "=1+1"' in changes, changes
-    assert "still running" in text and "Plan: 3 runs, 5 fields to change, 1 conflicts." in text
+    assert "still running" in text and "Plan: 3 runs, 5 fields to change, 1 conflict." in text
 
 
 def test_plan_to_frame_and_notebook_view(world):
@@ -261,3 +261,19 @@ def test_report_needs_a_known_extension(world, tmp_path, name):
     result = invoke("import", world, "--dry-run", "--report", tmp_path / name, exit_code=2)  # `runsync` exits 1
     assert ".xlsx or .html" in result.stderr
     assert not (tmp_path / name).exists()
+
+
+def test_html_report_opens_with_the_roll_up_and_does_not_strike_a_conflicts_wandb_value():
+    import re
+
+    from runsync.model import Action, Change, Plan
+    from runsync.report.html import plan_html
+
+    changes = tuple(Change(f"r{i}", None, "group", "a", "süd <b>", "a", Action.UPDATE) for i in range(3))
+    conflict = Change("rx", None, "config.lr", 0.1, 0.5, 0.25, Action.CONFLICT, ("lr",))
+    html = plan_html(Plan("e/p", "s.xlsx", changes, (conflict,), ()))
+    assert "By field (3 runs)" in html and html.index("By field") < html.index("<th>run</th>")
+    assert "group: &quot;a&quot; → &quot;süd &lt;b&gt;&quot; in 3 runs" in html
+    cell = re.search(r'<td class="conflict".*?</td>', html, re.S).group()
+    assert "<del>" not in cell and "<ins>" not in cell  # a conflict writes nothing: neither side is struck or new
+    assert "W&amp;B now: 0.25" in cell and "sheet: 0.5" in cell

@@ -85,7 +85,7 @@ def test_import_writes_only_the_edits(exported, seeded_sandbox):
     edit_cells(exported, {(target, "config.batch_size"): 4096, (target, "tags"): "x, y"})
     seeded_sandbox.reset_stats()
     result = invoke("import", exported, "--yes")
-    assert "Applied 2 field changes to 1 runs." in result.stderr
+    assert "Applied 2 field changes to 1 run." in result.stderr
     assert seeded_sandbox.stats()["mutations"] == 1  # one write for the one changed run
     after = {r.id: (r.name, list(r.tags), r.group, r.job_type, r.notes, dict(r.config))
              for r in wandb.Api().runs("e/p", lazy=False)}
@@ -158,7 +158,7 @@ def test_dry_run_writes_nothing_and_detailed_exitcode(exported, seeded_sandbox):
     invoke("import", exported, "--dry-run", "--detailed-exitcode", exit_code=2)
     result = invoke("import", exported, "--dry-run")
     assert f"~ {run_id}" in result.stdout and "group:" in result.stdout
-    assert "Plan: 1 runs, 1 fields to change, 0 conflicts." in result.stdout
+    assert "Plan: 1 run, 1 field to change, 0 conflicts." in result.stdout
     assert seeded_sandbox.stats()["mutations"] == 0
     assert fresh_run(run_id).group != "g2"
 

@@ -80,7 +80,7 @@ def test_a_stale_copy_saved_over_the_shared_file_is_a_conflict_naming_the_import
         "ärger/ΔA, 'final'", exported_group_x, "ärger/ΔA, 'final'")
     assert str(a_journal) in conflict["reason"] and began(a_journal) in conflict["reason"]
     text = invoke("import", shared, "--dry-run", exit_code=1)
-    assert str(a_journal) in text.stdout and "Plan: 1 runs, 1 fields to change, 1 conflicts." in text.stdout
+    assert str(a_journal) in text.stdout and "Plan: 1 run, 1 field to change, 1 conflict." in text.stdout
 
     forced = invoke("import", shared, "--yes", "--force", exit_code=1)  # --force does not revert A either
     assert "nothing written" in forced.stderr

@@ -47,7 +47,7 @@ def test_read_back_costs_one_request_per_page_and_no_verify_turns_it_off(sandbox
     result = invoke("import", sheet, "--yes", *(() if verify else ("--no-verify",)))
     # A plan read, a read just before the writes, one request writing all 12 runs, then (verified) one read.
     assert reads_and_writes(sandbox) == ((3 if verify else 2), 1, 12)
-    assert ("Verified: read 12 written run(s) back in 1 request(s)." in result.stderr) is verify
+    assert ("Verified: read 12 written runs back in 1 request." in result.stderr) is verify
     (journal,) = (tmp_path / "runs.csv.runsync-journals").glob("*.jsonl")
     verified = [e for e in events(journal) if e["op"] == "verify"]
     assert len(verified) == (12 if verify else 0)
@@ -122,7 +122,7 @@ def test_without_the_live_process_the_same_import_sticks(sandbox, tmp_path):
     invoke("export", "e/p", "-o", sheet)
     edit_cells(sheet, {("live1", "config.lr"): 2.5})
     result = invoke("import", sheet, "--yes", "--include-running")
-    assert "did not stick" not in result.stderr and "Verified: read 1 written run(s)" in result.stderr
+    assert "did not stick" not in result.stderr and "Verified: read 1 written run back" in result.stderr
 
 
 # -- write applied, answer lost (502) -----------------------------------------------------------------------

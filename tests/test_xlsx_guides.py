@@ -103,7 +103,7 @@ def test_a_new_group_is_still_a_change(exported):
     ws.cell(2, header.index("group") + 1).value = "brand-new-group"
     book.save(exported)
     out = invoke("import", exported, "--dry-run").stdout
-    assert '"brand-new-group"' in out and "1 fields to change" in out
+    assert '"brand-new-group"' in out and "1 field to change" in out
 
 
 def test_guides_can_be_turned_off(sandbox, tmp_path, monkeypatch):

@@ -400,8 +400,10 @@ class WandbBackend:
     def fetch_by_ids(
         self, project: str, ids: Iterable[str], *, with_summary: bool = False, chunk: int = IDS_PER_QUERY,
         per_page: int = DEFAULT_PER_PAGE, on_warning: Callable[[str], None] | None = None,
+        on_run: Callable[[], None] | None = None,
     ) -> dict[str, RunRecord]:
         """Read the runs with these ids, a chunk of ids per query (paged); missing ids are simply absent.
+        `on_run` is called for each run read (from several threads: a progress bar's advance).
 
         Ids W&B counts among a chunk's matches but the pages did not return (pages that overlapped or
         skipped) are asked for once more; any still missing then are reported to `on_warning`.
@@ -410,19 +412,22 @@ class WandbBackend:
         wanted = list(dict.fromkeys(ids))
         parts = [wanted[start : start + chunk] for start in range(0, len(wanted), chunk)]
         if len(parts) <= 1:
-            return self._read_id_chunk(entity, name, parts[0], with_summary, per_page, on_warning) if parts else {}
+            return self._read_id_chunk(entity, name, parts[0], with_summary, per_page, on_warning,
+                                       on_run) if parts else {}
         # The chunks do not depend on each other (unlike a cursor's pages): a few in flight at once.
         found: dict[str, RunRecord] = {}
         with ThreadPoolExecutor(max_workers=min(READ_CONCURRENCY, len(parts))) as pool:
             for part_found in pool.map(
-                    lambda part: self._read_id_chunk(entity, name, part, with_summary, per_page, on_warning), parts):
+                    lambda part: self._read_id_chunk(entity, name, part, with_summary, per_page, on_warning, on_run),
+                    parts):
                 found.update(part_found)
         return found
 
     def _read_id_chunk(self, entity: str, name: str, part: list[str], with_summary: bool, per_page: int,
-                       on_warning: Callable[[str], None] | None) -> dict[str, RunRecord]:
+                       on_warning: Callable[[str], None] | None,
+                       on_run: Callable[[], None] | None = None) -> dict[str, RunRecord]:
         found: dict[str, RunRecord] = {}
-        counted = self._read_ids(entity, name, part, with_summary, per_page, found)
+        counted = self._read_ids(entity, name, part, with_summary, per_page, found, on_run)
         got = sum(1 for run_id in part if run_id in found)
         if got < counted:
             missing = [run_id for run_id in part if run_id not in found]
@@ -436,12 +441,14 @@ class WandbBackend:
         return found
 
     def _read_ids(self, entity: str, name: str, ids: list[str], with_summary: bool, per_page: int,
-                  found: dict[str, RunRecord]) -> int:
+                  found: dict[str, RunRecord], on_run: Callable[[], None] | None = None) -> int:
         """Read the runs with these ids into `found`; return how many of them W&B counts (`runCount`)."""
         counted: list[int] = []
         for record in self._iter_runs(entity, name, {"name": {"$in": ids}}, None, None,
                                       max(1, min(len(ids), per_page)), with_summary, counted.append, guard=False,
                                       repage=False):
+            if on_run is not None and record.id not in found:
+                on_run()
             found[record.id] = record
         return counted[0] if counted else 0
 

@@ -13,6 +13,7 @@ from rich.console import Console
 
 from runsync.apply import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY
 from runsync.errors import ExitCode, RunsyncError, SheetError
+from runsync.words import counted
 
 
 def stdout_console() -> Console:
@@ -39,6 +40,14 @@ def _escape(text: str) -> str:
 
 class RunsyncGroup(click.Group):
     """The one place where errors become output: a short message, a traceback only with --debug."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each command's whole one-line summary, wrapped in its column (click cuts it at ~45 characters)."""
+        rows = [(name, command.get_short_help_str(limit=10_000)) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         debug = bool(ctx.params.get("debug")) or bool(os.environ.get("RUNSYNC_DEBUG"))
@@ -82,6 +91,22 @@ def progress(label: str, *, enabled: bool) -> Iterator[tuple[Callable[[int], Non
         yield (lambda total: bar.update(task, total=total)), (lambda n=1: bar.advance(task, n))
 
 
+@contextmanager
+def plan_progress() -> Iterator[tuple[Callable[[int], None], Callable[[], None]]]:
+    """(on_total, on_run) for planning: "Reading the sheet" until W&B is read, then "Reading W&B" and runs
+    done / total, on stderr; no-ops when not on a terminal."""
+    if not sys.stderr.isatty():
+        yield (lambda total: None), (lambda: None)
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=stderr_console(), transient=True) as bar:
+        task = bar.add_task("Reading the sheet", total=None)
+        yield ((lambda total: bar.update(task, description="Reading W&B", total=total, completed=0)),
+               (lambda: bar.advance(task, 1)))
+
+
 def split_list(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -98,6 +123,11 @@ report_option = click.option(
     "--report", "report_path", type=click.Path(dir_okay=False), callback=_check_report,
     help="Also write the plan for review: a .xlsx (the sheet with changed cells filled and commented, "
          "after a summary sheet) or a self-contained .html page.")
+
+pager_option = click.option(
+    "--no-pager", "no_pager", is_flag=True,
+    help="Print the plan as is on a terminal too; otherwise a plan taller than the screen goes through "
+         "RUNSYNC_PAGER, PAGER or less.")
 
 concurrency_option = click.option("--concurrency", type=click.IntRange(1, 64), default=DEFAULT_CONCURRENCY,
                                   show_default=True, help="Write requests in flight at once.")
@@ -137,7 +167,8 @@ def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs
         if not interactive:
             err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to apply without asking")
             sys.exit(ExitCode.FAILED)
-        if not click.confirm(f"Write {len(plan.changes)} field changes to {len(plan.run_ids)} runs?", err=True):
+        asked = f"Write {counted(len(plan.changes), 'field change')} to {counted(len(plan.run_ids), 'run')}?"
+        if not click.confirm(asked, err=True):
             err.print("Nothing written.")
             sys.exit(ExitCode.FAILED)
     with progress("Writing", enabled=True) as (set_total, advance):
@@ -147,8 +178,9 @@ def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs
     sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)
 
 
-def show_plan(plan: Any, fmt: str, heading: str) -> None:
-    """Warnings to stderr; the plan as JSON, or `heading` and the text plan (errors go to stderr)."""
+def show_plan(plan: Any, fmt: str, heading: str, *, pager: bool = True) -> None:
+    """Warnings to stderr; the plan as JSON, or `heading` and the text plan (errors go to stderr); on a terminal
+    a text plan taller than the screen goes through the pager unless `pager` is False (--no-pager)."""
     import json
 
     from runsync.render import plan_json, render_plan
@@ -159,6 +191,10 @@ def show_plan(plan: Any, fmt: str, heading: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(plan_json(plan), ensure_ascii=False, indent=2, allow_nan=False))
         return
-    if not plan.errors:
-        err.print(heading, highlight=False)
-    render_plan(plan, stdout_console() if not plan.errors else err)
+    if plan.errors:
+        render_plan(plan, err)
+        return
+    from runsync.cli.pager import print_paged
+
+    err.print(heading, highlight=False)
+    print_paged(lambda console: render_plan(plan, console), stdout_console(), pager=pager)

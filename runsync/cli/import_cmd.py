@@ -8,8 +8,10 @@ import click
 import shlex
 
 from runsync.cli.common import (batch_size_option, concurrency_option, confirm_and_apply, new_keys_option,
-                                report_option, show_plan, stderr_console, write_plan_report)
+                                pager_option, plan_progress, report_option, show_plan, stderr_console,
+                                write_plan_report)
 from runsync.errors import ExitCode
+from runsync.words import counted
 
 
 @click.command("import")
@@ -36,9 +38,11 @@ from runsync.errors import ExitCode
               help="Do not read the written runs back to check every field holds its new value (saves one "
                    "request per 250 runs).")
 @report_option
+@pager_option
 def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, include_running: bool,
             new_keys: bool, fmt: str, detailed_exitcode: bool, base: str | None, project: str | None,
-            journal: str | None, concurrency: int, batch_size: int, no_verify: bool, report_path: str | None) -> None:
+            journal: str | None, concurrency: int, batch_size: int, no_verify: bool, report_path: str | None,
+            no_pager: bool) -> None:
     """Apply an edited sheet to W&B: only the fields that changed.
 
     \b
@@ -57,13 +61,16 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
     err = stderr_console()
     backend = WandbBackend()  # one client for the plan and the writes: one login, one sidecar session
     backend.connect_in_background()  # while the sheet is read
-    plan = runsync.plan(sheet, base=base, project=project, force=force, strict=strict,
-                        include_running=include_running, new_keys=new_keys, backend=backend)
-    show_plan(plan, fmt, f"Read {sheet}: plan for {plan.project}" + ("" if plan.three_way else " (2-way)"))
+    with plan_progress() as (on_total, on_run):
+        plan = runsync.plan(sheet, base=base, project=project, force=force, strict=strict,
+                            include_running=include_running, new_keys=new_keys, backend=backend, on_total=on_total,
+                            on_run=on_run)
+    show_plan(plan, fmt, f"Read {sheet}: plan for {plan.project}" + ("" if plan.three_way else " (2-way)"),
+              pager=not no_pager)
     if report_path:
         write_plan_report(plan, report_path, runsync.read(sheet, base=base))
     if plan.errors:
-        err.print(f"{len(plan.errors)} error(s) in {sheet}: nothing written.")
+        err.print(f"{counted(len(plan.errors), 'error')} in {sheet}: nothing written.")
         sys.exit(ExitCode.FAILED)
     if any(not c.overridable for c in plan.conflicts):
         err.print("Conflicts: nothing written. The sheet predates an import of its export (named above): put that "

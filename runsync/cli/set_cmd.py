@@ -12,12 +12,14 @@ from runsync.cli.common import (
     concurrency_option,
     new_keys_option,
     report_option,
+    pager_option,
     show_plan,
     stderr_console,
     write_plan_report,
 )
 from runsync.cli.export_cmd import parse_filters
 from runsync.errors import ConfigError, ExitCode
+from runsync.words import counted
 
 
 def _interactive() -> bool:
@@ -69,11 +71,12 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, object]]:
 @click.option("--strict", is_flag=True,
               help="Refuse text for a key whose selected values are all numbers, booleans or JSON.")
 @report_option
+@pager_option
 def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, order: str | None,
          limit: int | None, set_pairs: tuple[str, ...], add_tags: tuple[str, ...], remove_tags: tuple[str, ...],
          clear: tuple[str, ...], dry_run: bool, yes: bool, include_running: bool, new_keys: bool, fmt: str,
          detailed_exitcode: bool, journal: str | None, concurrency: int, batch_size: int, no_verify: bool,
-         strict: bool, report_path: str | None) -> None:
+         strict: bool, report_path: str | None, no_pager: bool) -> None:
     """Edit the selected runs without a spreadsheet: the same plan, journal and undo as an import.
 
     \b
@@ -97,11 +100,11 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
         plan = runsync.set(project, filters=filters, order=order, limit=limit, set=pairs, add_tags=add_tags,
                            remove_tags=remove_tags, clear=clear, include_running=include_running, strict=strict,
                            new_keys=new_keys, backend=backend, on_run=lambda: (selected.append(1), advance(1)))
-    show_plan(plan, fmt, f"Selected {len(selected)} runs of {plan.project}.")
+    show_plan(plan, fmt, f"Selected {counted(len(selected), 'run')} of {plan.project}.", pager=not no_pager)
     if report_path:
         write_plan_report(plan, report_path)
     if plan.errors:
-        err.print(f"{len(plan.errors)} error(s): nothing written.")
+        err.print(f"{counted(len(plan.errors), 'error')}: nothing written.")
         sys.exit(ExitCode.FAILED)
     if dry_run or not plan.changes:
         if dry_run and plan.changes:

@@ -5,9 +5,10 @@ import sys
 
 import click
 
-from runsync.cli.common import (batch_size_option, concurrency_option, report_option, stderr_console, stdout_console,
-                                write_plan_report)
+from runsync.cli.common import (batch_size_option, concurrency_option, pager_option, report_option, stderr_console,
+                                stdout_console, write_plan_report)
 from runsync.errors import ExitCode
+from runsync.words import counted
 
 
 @click.command()
@@ -19,8 +20,9 @@ from runsync.errors import ExitCode
 @concurrency_option
 @batch_size_option
 @report_option
+@pager_option
 def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, concurrency: int,
-         batch_size: int, report_path: str | None) -> None:
+         batch_size: int, report_path: str | None, no_pager: bool) -> None:
     """Restore the values an import replaced, from its journal.
 
     \b
@@ -34,6 +36,7 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, c
     """
     import runsync
     from runsync.api import plan_undo_journal
+    from runsync.cli.pager import print_paged
     from runsync.render import render_apply_report, render_plan
 
     from runsync.backend import WandbBackend
@@ -43,7 +46,7 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, c
     plan = plan_undo_journal(journal, force=force, backend=backend)
     for warning in plan.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}")
-    render_plan(plan, out)
+    print_paged(lambda console: render_plan(plan, console), out, pager=not no_pager)
     if report_path:
         write_plan_report(plan, report_path)
     if plan.conflicts:
@@ -55,7 +58,8 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, c
         if not sys.stdin.isatty():
             err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to undo without asking")
             sys.exit(ExitCode.FAILED)
-        if not click.confirm(f"Restore {len(plan.changes)} fields of {len(plan.run_ids)} runs?", err=True):
+        if not click.confirm(f"Restore {counted(len(plan.changes), 'field')} of {counted(len(plan.run_ids), 'run')}?",
+                             err=True):
             sys.exit(ExitCode.FAILED)
     _, report = runsync.undo(journal, plan=plan, force=force, backend=backend, verify=not no_verify,
                              concurrency=concurrency, batch_size=batch_size)  # what was shown and confirmed

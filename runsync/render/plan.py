@@ -17,7 +17,9 @@ from runsync.apply import ApplyReport
 from runsync.codec import format_tags
 from runsync.errors import CellError
 from runsync.model import ABSENT, Change, Plan
+from runsync.render.rollup import rollup_lines
 from runsync.sheets.meta import encode_value
+from runsync.words import counted
 
 JSON_FORMAT = 1
 SKIP_REASONS = {"running": "still running: its process may overwrite an edit; run the same command again once it "
@@ -109,6 +111,11 @@ def render_plan(plan: Plan, console: Console, *, show_infos: bool = True) -> Non
     if plan.errors:
         render_errors(list(plan.errors), console)
         return
+    if rollup := rollup_lines(plan, show):
+        console.print(f"By field ({counted(len(plan.run_ids), 'run')}):", highlight=False)
+        for line in rollup:
+            console.print(f"  {escape(line)}", highlight=False)
+        console.print()
     for _, group in groupby(plan.changes, key=lambda c: c.run_id):
         items = list(group)
         console.print(_run_header("[yellow]~[/yellow]", items[0]), highlight=False)
@@ -140,21 +147,53 @@ def render_plan(plan: Plan, console: Console, *, show_infos: bool = True) -> Non
         console.print("New config keys (W&B cannot delete a key; undo only sets it to null):", highlight=False)
         for field, runs in new_keys.items():
             key = ".".join(_key_path(plan, field))
-            console.print(f"  + {escape(field)}: creates key {escape(show(key))} in {runs} "
-                          f"run{'' if runs == 1 else 's'}", highlight=False)
+            console.print(f"  + {escape(field)}: creates key {escape(show(key))} in {counted(runs, 'run')}",
+                          highlight=False)
     if plan.skipped:
         console.print()
         console.print("Skipped (left as they are):", highlight=False)
-        for k in plan.skipped:
-            console.print(f"  - {escape(k.run_id)}{f' ({escape(k.run_name)})' if k.run_name else ''}: "
-                          f"{escape(SKIP_REASONS.get(k.reason, k.reason))}", highlight=False)
+        for reason, skips in _by_reason(plan).items():
+            console.print(f"  {escape(_skip_heading(reason, len(skips)))}:", highlight=False)
+            for k in skips:
+                console.print(f"    - {escape(k.run_id)}{f' ({escape(k.run_name)})' if k.run_name else ''}",
+                              highlight=False)
     if plan.changes or plan.conflicts:
         console.print()
-        console.print(
-            f"Plan: {len(plan.run_ids)} runs, {len(plan.changes)} fields to change, {len(plan.conflicts)} conflicts.",
-            highlight=False)
+        console.print(summary_line(plan), highlight=False)
     else:
         console.print("No changes.", highlight=False)
+
+
+def summary_line(plan: Plan) -> str:
+    """`Plan: 2 runs, 5 fields to change, 1 conflict.`"""
+    return (f"Plan: {counted(len(plan.run_ids), 'run')}, {counted(len(plan.changes), 'field')} to change, "
+            f"{counted(len(plan.conflicts), 'conflict')}.")
+
+
+def _skip_heading(reason: str, runs: int) -> str:
+    """A reason said once for all the runs it skips: `3 runs still running (their process ...)`."""
+    if reason == "running":
+        one = runs == 1
+        return (f"{counted(runs, 'run')} still running ({'its' if one else 'their'} process may overwrite an edit; "
+                f"run the same command again once {'it has' if one else 'they have'} finished, or pass "
+                "--include-running)")
+    return f"{counted(runs, 'run')} {reason}"
+
+
+def _by_reason(plan: Plan) -> dict[str, list[Any]]:
+    groups: dict[str, list[Any]] = {}
+    for k in plan.skipped:
+        groups.setdefault(k.reason, []).append(k)
+    return groups
+
+
+def plan_text(plan: Plan) -> str:
+    """The text plan as `render_plan` prints it, without colour (what `str(plan)` returns)."""
+    import io
+
+    console = Console(file=io.StringIO(), no_color=True, color_system=None, width=100, soft_wrap=True, record=True)
+    render_plan(plan, console)
+    return console.export_text()
 
 
 def render_errors(errors: list[CellError], console: Console) -> None:
@@ -169,9 +208,10 @@ def _sent(change: Change) -> Any:
 def render_apply_report(report: ApplyReport, console: Console, *, show_journal: bool = True) -> None:
     """What was written; then the journal and the undo command for it (`show_journal`: when it will exist)."""
     applied_runs = len({c.run_id for c in report.applied})
-    console.print(f"Applied {len(report.applied)} field changes to {applied_runs} runs.", highlight=False)
+    console.print(f"Applied {counted(len(report.applied), 'field change')} to {counted(applied_runs, 'run')}.",
+                  highlight=False)
     if report.already:
-        console.print(f"{len(report.already)} field(s) already had the new value in W&B.", highlight=False)
+        console.print(f"{counted(len(report.already), 'field')} already had the new value in W&B.", highlight=False)
     for c in report.conflicts:
         console.print(f"[red]not applied[/red]: {escape(c.run_id)} {escape(c.field)} changed in W&B since the plan "
                       f"(now {escape(show(c.live))})", highlight=False)
@@ -191,8 +231,8 @@ def render_apply_report(report: ApplyReport, console: Console, *, show_journal: 
         console.print(f"[red]not verified[/red]: reading the written runs back failed ({escape(report.unverified)}); "
                       "`runsync import SHEET --dry-run` shows what W&B holds now", highlight=False)
     elif report.verified_runs:
-        console.print(f"Verified: read {report.verified_runs} written run(s) back in {report.verify_requests} "
-                      f"request(s).", highlight=False)
+        console.print(f"Verified: read {counted(report.verified_runs, 'written run')} back in "
+                      f"{counted(report.verify_requests, 'request')}.", highlight=False)
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
     for run_id, why in report.failed.items():
@@ -205,3 +245,10 @@ def render_apply_report(report: ApplyReport, console: Console, *, show_journal: 
         console.print(f"Journal: {escape(report.journal)}", highlight=False)
         # Quoted for a POSIX shell, so it can be copied and run as printed (spaces, quotes in the path).
         console.print(f"Undo with: runsync undo {escape(shlex.quote(report.journal))}", highlight=False)
+
+
+def print_plan(plan: Plan) -> None:
+    """The text plan on stdout, coloured on a terminal unless NO_COLOR is set (what `plan.show()` does)."""
+    import os
+
+    render_plan(plan, Console(no_color=bool(os.environ.get("NO_COLOR")) or None, highlight=False, soft_wrap=True))

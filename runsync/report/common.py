@@ -6,6 +6,8 @@ from typing import Any
 
 from runsync.model import ABSENT, Change, Plan
 from runsync.render.plan import SKIP_REASONS, show
+from runsync.render.plan import summary_line as text_summary_line
+from runsync.words import counted
 
 # Kinds of row in Plan.to_frame() and the reports (README "Reviewing a plan").
 CHANGE, CONFLICT, INFO, SKIPPED, ERROR = "change", "conflict", "info", "skipped", "error"
@@ -59,10 +61,9 @@ def run_url(plan: Plan, run_id: str) -> str | None:
 def summary_line(plan: Plan) -> str:
     """The text plan's last line (render.plan), or what stops the plan."""
     if plan.errors:
-        return f"{len(plan.errors)} error(s) in the sheet: nothing would be written."
+        return f"{counted(len(plan.errors), 'error')} in the sheet: nothing would be written."
     if plan.changes or plan.conflicts:
-        return (f"Plan: {len(plan.run_ids)} runs, {len(plan.changes)} fields to change, "
-                f"{len(plan.conflicts)} conflicts.")
+        return text_summary_line(plan)
     return "No changes."
 
 

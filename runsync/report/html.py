@@ -6,7 +6,9 @@ from datetime import datetime, timezone
 
 from runsync.model import Plan
 from runsync.render.plan import ARROW, show
+from runsync.render.rollup import rollup_lines
 from runsync.report.common import CONFLICT, Cell, counts, run_table, run_url, skip_reason, summary_line
+from runsync.words import counted
 
 # Scoped to .runsync-plan, so a notebook's own styles are left alone.
 CSS = """
@@ -42,8 +44,8 @@ def _change_cell(cell: Cell | None) -> str:
     c = cell.change
     if cell.kind == CONFLICT:
         return (f'<td class="conflict" title="{e(cell.text)}"><span class="mark">! conflict</span>\n'
-                f"at export: {e(show(c.base))}\nW&amp;B now: <del>{e(show(c.live))}</del>\n"
-                f"sheet: <ins>{e(show(c.sheet))}</ins></td>")
+                f"at export: {e(show(c.base))}\nW&amp;B now: {e(show(c.live))}\n"
+                f"sheet: {e(show(c.sheet))}</td>")  # nothing is written: neither value is struck out or new
     return (f'<td class="change" title="{e(cell.text)}"><del>{e(show(c.live))}</del> {ARROW} '
             f"<ins>{e(show(c.sheet))}</ins></td>")
 
@@ -62,6 +64,9 @@ def plan_html(plan: Plan, *, max_runs: int | None = None, style: bool = True) ->
     out = ['<div class="runsync-plan">' + (f"<style>{CSS}</style>" if style else ""),
            f"<p><strong>{e(summary_line(plan))}</strong> Project {e(plan.project)}, from {e(plan.source)}"
            f"{'' if plan.three_way else ' (2-way: conflicts cannot be detected)'}.</p>"]
+    if rollup := rollup_lines(plan, show):  # what the plan does per field, before the run-by-run table
+        out.append(f"<h3>By field ({e(counted(len(plan.run_ids), 'run'))})</h3><ul>"
+                   + "".join(f"<li>{e(line)}</li>" for line in rollup) + "</ul>")
     if runs:
         out.append('<p class="legend"><span class="change" style="background:#ffeb9c">old → new: will be '
                    'written</span><span style="background:#ffc7ce">! conflict: changed in W&amp;B too, not '
