@@ -23,10 +23,12 @@ from runsync.journal import (
     export_header,
     journal_dir,
     new_journal_path,
+    planned_keys,
     read_journal,
     undo_journal_path,
 )
 from runsync.history import ExportHistory, export_history, later_writes
+from runsync.imports import Continuation, find_continuation
 from runsync.model import ABSENT, ID, SUMMARY_PREFIX, Plan, RunRecord, SheetData, SheetMeta
 from runsync.plan import build_plan
 from runsync.twin_headers import twin_header_errors, twin_headers
@@ -471,13 +473,28 @@ def apply(
         return ApplyReport()  # nothing to write: no journal either
     header = _header_of(plan)
     if journal is None:
-        path = default_journal(plan.source, plan.project)
+        found = continued_import(plan)
+        if found is not None and found.continues:  # the re-run of an interrupted import: one journal, one undo
+            path, header = found.entry.journal, {**header, "continues": True}
+        else:
+            path = default_journal(plan.source, plan.project)
     else:
         path = str(journal)
         check_can_append(path, plan.project, header)  # the same import re-run may add to it; another may not
     options = ApplyOptions(journal=path, concurrency=concurrency, batch_size=batch_size, force=force, header=header,
                            include_running=plan.include_running, verify=verify)
     return apply_plan(plan, backend or WandbBackend(), options, on_run_done=on_run_done)
+
+
+def continued_import(plan: Plan) -> Continuation | None:
+    """The interrupted import of this plan's sheet and export that `apply(plan)` (no journal given) meets, if any:
+    continued when it planned every change of `plan` (runsync.imports); else `plan` gets a journal of its own."""
+    header = _header_of(plan)
+    if plan.undo or not header.get("exported_at"):
+        return None
+    home = _frame_home(plan.project) if plan.source == FRAME_SOURCE else plan.source
+    return find_continuation(journal_dir(home), plan.project, header.get("sheet"), header["exported_at"],
+                             planned_keys(plan.changes))
 
 
 def new_keys_refusal(plan: Plan, *, force: bool = False) -> str | None:

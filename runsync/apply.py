@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from runsync.backend.wandb import IDS_PER_QUERY, WandbBackend
-from runsync.errors import BackendError
-from runsync.journal import Journal
+from runsync.errors import BackendError, Interrupted
+from runsync.journal import Journal, planned_keys
 from runsync.model import Change, Plan, RunRecord, Skip
 from runsync.verify import verify_writes
 from runsync.write_fields import write_fields
@@ -105,30 +105,47 @@ def apply_plan(
                            batch=BatchSize(options.batch_size), with_summary=has_summary(plan.changes))
         journal.append({"op": "begin", "v": 1, "project": plan.project, "source": plan.source, **options.header,
                         "runs": len(by_run), "fields": len(plan.changes)})
-        run_ids = list(by_run)
-        with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
-            for start in range(0, len(run_ids), options.read_chunk):
-                chunk = run_ids[start : start + options.read_chunk]
-                if breaker.open:
-                    give_up(report, [c for r in chunk for c in by_run[r]], stopped(breaker), lock)
-                    continue
-                try:
-                    fresh = read_fresh(backend, plan.project, chunk, backoff, ctx.with_summary)
-                except BackendError as exc:
-                    give_up(report, [c for r in chunk for c in by_run[r]], f"reading W&B failed: {exc.message}", lock)
-                    breaker.record(False)
-                    continue
-                _write_chunk(ctx, pool, [(r, by_run[r], fresh.get(r)) for r in chunk], time.monotonic(),
-                             on_run_done)
-        shrunk = ctx.batch.warning()
-        if shrunk:
-            report.warnings.append(shrunk)
-        if options.verify and ctx.sent:
-            verify_writes(ctx)
-        report.config_writes = ctx.mode.mode
+        if options.header.get("exported_at") and not plan.undo:
+            # What this import set out to write: a re-run after Ctrl-C continues it when its plan is part of this.
+            journal.append({"op": "planned", "changes": planned_keys(plan.changes)})
+        try:
+            _write_all(plan, ctx, by_run, options, on_run_done)
+        except KeyboardInterrupt:
+            # The requests in flight have ended (the pool waited for them): count what W&B confirmed.
+            written = len({c.run_id for c in report.applied})
+            journal.append({"op": "interrupted", "runs_written": written, "applied": len(report.applied)})
+            raise Interrupted(options.journal, written, len(by_run), undo=plan.undo,
+                              continues=bool(options.header.get("exported_at"))) from None
         journal.append({"op": "end", "applied": len(report.applied), "failed": len(report.failed),
                         "did_not_stick": len(report.did_not_stick)})
     return report
+
+
+def _write_all(plan: Plan, ctx: WriteContext, by_run: dict[str, list[Change]], options: ApplyOptions,
+               on_run_done: Callable[[str], None] | None) -> None:
+    """Read and write the runs chunk by chunk, then read them back (verify)."""
+    backend, report, breaker, backoff, lock = ctx.backend, ctx.report, ctx.breaker, ctx.backoff, ctx.lock
+    run_ids = list(by_run)
+    with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
+        for start in range(0, len(run_ids), options.read_chunk):
+            chunk = run_ids[start : start + options.read_chunk]
+            if breaker.open:
+                give_up(report, [c for r in chunk for c in by_run[r]], stopped(breaker), lock)
+                continue
+            try:
+                fresh = read_fresh(backend, plan.project, chunk, backoff, ctx.with_summary)
+            except BackendError as exc:
+                give_up(report, [c for r in chunk for c in by_run[r]], f"reading W&B failed: {exc.message}", lock)
+                breaker.record(False)
+                continue
+            _write_chunk(ctx, pool, [(r, by_run[r], fresh.get(r)) for r in chunk], time.monotonic(),
+                         on_run_done)
+    shrunk = ctx.batch.warning()
+    if shrunk:
+        report.warnings.append(shrunk)
+    if options.verify and ctx.sent:
+        verify_writes(ctx)
+    report.config_writes = ctx.mode.mode
 
 
 def _write_chunk(ctx: WriteContext, pool: ThreadPoolExecutor, runs: list[tuple[str, list[Change], RunRecord | None]],

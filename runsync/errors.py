@@ -70,3 +70,16 @@ class ConfigError(RunsyncError):
 
 class JournalError(RunsyncError):
     """The undo journal is unreadable or does not match."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while writing: how far the apply got and where that is journaled (a KeyboardInterrupt still)."""
+
+    def __init__(self, journal: str, runs_written: int, runs_planned: int, *, undo: bool = False,
+                 continues: bool = False) -> None:
+        super().__init__(journal)
+        self.journal = journal
+        self.runs_written = runs_written
+        self.runs_planned = runs_planned
+        self.undo = undo  # the apply of an undo (its journal is JOURNAL.undo.jsonl)
+        self.continues = continues  # a re-run continues this journal (an import of a sheet's export)

@@ -9,21 +9,23 @@ Events: `begin`; `write` (a run's fields before/after, on disk before the reques
 made while the server's config handling is unknown, or on a server that replaces configs, also carries the
 run's whole `config_before`); `done` (W&B confirmed it); `restore` (a replacing server dropped config keys,
 put back from `config_before`); `verify` (read back after the writes: fields `held`, and `did_not_stick`
-with the value W&B holds); `end`.
+with the value W&B holds); `end`. An import of a sheet also writes `planned` (a short key per change it set out
+to make, runsync.imports) after `begin`, and `interrupted` (how many runs were written) when Ctrl-C stops it.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from runsync.errors import JournalError
-from runsync.model import ABSENT
+from runsync.model import ABSENT, Change
 
 JOURNAL_VERSION = 1
 JOURNAL_DIR_SUFFIX = ".runsync-journals"
@@ -40,6 +42,16 @@ def encode_value(value: Any) -> Any:
 
 def decode_value(value: Any) -> Any:
     return ABSENT if value == _ABSENT_TAG else value
+
+
+def planned_keys(changes: Iterable[Change]) -> list[str]:
+    """A short key per change (its run, field and new value): the same cell planned again gets the same key."""
+    keys = []
+    for change in changes:
+        text = json.dumps([change.run_id, change.field, encode_value(change.sheet)], ensure_ascii=False,
+                          sort_keys=True, allow_nan=True, default=str)
+        keys.append(hashlib.blake2b(text.encode(), digest_size=8).hexdigest())
+    return keys
 
 
 class Journal:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import shlex
 import signal
 import subprocess
 import time
@@ -167,3 +168,149 @@ def test_ctrl_c_stops_the_writes_and_a_rerun_finishes(served, tmp_path):
     rerun = run_cli(env, "import", sheet, "--yes", "--include-running", "--journal", journal)
     assert rerun.returncode == 0, rerun.stderr
     assert snapshot(store) == planned
+
+
+# --- issue 18: an import is one thing to undo, however it was interrupted -----------------------------------
+
+def _read_back() -> dict[str, dict]:
+    """Every run as the plain wandb client reads it: the oracle for "W&B is as it was"."""
+    import wandb
+
+    return {r.id: {"name": r.name, "tags": sorted(r.tags), "group": r.group or None, "job_type": r.job_type or None,
+                   "notes": r.notes or None, "config": json.dumps(dict(r.config), sort_keys=True)}
+            for r in wandb.Api(timeout=30).runs("e/p", per_page=100, lazy=False)}
+
+
+def _import_journals(sheet: Path) -> list[Path]:
+    return sorted(p for p in Path(str(sheet) + ".runsync-journals").glob("*.jsonl") if ".undo." not in p.name)
+
+
+def _ctrl_c_mid_import(env: dict[str, str], sheet: Path) -> str:
+    """Start `runsync import SHEET --yes` (its default journal), SIGINT it once 3 runs are written; its stderr."""
+    proc = subprocess.Popen(runsync_cmd("import", sheet, "--yes", "--include-running", "--concurrency", "1",
+                                        "--batch-size", "5", "--no-verify"),
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        if sum(p.read_bytes().count(b'"op": "done"') for p in _import_journals(sheet)) >= 3:
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    return stderr
+
+
+def _printed_command(stderr: str, prefix: str) -> list[str]:
+    (line,) = [line for line in stderr.splitlines() if prefix in line]
+    return shlex.split(line.split(prefix, 1)[1])
+
+
+def test_ctrl_c_then_the_rerun_is_one_import_whose_printed_undo_restores_wandb_exactly(served, tmp_path):
+    env, store = served
+    sheet, _, planned, _ = _edited_export(store, tmp_path)
+    before = _read_back()
+    stderr = _ctrl_c_mid_import(env, sheet)
+    (journal,) = _import_journals(sheet)
+    now = _read_back()
+    written = sum(1 for run_id in before if now[run_id] != before[run_id])
+    assert 3 <= written < RUNS
+    # The message says how far it got and names the journal.
+    assert f"interrupted: {written} of {RUNS} runs written, journaled in {journal}" in stderr, stderr
+    assert _printed_command(stderr, "To take back what was written instead: ") == ["runsync", "undo", str(journal)]
+
+    rerun = run_cli(env, "import", sheet, "--yes", "--include-running")
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"Continuing the interrupted import of" in rerun.stderr and str(journal) in rerun.stderr
+    assert _import_journals(sheet) == [journal]  # the same import: no second journal
+    assert snapshot(store) == planned
+    undo = _printed_command(rerun.stderr, "Undo with: ")
+    assert undo == ["runsync", "undo", str(journal)]
+    undone = run_cli(env, *undo[1:], "--yes")
+    assert undone.returncode == 0, undone.stderr
+    assert _read_back() == before  # the whole import taken back, not only the re-run's part
+
+
+def test_ctrl_c_then_a_new_edit_makes_a_new_import_and_both_are_listed_and_undone(served, tmp_path):
+    env, store = served
+    sheet, _, _, _ = _edited_export(store, tmp_path)
+    before = _read_back()
+    _ctrl_c_mid_import(env, sheet)
+    (interrupted,) = _import_journals(sheet)
+    first = sorted(before)[0]  # plan_edits gave it name, tags and group: its notes are a new edit
+    edit_csv(sheet, {(first, "notes"): "added after Ctrl-C: ünïcode, \"quotes\""})
+    rerun = run_cli(env, "import", sheet, "--yes", "--include-running")
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"warning: not continuing the interrupted import of" in rerun.stderr
+    assert "1 change(s) of this plan are not in it" in rerun.stderr
+    assert _printed_command(rerun.stderr, "on its own: ") == ["runsync", "undo", str(interrupted)]
+    older, newer = _import_journals(sheet)
+    assert older == interrupted
+
+    listed = run_cli(env, "undo", sheet)
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[0].endswith(str(newer)) and lines[1].endswith(str(interrupted))
+    assert "  done  not undone  " in lines[0] and f"interrupted: " in lines[1] and f"of {RUNS} runs written" in lines[1]
+    assert run_cli(env, "undo", f"{sheet}.runsync-journals").stdout == listed.stdout  # the folder lists the same
+
+    dry = run_cli(env, "undo", sheet, "--last", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert _printed_command(dry.stderr, "Dry run: nothing written. To apply: ") == ["runsync", "undo", str(newer)]
+    assert run_cli(env, "undo", sheet, "--last", "--yes").returncode == 0
+    assert "  undone  " in run_cli(env, "undo", sheet).stdout.splitlines()[0]
+    assert run_cli(env, "undo", interrupted, "--yes").returncode == 0
+    assert _read_back() == before
+
+
+def _cli_env_for(sandbox, tmp_path: Path) -> dict[str, str]:
+    return cli_env(sandbox.url, sandbox.api_key, tmp_path, http_timeout=30)
+
+
+def test_ctrl_c_at_the_confirmation_exits_130_and_writes_nothing(seeded_sandbox, tmp_path):
+    import os
+    import pty
+    import select
+
+    sheet = tmp_path / "runs.csv"
+    invoke("export", "e/p", "-o", sheet)
+    run_id = next(r for r in sorted(snapshot(seeded_sandbox.store)) if r)
+    edit_csv(sheet, {(run_id, "notes"): "never written"})
+    before = _read_back()
+    seeded_sandbox.reset_stats()
+    master, slave = pty.openpty()  # a terminal, so import asks
+    proc = subprocess.Popen(runsync_cmd("import", sheet, "--include-running"), env=_cli_env_for(seeded_sandbox, tmp_path),
+                            stdin=slave, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    os.close(slave)
+    seen, deadline = b"", time.monotonic() + 60
+    while b"field changes to" not in seen and time.monotonic() < deadline and proc.poll() is None:
+        if select.select([proc.stderr], [], [], 0.1)[0]:
+            seen += os.read(proc.stderr.fileno(), 4096)
+    assert b"Write 1 field changes to 1 runs?" in seen, seen
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    proc.wait(timeout=30)
+    os.close(master)
+    stderr = (seen + rest).decode()
+    assert proc.returncode == 130, stderr
+    assert "interrupted: nothing written" in stderr and "Aborted" not in stderr
+    assert seeded_sandbox.stats()["mutations"] == 0 and _read_back() == before
+    assert _import_journals(sheet) == []
+
+
+def test_ctrl_c_during_an_export_says_it_stopped_and_nothing_went_to_wandb(seeded_sandbox, tmp_path):
+    out = tmp_path / "half export.xlsx"
+    seeded_sandbox.set_faults(latency_ms=4000)  # every request takes 4 s: time to press Ctrl-C during one
+    seeded_sandbox.reset_stats()
+    proc = subprocess.Popen(runsync_cmd("export", "e/p", "-o", out), env=_cli_env_for(seeded_sandbox, tmp_path),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while seeded_sandbox.stats()["requests"] < 1 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    seeded_sandbox.set_faults(latency_ms=0)
+    assert proc.returncode == 130, stderr
+    assert f"interrupted: the export stopped; nothing was written to W&B ({out} was not written)" in stderr
+    assert "re-run" not in stderr.lower() and "journal" not in stderr
+    assert not out.exists() and seeded_sandbox.stats()["mutations"] == 0

@@ -257,16 +257,63 @@ def test_two_imports_in_the_same_second_get_two_journals(ids, tmp_path):
     b"",
 ], ids=["zip", "binary", "text", "json", "empty"])
 def test_undo_of_something_not_a_journal_says_so_in_one_line(seeded_sandbox, tmp_path, content):
-    path = tmp_path / "runs.xlsx"
+    path = tmp_path / "runs.jsonl"  # (a sheet's name, .xlsx or .csv, lists that sheet's imports instead)
     path.write_bytes(content)
     result = invoke("undo", path, exit_code=1)
     assert result.stderr.strip().splitlines() == [f"error: {path}: not a runsync journal"]
 
 
-def test_undo_of_an_exported_sheet_says_so(ids, tmp_path):
+def test_undo_of_a_sheet_never_imported_lists_nothing_and_last_refuses(ids, tmp_path):
     sheet = export(tmp_path)
-    result = invoke("undo", sheet, "--dry-run", exit_code=1)
-    assert result.stderr.strip().splitlines() == [f"error: {sheet}: not a runsync journal"]
+    listed = invoke("undo", sheet, "--dry-run")
+    assert listed.stdout == "" and f"No imports of {sheet} to undo" in listed.stderr
+    refused = invoke("undo", sheet, "--last", exit_code=1)
+    assert refused.stderr.strip().splitlines()[0].startswith(f"error: {sheet}: no imports to undo")
+
+
+def test_undo_last_with_a_journal_is_refused(ids, tmp_path):
+    sheet = export(tmp_path)
+    edit_cells(sheet, {(ids[24], "group"): "last-refused"})
+    invoke("import", sheet, "--yes")
+    (journal,) = journals(sheet)
+    refused = invoke("undo", journal, "--last", exit_code=1)
+    assert "--last takes a sheet or its journals folder" in refused.stderr
+
+
+def test_undo_dry_run_prints_the_exact_command_and_it_runs_as_printed(ids, tmp_path):
+    folder = tmp_path / "shared sheets" / "bob's"
+    folder.mkdir(parents=True)
+    sheet = export(folder, "csv", name="runs (copy)")
+    a, b = ids[25], ids[26]
+    originals = (fresh_run(a).group, fresh_run(b).job_type)
+    edit_cells(sheet, {(a, "group"): "to undo", (b, "job_type"): "ÿ job"})
+    invoke("import", sheet, "--yes")
+    set_in_wandb(b, job_type="changed since")  # a conflict: only --force restores it
+    dry = invoke("undo", sheet, "--last", "--dry-run", "--force")
+    (line,) = [x for x in dry.stderr.splitlines() if x.startswith("Dry run: nothing written. To apply: ")]
+    command = shlex.split(line.removeprefix("Dry run: nothing written. To apply: "))
+    (journal,) = journals(sheet)
+    assert command == ["runsync", "undo", str(journal), "--force"]
+    assert fresh_run(a).group == "to undo"  # the dry run wrote nothing
+    invoke(*command[1:], "--yes")  # as printed (--yes: no terminal here)
+    assert ((fresh_run(a).group or None), (fresh_run(b).job_type or None)) == tuple(x or None for x in originals)
+    assert "No changes." in invoke("undo", journal, "--dry-run").stdout
+    assert "Dry run" not in invoke("undo", journal, "--dry-run").stderr  # nothing to apply: no command
+
+
+def test_import_dry_run_repeats_journal_and_the_command_runs_as_printed(ids, tmp_path):
+    sheet = export(tmp_path)
+    a = ids[-1]
+    edit_cells(sheet, {(a, "notes"): "via --journal"})
+    journal = tmp_path / "my journals" / "it's here.jsonl"
+    dry = invoke("import", sheet, "--dry-run", "--journal", journal)
+    (line,) = [x for x in dry.stderr.splitlines() if "To apply: " in x]
+    command = shlex.split(line.split("To apply: ", 1)[1])
+    assert command == ["runsync", "import", str(sheet), "--journal", str(journal)]
+    assert not journal.exists()
+    invoke(*command[1:], "--yes")
+    assert fresh_run(a).notes == "via --journal"
+    assert [e["run"] for e in read_events(journal)[0] if e["op"] == "write"] == [a]
 
 
 def test_undo_applies_exactly_the_plan_it_confirmed(ids, tmp_path, monkeypatch):

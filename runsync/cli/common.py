@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 
 from runsync.apply import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY
-from runsync.errors import ExitCode, RunsyncError, SheetError
+from runsync.errors import ExitCode, Interrupted, RunsyncError, SheetError
 from runsync.words import counted
 
 
@@ -66,8 +66,11 @@ class RunsyncGroup(click.Group):
             if debug:
                 traceback.print_exc()
             fail(exc.message, hint=exc.hint, code=exc.exit_code)
-        except KeyboardInterrupt:
-            stderr_console().print("interrupted: re-run the same command to finish (written fields are skipped)")
+        except Interrupted as exc:  # Ctrl-C while writing: how far it got, and how to finish or take it back
+            print_interrupted(exc)
+            sys.exit(ExitCode.INTERRUPTED)
+        except KeyboardInterrupt:  # before any write (writes raise Interrupted): planning, reading, a prompt
+            stderr_console().print("interrupted: nothing written")
             sys.exit(ExitCode.INTERRUPTED)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, SystemExit):
             raise
@@ -75,6 +78,36 @@ class RunsyncGroup(click.Group):
             if debug:
                 traceback.print_exc()
             fail(f"internal error: {type(exc).__name__}: {exc}", hint="re-run with --debug for the traceback")
+
+
+def print_interrupted(exc: Interrupted) -> None:
+    """What Ctrl-C during a write leaves: the runs written, the journal, the command that finishes or undoes it."""
+    import shlex
+
+    err, journal = stderr_console(), shlex.quote(exc.journal)
+    done = "restored" if exc.undo else "written"
+    err.print(f"interrupted: {exc.runs_written} of {exc.runs_planned} runs {done}, journaled in {journal}",
+              markup=False)
+    if exc.undo:
+        err.print("Re-run the same command to finish the undo (it adds to that journal).", markup=False)
+    elif exc.continues:
+        err.print("Re-run the same command to finish this import: it continues that journal, so the undo it "
+                  f"prints takes back the whole import. To take back what was written instead: runsync undo {journal}",
+                  markup=False)
+    else:
+        err.print("Re-run the same command to write the rest (fields W&B already holds are skipped). To take back "
+                  f"what was written: runsync undo {journal}", markup=False)
+
+
+def ask(question: str) -> bool:
+    """click.confirm on stderr; Ctrl-C at the question exits 130 saying nothing was written."""
+    try:
+        return click.confirm(question, err=True)
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C (and the end of input) into Abort, keeping the KeyboardInterrupt as its context.
+        interrupted = isinstance(exc.__context__, KeyboardInterrupt)
+        stderr_console().print("\ninterrupted: nothing written" if interrupted else "\nNothing written.")
+        sys.exit(ExitCode.INTERRUPTED if interrupted else ExitCode.FAILED)
 
 
 @contextmanager
@@ -163,12 +196,13 @@ def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs
     err = stderr_console()
     if refusal := new_keys_refusal(plan, force=bool(apply_kwargs.get("force"))):
         fail(refusal)
+    if apply_kwargs.get("journal") is None:
+        print_continuation(plan)
     if not yes:
         if not interactive:
             err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to apply without asking")
             sys.exit(ExitCode.FAILED)
-        asked = f"Write {counted(len(plan.changes), 'field change')} to {counted(len(plan.run_ids), 'run')}?"
-        if not click.confirm(asked, err=True):
+        if not ask(f"Write {counted(len(plan.changes), 'field change')} to {counted(len(plan.run_ids), 'run')}?"):
             err.print("Nothing written.")
             sys.exit(ExitCode.FAILED)
     with progress("Writing", enabled=True) as (set_total, advance):
@@ -176,6 +210,28 @@ def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs
         report = runsync.apply(plan, on_run_done=lambda _: advance(1), **apply_kwargs)
     render_apply_report(report, err)
     sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)
+
+
+def print_continuation(plan: Any) -> None:
+    """Say whether applying `plan` continues an interrupted import of its sheet (one journal) or starts apart."""
+    import shlex
+
+    from runsync.api import continued_import
+    from runsync.history import when_text
+
+    found = continued_import(plan)
+    if found is None:
+        return
+    entry, err = found.entry, stderr_console()
+    what = (f"the interrupted import of {when_text(entry.at)} ({entry.runs_written} of {entry.runs_planned} runs "
+            f"written, journal {shlex.quote(entry.journal)})")
+    if found.continues:
+        err.print(f"Continuing {what}: the rest goes into that journal, so one undo takes back the whole import.",
+                  markup=False)
+    else:
+        err.print(f"warning: not continuing {what}: {found.unplanned} change(s) of this plan are not in it (the sheet "
+                  "changed since), so this is a new import with a journal of its own. Undo the interrupted one "
+                  f"on its own: runsync undo {shlex.quote(entry.journal)}", markup=False)
 
 
 def show_plan(plan: Any, fmt: str, heading: str, *, pager: bool = True) -> None:

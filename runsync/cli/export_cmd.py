@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import click
 
 from runsync.backend.filters import pair_value
 from runsync.cli.common import progress, split_list, stderr_console
-from runsync.errors import ConfigError
+from runsync.errors import ConfigError, ExitCode
 
 
 def parse_filters(pairs: tuple[str, ...], filters_json: str | None) -> dict | None:
@@ -32,6 +34,15 @@ def parse_filters(pairs: tuple[str, ...], filters_json: str | None) -> dict | No
     if len(parts) == 1:
         return parts[0]
     return {"$and": parts}
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    """(size, mtime) of a file, None when there is none: tells whether an interrupted export replaced it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 @click.command()
@@ -73,9 +84,18 @@ def export(project: str, output: str, filter_pairs: tuple[str, ...], filters_jso
     selection = runsync.Selection(parse_filters(filter_pairs, filters_json), order, limit)
     shape = ExportShape(columns=split_list(columns), config_keys=split_list(config_keys),
                         summary=split_list(summary) or (), tag_columns=tag_columns, edit_summary=edit_summary)
-    with progress("Fetching runs", enabled=True) as (set_total, advance):
-        result = runsync.export(project, output, selection=selection, shape=shape,
-                                on_total=set_total, on_run=advance, overwrite=overwrite)
+    before = _stamp(output)
+    try:
+        with progress("Fetching runs", enabled=True) as (set_total, advance):
+            result = runsync.export(project, output, selection=selection, shape=shape,
+                                    on_total=set_total, on_run=advance, overwrite=overwrite)
+    except KeyboardInterrupt:
+        # An export only reads W&B; the sheet is written whole (a temp file renamed) or not at all.
+        kept = "was not written" if before is None else "was left as it was"
+        sheet = f"{output} {kept}" if _stamp(output) == before else f"{output} was written"
+        stderr_console().print(f"interrupted: the export stopped; nothing was written to W&B ({sheet})",
+                               markup=False)
+        sys.exit(ExitCode.INTERRUPTED)
     project = "/".join(parse_project_path(project))  # as the file records it: `team/proj/` -> `team/proj`
     err = stderr_console()
     for warning in result.warnings:

@@ -85,7 +85,7 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
             words = ["runsync", "import", sheet, *(["--base", base] if base else []),
                      *(["--project", project] if project else []), *(["--force"] if force else []),
                      *(["--strict"] if strict else []), *(["--include-running"] if include_running else []),
-                     *(["--new-keys"] if plan.new_key_counts else [])]
+                     *(["--new-keys"] if plan.new_key_counts else []), *(["--journal", journal] if journal else [])]
             err.print(f"Dry run: nothing written. To apply: {shlex.join(words)}", markup=False)
         sys.exit(ExitCode.CHANGES_PENDING if detailed_exitcode and plan.changes and dry_run else ExitCode.OK)
     confirm_and_apply(plan, yes=yes, interactive=sys.stdin.isatty(), journal=journal, force=force, backend=backend,

@@ -1,18 +1,20 @@
 """`runsync undo`."""
 from __future__ import annotations
 
+import shlex
 import sys
 
 import click
 
-from runsync.cli.common import (batch_size_option, concurrency_option, pager_option, report_option, stderr_console,
-                                stdout_console, write_plan_report)
-from runsync.errors import ExitCode
+from runsync.cli.common import (ask, batch_size_option, concurrency_option, pager_option, report_option,
+                                stderr_console, stdout_console, write_plan_report)
+from runsync.errors import ConfigError, ExitCode
 from runsync.words import counted
 
 
 @click.command()
-@click.argument("journal", type=click.Path(exists=True, dir_okay=False))
+@click.argument("journal", metavar="JOURNAL|SHEET", type=click.Path(exists=True))
+@click.option("--last", is_flag=True, help="With a SHEET (or its journals folder): undo its newest import.")
 @click.option("--dry-run", is_flag=True, help="Show what would be restored; write nothing.")
 @click.option("--force", is_flag=True, help="Restore fields even where W&B changed them since the import.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
@@ -21,13 +23,14 @@ from runsync.words import counted
 @batch_size_option
 @report_option
 @pager_option
-def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, concurrency: int,
+def undo(journal: str, last: bool, dry_run: bool, force: bool, yes: bool, no_verify: bool, concurrency: int,
          batch_size: int, report_path: str | None, no_pager: bool) -> None:
-    """Restore the values an import replaced, from its journal.
+    """Restore the values an import replaced, from its journal; or list a sheet's imports.
 
     \b
     Examples:
-      runsync undo runs.xlsx.runsync-journals/20250102T030405Z-001.jsonl --dry-run
+      runsync undo runs.xlsx                   # list its imports, newest first
+      runsync undo runs.xlsx --last --dry-run  # what undoing the newest would restore
       runsync undo runs.xlsx.runsync-journals/20250102T030405Z-001.jsonl --yes
       runsync undo runs.xlsx.runsync-journals/20250102T030405Z-001.jsonl --dry-run --report undo.html
 
@@ -37,11 +40,26 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, c
     import runsync
     from runsync.api import plan_undo_journal
     from runsync.cli.pager import print_paged
+    from runsync.imports import list_imports, sheet_folder
     from runsync.render import render_apply_report, render_plan
 
     from runsync.backend import WandbBackend
 
     err, out = stderr_console(), stdout_console()
+    folder = sheet_folder(journal)
+    if folder is None and last:
+        raise ConfigError(f"{journal}: --last takes a sheet or its journals folder, not a journal")
+    if folder is not None:
+        entries = list_imports(folder)
+        if not last:
+            _list(journal, folder, entries)
+            sys.exit(ExitCode.OK)
+        if not entries:
+            raise ConfigError(f"{journal}: no imports to undo (no journals in {folder})")
+        newest = entries[0]
+        err.print(f"The newest import of {_quote(journal)}: {_when(newest.at)}, journal {_quote(newest.journal)}",
+                  markup=False)
+        journal = newest.journal
     backend = WandbBackend()
     plan = plan_undo_journal(journal, force=force, backend=backend)
     for warning in plan.warnings:
@@ -53,16 +71,46 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, c
         err.print("Fields changed in W&B since the import: nothing restored (--force restores them anyway).")
         sys.exit(ExitCode.FAILED)
     if dry_run or not plan.changes:
+        if dry_run and plan.changes:
+            # The journal itself, not --last: the command undoes this import even after another one.
+            words = ["runsync", "undo", journal, *(["--force"] if force else [])]
+            err.print(f"Dry run: nothing written. To apply: {shlex.join(words)}", markup=False)
         sys.exit(ExitCode.OK)
     if not yes:
         if not sys.stdin.isatty():
             err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to undo without asking")
             sys.exit(ExitCode.FAILED)
-        if not click.confirm(f"Restore {counted(len(plan.changes), 'field')} of {counted(len(plan.run_ids), 'run')}?",
-                             err=True):
+        if not ask(f"Restore {counted(len(plan.changes), 'field')} of {counted(len(plan.run_ids), 'run')}?"):
+            err.print("Nothing written.")
             sys.exit(ExitCode.FAILED)
     _, report = runsync.undo(journal, plan=plan, force=force, backend=backend, verify=not no_verify,
                              concurrency=concurrency, batch_size=batch_size)  # what was shown and confirmed
     if report is not None:
         render_apply_report(report, err)
         sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)
+
+
+def _quote(path: str) -> str:
+    return shlex.quote(str(path))
+
+
+def _when(at: str) -> str:
+    from runsync.history import when_text
+
+    return when_text(at)
+
+
+def _list(target: str, folder: object, entries: list) -> None:
+    """The sheet's imports, newest first, one a line (stdout), then the command that undoes the newest."""
+    err, out = stderr_console(), stdout_console()
+    if not entries:
+        err.print(f"No imports of {target} to undo (no journals in {folder}).", markup=False)
+        return
+    err.print(f"Imports of {target}, newest first:", markup=False)
+    for e in entries:
+        status = "done" if e.status == "done" else (
+            f"{e.status}: {e.runs_written} of {e.runs_planned} runs written")
+        undone = {"no": "not undone", "yes": "undone", "partly": "partly undone"}[e.undone]
+        out.print(f"{_when(e.at)}  {e.runs_written} runs, {e.fields_written} fields  {status}  {undone}  "
+                  f"{_quote(e.journal)}", markup=False)
+    err.print(f"Undo the newest: runsync undo {_quote(target)} --last  (or name a journal above)", markup=False)
