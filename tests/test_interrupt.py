@@ -286,7 +286,7 @@ def test_ctrl_c_at_the_confirmation_exits_130_and_writes_nothing(seeded_sandbox,
     while b"field changes to" not in seen and time.monotonic() < deadline and proc.poll() is None:
         if select.select([proc.stderr], [], [], 0.1)[0]:
             seen += os.read(proc.stderr.fileno(), 4096)
-    assert b"Write 1 field changes to 1 runs?" in seen, seen
+    assert b"Write 1 field change to 1 run?" in seen, seen
     proc.send_signal(signal.SIGINT)
     rest = proc.stderr.read()
     proc.wait(timeout=30)

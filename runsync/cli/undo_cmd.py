@@ -111,6 +111,7 @@ def _list(target: str, folder: object, entries: list) -> None:
         status = "done" if e.status == "done" else (
             f"{e.status}: {e.runs_written} of {e.runs_planned} runs written")
         undone = {"no": "not undone", "yes": "undone", "partly": "partly undone"}[e.undone]
-        out.print(f"{_when(e.at)}  {e.runs_written} runs, {e.fields_written} fields  {status}  {undone}  "
+        out.print(f"{_when(e.at)}  {counted(e.runs_written, 'run')}, {counted(e.fields_written, 'field')}  {status}  "
+                  f"{undone}  "
                   f"{_quote(e.journal)}", markup=False)
     err.print(f"Undo the newest: runsync undo {_quote(target)} --last  (or name a journal above)", markup=False)
