@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from runsync.backend.filters import check_filters
-from runsync.backend.login import find_credentials, probe, resolve_host
+from runsync.backend.login import find_credentials, not_an_api, probe, resolve_host
 from runsync.backend.paging import MIN_PER_PAGE, READ_RETRY_SECONDS, Pager
 from runsync.backend.queries import RUNS_QUERY, UPSERT_MUTATION, batch_mutation, upsert_input
-from runsync.backend.transport import Transport, TransportError, connect
+from runsync.backend.transport import Transport, TransportError, connect, http_status
 from runsync.errors import BackendError, ConfigError
 from runsync.model import RunRecord
 
@@ -145,6 +145,8 @@ class WandbBackend:
         try:
             transport = connect(**kwargs)
         except TransportError as exc:  # no adapter fits this client, or (wandb < 0.27) its key check got no answer
+            if host and (wrong := not_an_api(host, self._host_origin, self._scrub(exc), http_status(exc))):
+                raise wrong from None
             if exc.timed_out:
                 raise BackendError(f"W&B at {host or 'the wandb default host'} did not answer in time while checking "
                                    "the credentials (server errors, rate limiting or slowness outlasted the "
@@ -156,6 +158,8 @@ class WandbBackend:
             if "service process is busy" in text:
                 raise BackendError(f"W&B at {where} did not answer in time while checking the credentials "
                                    "(server errors, rate limiting or slowness outlasted the client's retries)") from None
+            if host and (wrong := not_an_api(host, self._host_origin, text, http_status(exc))):
+                raise wrong from None  # a UI address or a proxy's page: not "refused credentials" with its HTML
             if type(exc).__name__ in ("AuthenticationError", "UsageError"):
                 raise BackendError(
                     f"W&B at {where} did not accept the credentials from {source or 'wandb'}: {text}",
