@@ -357,6 +357,8 @@ def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: b
             why,
             hint="pass --base with the exported file or its sidecar; or --project ENTITY/PROJECT for a 2-way diff",
         )
+    if project is not None:
+        project = "/".join(parse_project_path(project))  # `team/proj/`, a pasted W&B URL -> `team/proj`
     if sheet.meta is not None and project is not None and project != sheet.meta.project:
         raise ConfigError(f"{sheet.path}: exported from {sheet.meta.project}, not {project}")
     target = project or sheet.meta.project  # type: ignore[union-attr]
