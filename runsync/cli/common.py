@@ -105,6 +105,10 @@ new_keys_option = click.option(
     "--new-keys", is_flag=True,
     help="Create config keys the runs lack in W&B (W&B cannot delete a key: undo only sets it to null). "
          "A plan that creates any is not applied without it; --yes is not enough.")
+allow_text_option = click.option(
+    "--allow-text", is_flag=True,
+    help="Write text typed where every value is a number, boolean or JSON (refused by default: a typo or a "
+         "locale's 0,01?). A cell or VALUE typed in double quotes (\"0,01\") is text anyway.")
 batch_size_option = click.option(
     "--batch-size", type=click.IntRange(1, 100), default=DEFAULT_BATCH_SIZE, show_default=True,
     help="Runs written per request (several upsertBuckets in one request). 1 sends one run per request, for a "

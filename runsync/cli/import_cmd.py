@@ -7,8 +7,8 @@ import click
 
 import shlex
 
-from runsync.cli.common import (batch_size_option, concurrency_option, confirm_and_apply, new_keys_option,
-                                report_option, show_plan, stderr_console, write_plan_report)
+from runsync.cli.common import (allow_text_option, batch_size_option, concurrency_option, confirm_and_apply,
+                                new_keys_option, report_option, show_plan, stderr_console, write_plan_report)
 from runsync.errors import ExitCode
 
 
@@ -17,7 +17,9 @@ from runsync.errors import ExitCode
 @click.option("--dry-run", is_flag=True, help="Show the plan; write nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Let the sheet win conflicts.")
-@click.option("--strict", is_flag=True, help="Refuse text typed into a column of numbers, booleans or JSON.")
+@click.option("--strict", is_flag=True,
+              help="Refuse text typed into a column of numbers, booleans or JSON, even with --allow-text.")
+@allow_text_option
 @click.option("--include-running", is_flag=True,
               help="Also write runs still running (their process may overwrite the edit); skipped by default.")
 @new_keys_option
@@ -36,7 +38,7 @@ from runsync.errors import ExitCode
               help="Do not read the written runs back to check every field holds its new value (saves one "
                    "request per 250 runs).")
 @report_option
-def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, include_running: bool,
+def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, allow_text: bool, include_running: bool,
             new_keys: bool, fmt: str, detailed_exitcode: bool, base: str | None, project: str | None,
             journal: str | None, concurrency: int, batch_size: int, no_verify: bool, report_path: str | None) -> None:
     """Apply an edited sheet to W&B: only the fields that changed.
@@ -58,7 +60,7 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
     backend = WandbBackend()  # one client for the plan and the writes: one login, one sidecar session
     backend.connect_in_background()  # while the sheet is read
     plan = runsync.plan(sheet, base=base, project=project, force=force, strict=strict,
-                        include_running=include_running, new_keys=new_keys, backend=backend)
+                        include_running=include_running, new_keys=new_keys, backend=backend, allow_text=allow_text)
     show_plan(plan, fmt, f"Read {sheet}: plan for {plan.project}" + ("" if plan.three_way else " (2-way)"))
     if report_path:
         write_plan_report(plan, report_path, runsync.read(sheet, base=base))
@@ -77,7 +79,8 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
             # The options that shape the plan, and --new-keys when it creates keys: the line runs as printed.
             words = ["runsync", "import", sheet, *(["--base", base] if base else []),
                      *(["--project", project] if project else []), *(["--force"] if force else []),
-                     *(["--strict"] if strict else []), *(["--include-running"] if include_running else []),
+                     *(["--strict"] if strict else []), *(["--allow-text"] if allow_text else []),
+                     *(["--include-running"] if include_running else []),
                      *(["--new-keys"] if plan.new_key_counts else [])]
             err.print(f"Dry run: nothing written. To apply: {shlex.join(words)}", markup=False)
         sys.exit(ExitCode.CHANGES_PENDING if detailed_exitcode and plan.changes and dry_run else ExitCode.OK)
