@@ -126,6 +126,31 @@ def write_plan_report(plan: Any, path: str, sheet: Any = None) -> None:
     stderr_console().print(f"Report: {_escape(path)}", highlight=False)
 
 
+# A write touching more runs than this asks a second time on a terminal, with the counts (not with --yes, and
+# without a terminal nothing is asked at all: --yes is needed anyway). A slip in a filter or a sheet of a whole
+# project is then seen before hundreds of runs change; an everyday edit of a few dozen runs asks once.
+LARGE_WRITE_RUNS = 100
+
+
+def large_write_question(plan: Any, limit: int = LARGE_WRITE_RUNS) -> str | None:
+    """The second question for a plan touching more than `limit` runs (its counts per field), or None."""
+    from collections import Counter
+
+    runs = len(plan.run_ids)
+    if runs <= limit:
+        return None
+    fields = Counter(change.field for change in plan.changes)
+    shown = [f"{field} in {n} runs" for field, n in sorted(fields.items(), key=lambda kv: (-kv[1], kv[0]))[:5]]
+    more = f" and {len(fields) - 5} more fields" if len(fields) > 5 else ""
+    return f"This write touches {runs} runs (more than {limit}): {', '.join(shown)}{more}. Write to all {runs} runs?"
+
+
+def confirm_large_write(plan: Any) -> bool:
+    """Ask the second question when the plan is large (only ever called on a terminal, after the first)."""
+    question = large_write_question(plan)
+    return question is None or click.confirm(question, err=True)
+
+
 def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs: Any) -> None:
     """Ask (unless --yes; never without a terminal), apply the plan with a progress bar, report, and exit.
 
@@ -141,7 +166,8 @@ def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs
         if not interactive:
             err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to apply without asking")
             sys.exit(ExitCode.FAILED)
-        if not click.confirm(f"Write {len(plan.changes)} field changes to {len(plan.run_ids)} runs?", err=True):
+        if not click.confirm(f"Write {len(plan.changes)} field changes to {len(plan.run_ids)} runs?", err=True) \
+                or not confirm_large_write(plan):
             err.print("Nothing written.")
             sys.exit(ExitCode.FAILED)
     with progress("Writing", enabled=True) as (set_total, advance):

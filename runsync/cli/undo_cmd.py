@@ -5,8 +5,8 @@ import sys
 
 import click
 
-from runsync.cli.common import (batch_size_option, concurrency_option, report_option, stderr_console, stdout_console,
-                                write_plan_report)
+from runsync.cli.common import (batch_size_option, concurrency_option, confirm_large_write, report_option,
+                                stderr_console, stdout_console, write_plan_report)
 from runsync.errors import ExitCode
 
 
@@ -55,7 +55,9 @@ def undo(journal: str, dry_run: bool, force: bool, yes: bool, no_verify: bool, c
         if not sys.stdin.isatty():
             err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to undo without asking")
             sys.exit(ExitCode.FAILED)
-        if not click.confirm(f"Restore {len(plan.changes)} fields of {len(plan.run_ids)} runs?", err=True):
+        if not click.confirm(f"Restore {len(plan.changes)} fields of {len(plan.run_ids)} runs?", err=True) \
+                or not confirm_large_write(plan):
+            err.print("Nothing written.")
             sys.exit(ExitCode.FAILED)
     _, report = runsync.undo(journal, plan=plan, force=force, backend=backend, verify=not no_verify,
                              concurrency=concurrency, batch_size=batch_size)  # what was shown and confirmed
