@@ -438,10 +438,10 @@ class _Planner:
     def _text_refusal(self, value: str, family: str) -> str:
         """Why text typed into a column of numbers (booleans, JSON) is not written, and the ways to write it."""
         quoted = json.dumps(value, ensure_ascii=False)
-        if self.sheet.delimiter == ";" and (number := _comma_decimal(value)) is not None:
+        if family == "number" and self.sheet.delimiter == ";" and (number := _comma_decimal(value)) is not None:
             # A `;` CSV was saved in a locale whose decimal separator is `,`: most likely that locale's number.
             return (f"{value!r} looks like the number {number} typed in a locale with a decimal comma (a "
-                    f"';'-separated CSV), in a column of {family} values: refused; type {number}, quote it for "
+                    f"';'-separated CSV), in a column of number values: refused; type {number}, quote it for "
                     f"text ({quoted}) or pass --allow-text")
         why = " (--strict)" if self.strict else ""
         return (f"{value!r} is text in a column of {family} values (a typo, or a program's number format?): "
