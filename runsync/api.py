@@ -300,13 +300,16 @@ def plan(
     backend: WandbBackend | None = None,
     on_total: Callable[[int], None] | None = None,
     on_run: Callable[[], None] | None = None,
+    allow_text: bool = False,
 ) -> Plan:
     """The 3-way plan for an edited sheet (path) or DataFrame from `frame()`; writes nothing. Returns the Plan.
 
     `on_total(n)` is called once the sheet's run ids are known and W&B is read for them, `on_run()` for each
     run read (a progress bar; the CLI shows one on a terminal).
 
-    `strict` refuses text typed into a column whose values all share another type (`Yes` among booleans).
+    Text typed into a column whose values all share another type (`Yes` among booleans, `0,01` among
+    floats) is a cell error unless `allow_text` (then written as text, with a warning); a cell typed as a
+    JSON string (`"0,01"`) is text on purpose. `strict` refuses that text even with `allow_text`.
     `new_keys` (the CLI's --new-keys) opts in to creating config keys the runs lack, which W&B cannot delete:
     without it `apply` refuses such a plan, and a header that differs from an exported one only by case,
     spaces or invisible characters raises SheetError before W&B is read.
@@ -335,7 +338,8 @@ def plan(
         else:
             sheet = _sheet_from_frame(source, source.attrs.get("runsync"))
         return _plan_sheet(sheet, project=project, force=force, strict=strict, include_running=include_running,
-                           new_keys=new_keys, backend=backend, early=early, on_total=on_total, on_run=on_run)
+                           new_keys=new_keys, backend=backend, early=early, on_total=on_total, on_run=on_run,
+                           allow_text=allow_text)
 
 
 def _twins_in(columns: list[str], header: dict[str, Any]) -> bool:
@@ -346,16 +350,18 @@ def _twins_in(columns: list[str], header: dict[str, Any]) -> bool:
 
 
 def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = False, strict: bool = False,
-               include_running: bool = False, new_keys: bool = False, backend: WandbBackend | None = None) -> Plan:
-    """The 3-way Plan for a sheet already read (`read`); writes nothing. `new_keys`: as for `plan`."""
+               include_running: bool = False, new_keys: bool = False, backend: WandbBackend | None = None,
+               allow_text: bool = False) -> Plan:
+    """The 3-way Plan for a sheet already read (`read`); writes nothing. `new_keys`, `allow_text`: as for `plan`."""
     with _cycle_collector_paused():
         return _plan_sheet(sheet, project=project, force=force, strict=strict, include_running=include_running,
-                           new_keys=new_keys, backend=backend)
+                           new_keys=new_keys, backend=backend, allow_text=allow_text)
 
 
 def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: bool, include_running: bool,
                 backend: WandbBackend | None, early: EarlyFetch | None = None, new_keys: bool = False,
-                on_total: Callable[[int], None] | None = None, on_run: Callable[[], None] | None = None) -> Plan:
+                on_total: Callable[[int], None] | None = None, on_run: Callable[[], None] | None = None,
+                allow_text: bool = False) -> Plan:
     if sheet.meta is None and project is None and sheet.path == FRAME_SOURCE:
         raise ConfigError(f"{FRAME_SOURCE}: no base snapshot in df.attrs['runsync'] (a pandas operation may have "
                           "dropped it)", hint="keep df.attrs from runsync.frame (df2.attrs = df.attrs), start from "
@@ -367,6 +373,8 @@ def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: b
             why,
             hint="pass --base with the exported file or its sidecar; or --project ENTITY/PROJECT for a 2-way diff",
         )
+    if project is not None:
+        project = "/".join(parse_project_path(project))  # `team/proj/`, a pasted W&B URL -> `team/proj`
     if sheet.meta is not None and project is not None and project != sheet.meta.project:
         raise ConfigError(f"{sheet.path}: exported from {sheet.meta.project}, not {project}")
     target = project or sheet.meta.project  # type: ignore[union-attr]
@@ -393,7 +401,7 @@ def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: b
     history = _advance_base(sheet, live)
     header = export_header(sheet.path, sheet.meta.exported_at if sheet.meta else None)
     plan = build_plan(sheet, live, project=target, force=force, strict=strict, include_running=include_running,
-                      new_keys=new_keys, history=history)
+                      new_keys=new_keys, history=history, allow_text=allow_text)
     return _remember_header(plan.with_run_urls(live), header)
 
 

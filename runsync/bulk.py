@@ -117,7 +117,8 @@ def _tags(tags: Iterable[str], option: str) -> tuple[str, ...]:
 # -- the plan -------------------------------------------------------------------------------------------
 
 def plan_edits(project: str, edits: Sequence[Edit], records: Sequence[RunRecord], *, source: str,
-               include_running: bool = False, strict: bool = False, new_keys: bool = False) -> Plan:
+               include_running: bool = False, strict: bool = False, new_keys: bool = False,
+               allow_text: bool = False) -> Plan:
     """Classify the desired edits against the runs as read (base = W&B at that read). Pure.
 
     `new_keys`: the user opted in to creating config keys the runs lack (recorded in the plan; apply checks).
@@ -133,11 +134,13 @@ def plan_edits(project: str, edits: Sequence[Edit], records: Sequence[RunRecord]
         values[edit.column] = value
         warnings.extend(_notes(edit, value, records))
         if (slip := _typing_slip(edit, value, records)) is not None:
-            if strict:
-                errors.append(CellError(ERROR_FILE, None, None, edit.column, slip + ": refused (--strict)",
-                                        _shown(edit.value)))
+            if strict or not allow_text:  # --strict refuses it, --allow-text or not
+                quoted = shlex.quote(f"{edit.column}={json.dumps(value, ensure_ascii=False)}")
+                errors.append(CellError(ERROR_FILE, None, None, edit.column,
+                                        f"{slip}: refused{' (--strict)' if strict else ''}; quote it for text "
+                                        f"(--set {quoted}) or pass --allow-text", _shown(edit.value)))
             else:
-                warnings.append(slip + ": written as text; --strict refuses it")
+                warnings.append(slip + ": written as text (--allow-text)")
     for record in records if not errors else ():
         for edit in edits:
             live = live_value(record, edit.column, edit.path)
@@ -299,6 +302,7 @@ def set_runs(
     new_keys: bool = False,
     backend: WandbBackend | None = None,
     on_run: Callable[[], None] | None = None,
+    allow_text: bool = False,
 ) -> Plan:
     """Plan one edit for every selected run and return the Plan (`runsync.apply(plan)` writes it); writes nothing.
 
@@ -307,6 +311,8 @@ def set_runs(
     VALUE. `clear`: FIELDs to empty (a config key becomes null). Running runs are skipped unless
     `include_running`. A bad FIELD raises ConfigError before any W&B request. `new_keys` (--new-keys) opts in
     to creating a config key in runs that lack it, which W&B cannot delete; without it `apply` refuses.
+    Text for a key whose selected values all share another type (`Cell("Yes")` over booleans) is an error
+    unless `allow_text`; a JSON-quoted `Cell('"Yes"')` is text on purpose; `strict` refuses it regardless.
     """
     from runsync.backend.wandb import DEFAULT_PER_PAGE, WandbBackend, parse_project_path
 
@@ -319,7 +325,7 @@ def set_runs(
         if on_run:
             on_run()
     plan = plan_edits(project, edits, records, include_running=include_running, strict=strict, new_keys=new_keys,
-                      source=describe(edits, filters=filters, order=order, limit=limit))
+                      source=describe(edits, filters=filters, order=order, limit=limit), allow_text=allow_text)
     return plan.with_run_urls({r.id: r for r in records})
 
 

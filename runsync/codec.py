@@ -395,6 +395,21 @@ def _normalize_newlines(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+_SCALAR_TYPES = ("int", "float", "bool", "number")
+
+
+def quoted_text(raw: str) -> str | None:
+    """The text a cell typed as a JSON string holds (`"0,01"` -> `0,01`), or None when it is not one."""
+    text = raw.strip()
+    if len(text) < 2 or text[0] != '"' or text[-1] != '"':
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
+
+
 def decode_cell(raw: Any, *, column: str, base: Any = ABSENT, column_type: str | None = None,
                 source: str = "csv") -> Any | CellProblem:
     """The typed value a cell holds, using the exported value `base` as the type hint.
@@ -429,6 +444,9 @@ def _decode_cell(raw: Any, column: str, base: Any, column_type: str | None, sour
             return text
     if isinstance(base, str):
         return _as_text(raw)
+    if isinstance(raw, str) and (isinstance(base, (bool, int, float)) or column_type in _SCALAR_TYPES) \
+            and (quoted := quoted_text(raw)) is not None:
+        return quoted  # `"0,01"` in a column of numbers or booleans: text on purpose (README "Types")
     if isinstance(base, bool):
         kind: str | None = "bool"
     elif isinstance(base, (list, tuple, dict)):

@@ -5,6 +5,8 @@ verdict is runsync.classify's, shared with `runsync set` and undo; an id column 
 runsync.moved_rows'."""
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import replace
@@ -60,7 +62,7 @@ class _Planner:
 
     def __init__(self, sheet: SheetData, live: Mapping[str, RunRecord], project: str, force: bool,
                  strict: bool = False, include_running: bool = False, new_keys: bool = False,
-                 history: ExportHistory | None = None) -> None:
+                 history: ExportHistory | None = None, allow_text: bool = False) -> None:
         self.sheet = sheet
         self.history = history  # what imports of this export wrote over: a sheet holding that predates them
         self.meta: SheetMeta | None = sheet.meta
@@ -74,6 +76,9 @@ class _Planner:
         self.infos: list[Change] = []
         self.source = "xlsx" if sheet.path.lower().endswith(".xlsx") else "csv"
         self.strict = strict
+        self.allow_text = allow_text and not strict  # --strict refuses that text, --allow-text or not
+        # Cells the reader refused (a formula, an error value): their one message is that error.
+        self.refused_cells = {(e.row, e.column) for e in sheet.errors}
         self.include_running = include_running
         self.new_keys = new_keys
         self.editable_summary = tuple(self.meta.editable_summary) if self.meta else ()
@@ -358,6 +363,8 @@ class _Planner:
                    tags_from_columns: tuple[str, ...] | None) -> None:
         if column in self.added and (raw is None or raw == ""):
             return  # a column the export left out: an empty cell asks for nothing (its base is W&B's value)
+        if (row, column) in self.refused_cells:
+            return
         base = self.base_of(run_id, column, record)
         if type(raw) is type(base) and raw == base and column != "tags":
             # The untouched cell, most cells of a sheet: decoding it would give `base` back. Only W&B moving
@@ -416,17 +423,29 @@ class _Planner:
                 return False
             family = self.column_family.get(column)
             kind = codec.type_name(value)
-            if family and family != "text" and kind == "str" and not isinstance(base, str):
-                message = (f"{value!r} is text in a column of {family} values (a typo, or a program's "
-                           "number format?)")
-                if self.strict:
-                    self._error(row, run_id, column, message + ": refused (--strict)", raw)
+            if family and family != "text" and kind == "str" and not isinstance(base, str) \
+                    and not (isinstance(raw, str) and codec.quoted_text(raw) == value):  # quoted: on purpose
+                if not self.allow_text:
+                    self._error(row, run_id, column, self._text_refusal(value, family), raw)
                     return False
-                self._warn(row, run_id, column, message + ": written as text; --strict refuses it")
+                self._warn(row, run_id, column, f"{value!r} is text in a column of {family} values: written as "
+                                                "text (--allow-text)")
         elif column in ("name", "group", "job_type") and isinstance(value, str) and value.strip() \
                 and value != value.strip():
             self._warn(row, run_id, column, f"{value!r} has leading or trailing spaces: written as is")
         return True
+
+    def _text_refusal(self, value: str, family: str) -> str:
+        """Why text typed into a column of numbers (booleans, JSON) is not written, and the ways to write it."""
+        quoted = json.dumps(value, ensure_ascii=False)
+        if family == "number" and self.sheet.delimiter == ";" and (number := _comma_decimal(value)) is not None:
+            # A `;` CSV was saved in a locale whose decimal separator is `,`: most likely that locale's number.
+            return (f"{value!r} looks like the number {number} typed in a locale with a decimal comma (a "
+                    f"';'-separated CSV), in a column of number values: refused; type {number}, quote it for "
+                    f"text ({quoted}) or pass --allow-text")
+        why = " (--strict)" if self.strict else ""
+        return (f"{value!r} is text in a column of {family} values (a typo, or a program's number format?): "
+                f"refused{why}; quote it for text ({quoted}) or pass --allow-text")
 
     def _mangled(self, base: Any, raw: Any, column: str) -> str | None:
         return mangle.mangled_by_program(base, raw, kind=_kind(column), locales=self.locales,
@@ -491,6 +510,13 @@ class _Planner:
 
 
 _INVALID = object()
+_COMMA_DECIMAL = re.compile(r"[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+")  # 0,01 -1,5 1.234,5
+
+
+def _comma_decimal(text: str) -> str | None:
+    """`text` read as a number written with a decimal comma (`1.234,5` -> "1234.5"), or None."""
+    text = text.strip()
+    return text.replace(".", "").replace(",", ".") if _COMMA_DECIMAL.fullmatch(text) else None
 _DAMAGE_SHOWN = 5  # cells named in a column's damage warning; the count covers the rest
 
 
@@ -523,14 +549,14 @@ def _kind(column: str) -> str:
 
 def build_plan(sheet: SheetData, live: Mapping[str, RunRecord], *, project: str, force: bool = False,
                strict: bool = False, include_running: bool = False, new_keys: bool = False,
-               history: ExportHistory | None = None) -> Plan:
+               history: ExportHistory | None = None, allow_text: bool = False) -> Plan:
     """Diff every editable cell of `sheet` against its base and W&B's `live` runs.
 
     `new_keys`: the user opted in to creating config keys the runs lack (recorded in the plan; apply checks).
     `history`: what imports of the sheet's export wrote (its base already moved to their values); a cell
     still holding a value one of them wrote over is a conflict naming it.
     """
-    plan = _Planner(sheet, live, project, force, strict, include_running, new_keys, history).run()
+    plan = _Planner(sheet, live, project, force, strict, include_running, new_keys, history, allow_text).run()
     if plan.errors:  # an invalid sheet writes nothing: keep the errors, drop the actions
         return replace(plan, changes=(), conflicts=())
     return plan

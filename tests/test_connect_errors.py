@@ -1,13 +1,17 @@
 """Server down: "cannot connect to URL" in well under the client's deadline, never "service process is busy"."""
 from __future__ import annotations
 
+import http.server
 import socket
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from runsync.backend.login import probe as _probe
+from runsync.backend.login import not_an_api, probe as _probe
 from runsync.backend.wandb import WandbBackend
 from runsync.errors import BackendError
 from runsync.sandbox import Sandbox
@@ -89,3 +93,87 @@ def test_a_connection_started_in_the_background_is_the_one_used(seeded_sandbox: 
     backend.connect_in_background()
     assert len(backend.fetch_by_ids("e/p", [r.name for r in seeded_sandbox.store.snapshot("e", "p")[1]])) == 30
     assert seeded_sandbox.stats()["operations"].get("Viewer") == 1  # connected once
+
+
+class _WebPage(http.server.BaseHTTPRequestHandler):
+    """A server that is not W&B's API: answers every request with one page (status, type and body set per server)."""
+
+    status, content_type, body = 404, "text/html", b""
+
+    def _answer(self) -> None:
+        self.send_response(self.status)
+        self.send_header("Content-Type", self.content_type)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: object) -> None:  # keep the test output quiet
+        pass
+
+
+@contextmanager
+def web_page(status: int, content_type: str, body: str) -> Iterator[str]:
+    """A loopback HTTP server answering `status` with `body` to every path; yields its URL."""
+    handler = type("Page", (_WebPage,), {"status": status, "content_type": content_type, "body": body.encode()})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+PROXY_404 = ("<!DOCTYPE html><html><head><title>404 · Nothing here – Ωmega proxy</title></head><body>"
+             "<h1>Not Found</h1>" + "<p>filler ∆ line</p>" * 60 + "</body></html>")
+UI_PAGE = ("<!doctype html><html lang=en><head><meta charset=utf-8><title>Weights &amp; Biases</title>"
+           "<script src=/app.js></script></head><body><div id=root></div></body></html>")
+
+
+@pytest.mark.parametrize("status, content_type, body, said", [
+    (404, "text/html; charset=utf-8", PROXY_404, '(HTTP 404, a page titled "404 · Nothing here – Ωmega proxy")'),
+    (400, "text/plain", "Bad Request: Method Not Allowed\n", "(HTTP 400)"),
+    (200, "text/html", UI_PAGE, "web page"),
+    (200, "text/plain", "OK — pong", "not JSON"),
+], ids=["proxy-404-html", "400-text", "ui-page-200", "text-200"])
+def test_an_address_that_is_not_a_wandb_api_is_said_as_such(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             status: int, content_type: str, body: str,
+                                                             said: str) -> None:
+    with web_page(status, content_type, body) as url:
+        monkeypatch.setenv("WANDB_BASE_URL", url)
+        result = invoke("export", "e/p", "-o", tmp_path / "x.csv", exit_code=1)
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith(f"error: {url}: not a W&B API ") and said in lines[0], result.stderr
+    assert "WANDB_BASE_URL should be the API address" in lines[0]
+    for noise in ("credentials", "<", "filler", "relogin", "Method Not Allowed", "pong"):
+        assert noise not in result.stderr, result.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_path_under_the_api_host_is_not_the_api(seeded_sandbox: Sandbox, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sandbox itself answers HTTP 404 (JSON) below a path: the URL, not the key, is what is wrong."""
+    url = seeded_sandbox.url + "/e/p"
+    monkeypatch.setenv("WANDB_BASE_URL", url)
+    result = invoke("export", "e/p", "-o", tmp_path / "x.csv", exit_code=1)
+    first = result.stderr.strip().splitlines()[0]
+    assert first.startswith(f"error: {url}: not a W&B API (HTTP 404)"), result.stderr
+    assert "without the path /e/p" in result.stderr
+    assert "credentials" not in result.stderr and seeded_sandbox.api_key not in result.stderr
+
+
+def test_the_cloud_web_address_gets_the_api_address_as_hint() -> None:
+    error = not_an_api("https://wandb.ai/my-team/my-proj", "from WANDB_BASE_URL", "<html><title>W&amp;B</title>", 404)
+    assert error is not None
+    assert error.message == ('https://wandb.ai/my-team/my-proj: not a W&B API (HTTP 404, a page titled "W&B"); '
+                             "WANDB_BASE_URL should be the API address")
+    assert "without the path /my-team/my-proj" in error.hint and "https://api.wandb.ai" in error.hint
+    # The key's own refusal, and a server's trouble, stay what they are.
+    assert not_an_api("https://api.wandb.ai", "from WANDB_BASE_URL", "<html>denied</html>", 401) is None
+    assert not_an_api("https://api.wandb.ai", "from WANDB_BASE_URL", "<html>bad gateway</html>", 502) is None
+    given = not_an_api("http://127.0.0.1:1", "given to runsync", "invalid character 'O' looking for beginning of value",
+                       None)
+    assert given is not None and given.message.endswith("(its answer is not JSON); base_url should be the API address")

@@ -226,12 +226,43 @@ def test_reexport_refuses_a_file_it_cannot_judge(seeded_sandbox, tmp_path, conte
 # --- 4. the project as the file records it ----------------------------------------------------------
 
 
-@pytest.mark.parametrize("given", ["e/p/", "/e/p", " e/p "])
+@pytest.mark.parametrize("given", [
+    "e/p/", "/e/p", " e/p ",
+    # W&B pages pasted from the browser's address bar: the project they are in.
+    "https://wandb.ai/e/p/runs/x9%C3%A9z?nw=nwuser&workspace=user-ü", "http://127.0.0.1:8080/e/p",
+    "https://wandb.example.org/e/p/sweeps/ab12cd#chart", "https://wandb.ai/e/p/reports/Ünïcode--VmlldzoxMjM0",
+    " https://wandb.ai/e/p/workspace/ ",
+])
 def test_export_echoes_the_normalized_project(seeded_sandbox, tmp_path, given):
     sheet = tmp_path / "runs.csv"
     result = invoke("export", given, "-o", sheet)
     assert f"Exported 30 runs of e/p to {sheet}" in result.stderr and "e/p/" not in result.stderr
     assert runsync.read(sheet).meta.project == "e/p"
+
+
+@pytest.mark.parametrize("given, said", [
+    ("https://wandb.ai/e", "names no project"),
+    ("https://wandb.ai/", "names no project"),
+    ("https://wandb.ai/e/projects", "lists the projects of e"),
+    ("https://wandb.ai/settings/p", "is not a project's page"),
+    ("https://api.wandb.ai/graphql", "names no project"),
+    ("ftp://wandb.ai/e/p", "ENTITY/PROJECT"),
+    ("e/p/runs/abc", "ENTITY/PROJECT"),
+    ("wandb.ai/e/p", "ENTITY/PROJECT"),
+])
+def test_an_ambiguous_address_is_refused_before_any_request(sandbox, tmp_path, given, said):
+    result = invoke("export", given, "-o", tmp_path / "x.csv", exit_code=1)
+    assert said in result.stderr and len(result.stderr.strip().splitlines()) <= 2, result.stderr
+    assert sandbox.stats()["requests"] == 0 and not (tmp_path / "x.csv").exists()
+
+
+def test_set_takes_a_pasted_run_url_as_its_project(seeded_sandbox):
+    import wandb
+
+    run_id = seeded_sandbox.store.snapshot("e", "p")[1][0].name
+    invoke("set", f"https://wandb.ai/e/p/runs/{run_id}?nw=1", "--filter", f"name={run_id}",
+           "--set", "notes=from a pasted URL ✓", "--yes")
+    assert wandb.Api().run(f"e/p/{run_id}").notes == "from a pasted URL ✓"
 
 
 # --- 6. the JSON plan is strict JSON ------------------------------------------------------------------

@@ -311,17 +311,57 @@ def typed(sandbox):
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("column, typed_text", [("config.use_amp", "Yes"), ("config.rate", "0,5"),
-                                                ("config.count", "drei"), ("config.use_amp", "ja")])
-def test_text_in_a_typed_column_is_warned_and_refused_with_strict(typed, tmp_path, fmt, column, typed_text):
+                                                ("config.count", "drei"), ("config.use_amp", "ja"),
+                                                ("config.rate", "1.5e-3 ≈"), ("config.count", "12 345")])
+def test_text_in_a_typed_column_is_refused_unless_allowed(typed, tmp_path, fmt, column, typed_text):
+    before = wandb_state()
     sheet = export(tmp_path, fmt)
     edit_cells(sheet, {("y1", column): typed_text})
     plan = runsync.plan(sheet)
-    assert plan_fields(plan) == [("y1", column, typed_text)]
-    [warning] = [w for w in plan.warnings if column in w]
-    assert "run y1" in warning and "row 3" in warning and "--strict" in warning
-    result = invoke("import", sheet, "--yes", "--strict", exit_code=1)
-    assert "y1" in result.stderr and column in result.stderr
-    assert dict(wandb_runs()["y1"].config)[column.split(".")[1]] != typed_text
+    assert plan.changes == () and not [w for w in plan.warnings if column in w]
+    [error] = plan.errors
+    assert (error.row, error.run_id, error.column) == (3, "y1", column)
+    assert f"{typed_text!r} is text in a column of" in error.message
+    assert f'quote it for text ("{typed_text}")' in error.message and "--allow-text" in error.message
+    refused = invoke("import", sheet, "--yes", exit_code=1)
+    assert f"row 3, run y1, column {column!r}" in refused.stderr and "nothing written" in refused.stderr
+    invoke("import", sheet, "--yes", "--strict", exit_code=1)  # --strict refuses it as well
+    assert wandb_state() == before
+    allowed = invoke("import", sheet, "--yes", "--allow-text")
+    assert "written as text (--allow-text)" in allowed.stderr
+    assert dict(wandb_runs()["y1"].config)[column.split(".")[1]] == typed_text
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_quoted_cell_is_text_on_purpose(typed, tmp_path, fmt):
+    sheet = export(tmp_path, fmt)
+    edit_cells(sheet, {("y1", "config.rate"): '"0,5"', ("y2", "config.use_amp"): '"ja ✓"',
+                       ("y0", "config.count"): '" 12 "'})
+    plan = runsync.plan(sheet)
+    assert not plan.errors and not plan.warnings
+    assert plan_fields(plan) == [("y0", "config.count", " 12 "), ("y1", "config.rate", "0,5"),
+                                 ("y2", "config.use_amp", "ja ✓")]
+    invoke("import", sheet, "--yes")
+    runs = wandb_runs()
+    assert (runs["y1"].config["rate"], runs["y2"].config["use_amp"], runs["y0"].config["count"]) == (
+        "0,5", "ja ✓", " 12 ")
+
+
+def test_a_formula_cell_gets_one_message(typed, tmp_path):
+    """A formula typed into an editable XLSX cell is one error, not also "text in a column of ..." values."""
+    before = wandb_state()
+    sheet = export(tmp_path, "xlsx")
+    formulas = {("y1", "config.rate"): "=1/3", ("y0", "config.use_amp"): "=1>0", ("y2", "config.count"): "=A1*2",
+                ("y0", "config.tag"): '=CONCAT("x","ü")', ("y2", "group"): "=B2"}
+    edit_cells(sheet, formulas)
+    result = invoke("import", sheet, "--dry-run", exit_code=1)
+    lines = [line for line in result.stderr.splitlines() if line.startswith(("error:", "warning:"))]
+    for (run_id, column), formula in formulas.items():
+        about = [line for line in lines if f"run {run_id}, column {column!r}" in line]
+        assert len(about) == 1 and about[0].startswith("error:"), result.stderr
+        assert f"formula in an editable cell ({formula})" in about[0]
+    assert len(lines) == len(formulas), result.stderr
+    assert wandb_state() == before
 
 
 def test_a_number_in_a_number_column_and_text_in_a_text_column_are_not_warned(typed, tmp_path):

@@ -141,6 +141,24 @@ def test_an_edit_beside_the_conversions_lands_exactly(exported_csv):
     assert runs["r1"]["tiny"] == 1e-310 and runs["r1"]["version"] == "3.250"
 
 
+@pytest.mark.parametrize(("typed", "number"), [("0,01", "0.01"), ("-1,5", "-1.5"), ("1.234,5", "1234.5")])
+def test_a_comma_decimal_typed_into_a_semicolon_csv_is_refused_as_a_locales_number(exported_csv, typed, number):
+    """A `;` CSV comes from a locale with a decimal comma: `0,01` there is most likely the number 0.01, typed
+    in that locale. Still never written as text unless --allow-text; the message says what it looks like."""
+    sandbox, sheet = exported_csv
+    edits = {(f"r{i}", f"config.{k}"): saved for i in range(3) for k, (_, saved) in CONFIG.items()}
+    edits[("r1", "config.other")] = typed
+    resaved = _german_save(sheet, edits)
+    before = write_counts(sandbox)
+    result = invoke("import", resaved, "--base", sheet, "--yes", exit_code=1)
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert "run r1, column 'config.other'" in error
+    assert f"{typed!r} looks like the number {number} typed in a locale with a decimal comma" in error, error
+    assert f'type {number}, quote it for text ("{typed}") or pass --allow-text' in error
+    assert write_counts(sandbox) == before
+    assert {r.id: r.config["other"] for r in wandb.Api().runs("e/p")}["r1"] == 0.2
+
+
 def test_a_csv_saved_as_xlsx_keeps_its_formula_guard_out_of_wandb(sandbox, tmp_path):
     from openpyxl import Workbook
 

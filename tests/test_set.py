@@ -367,13 +367,18 @@ def test_set_writes_a_report_with_links_to_each_run(seeded_sandbox, tmp_path):
     assert wanted and {link.rsplit("/", 1)[-1] for link in links if "/runs/" in link} == wanted
 
 
-def test_text_for_a_boolean_key_is_warned_and_refused_with_strict(seeded_sandbox):
+def test_text_for_a_boolean_key_is_refused_unless_allowed(seeded_sandbox):
     seeded_sandbox.reset_stats()
-    dry = invoke("set", "e/p", "--filter", "group=exp-a", "--set", "config.augment=Yes", "--dry-run")
-    assert "'Yes' is text where the selected runs hold bool values" in dry.stderr and "--strict" in dry.stderr
-    refused = invoke("set", "e/p", "--filter", "group=exp-a", "--set", "config.augment=Yes", "--strict", "--yes",
-                     exit_code=1)
-    assert "config.augment" in refused.stderr and "--strict" in refused.stderr
+    selected = [r.id for r in wandb.Api().runs("e/p", filters={"group": "exp-a"}) if r.state != "running"]
+    dry = invoke("set", "e/p", "--filter", "group=exp-a", "--set", "config.augment=Jä", "--dry-run", exit_code=1)
+    assert "'Jä' is text where the selected runs hold bool values" in dry.stderr
+    assert """quote it for text (--set 'config.augment="Jä"') or pass --allow-text""" in dry.stderr
+    for extra in (["--yes"], ["--yes", "--strict"]):
+        refused = invoke("set", "e/p", "--filter", "group=exp-a", "--set", "config.augment=Jä", *extra, exit_code=1)
+        assert "config.augment" in refused.stderr and "nothing written" in refused.stderr
     assert seeded_sandbox.stats()["mutations"] == 0
     quoted = invoke("set", "e/p", "--filter", "group=exp-a", "--set", 'config.augment="Yes"', "--dry-run")
     assert "is text where" not in quoted.stderr  # quoted: text on purpose
+    allowed = invoke("set", "e/p", "--filter", "group=exp-a", "--set", "config.augment=Jä", "--allow-text", "--yes")
+    assert "written as text (--allow-text)" in allowed.stderr
+    assert {rid: wandb.Api().run(f"e/p/{rid}").config["augment"] for rid in selected} == dict.fromkeys(selected, "Jä")

@@ -123,3 +123,45 @@ def probe(base_url: str) -> None:
                              hint="is the server running, and WANDB_BASE_URL right?")
     error.no_retry = True  # type: ignore[attr-defined]
     raise error
+
+
+# Statuses a W&B API never answers its login check with: the address is some other web server (a UI, a proxy's
+# page, a path below the API). 401/403 are the key's; 407/408/429 and 5xx are the way's, not the address's (but
+# 501: the server does not do POST). wandb-core retries some (405) until its deadline: those stay "did not answer".
+_NOT_AN_API_STATUSES = frozenset(range(300, 500)) - {401, 403, 407, 408, 429} | {501}
+# How the clients say an answer was not JSON: wandb-core (Go) and the classic client (Python's json).
+_NOT_JSON = ("looking for beginning of value", "Expecting value")
+
+
+def not_an_api(host: str, origin: str, text: str, status: int | None) -> BackendError | None:
+    """The error for a host that answered HTTP but is not a W&B API, or None when the failure looks like W&B's.
+
+    `text`: the client's message (it may hold the whole page, which is never shown); `status`: the answer's.
+    """
+    import html
+    import re
+
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    page = f', a page titled "{_short(html.unescape(title.group(1)))}"' if title and title.group(1).strip() else ""
+    if status in _NOT_AN_API_STATUSES:
+        what = f"HTTP {status}{page}"
+    elif any(marker in text for marker in _NOT_JSON):
+        what = ("it answers with a web page, not JSON" if "<" in text
+                else "its answer is not JSON")
+    else:
+        return None
+    setting = {"given to runsync": "base_url", "from WANDB_BASE_URL": "WANDB_BASE_URL"}.get(
+        origin, "the host of `wandb login --host`")
+    parts = urlsplit(host)
+    hints = []
+    if parts.path.strip("/"):
+        hints.append(f"try the address without the path {parts.path.rstrip('/')}")
+    hints.append("W&B's cloud API is https://api.wandb.ai (not the web address https://wandb.ai); a W&B "
+                 "server's is the address you log in to it with (`wandb login --host URL`)")
+    return BackendError(f"{host}: not a W&B API ({what}); {setting} should be the API address",
+                        hint="; ".join(hints))
+
+
+def _short(text: str, limit: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -195,6 +195,22 @@ def connect(**kwargs: Any) -> Transport:
     return chosen
 
 
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of the answer a client error carries, if any: the sidecar's `ApiErrorResponse.http_status`
+    (wandb >= 0.27) or the `requests` response's `status_code` (classic), looked for along the exception chain."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        response = getattr(current, "response", None)
+        for name in ("http_status", "status_code"):
+            status = getattr(response, name, None)
+            if isinstance(status, int) and status > 0:
+                return status
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def client_version() -> str:
     """The installed wandb's version, for messages only (never to choose behaviour)."""
     try:

@@ -17,10 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from runsync.backend.filters import check_filters
-from runsync.backend.login import find_credentials, probe, resolve_host
+from runsync.backend.login import find_credentials, not_an_api, probe, resolve_host
 from runsync.backend.paging import MIN_PER_PAGE, READ_RETRY_SECONDS, Pager
 from runsync.backend.queries import RUNS_QUERY, UPSERT_MUTATION, batch_mutation, upsert_input
-from runsync.backend.transport import Transport, TransportError, connect
+from runsync.backend.transport import Transport, TransportError, connect, http_status
 from runsync.errors import BackendError, ConfigError
 from runsync.model import RunRecord
 
@@ -52,11 +52,37 @@ FILTERED_FIRST_PAGE_SECONDS = 12.0
 INTERNAL_CONFIG_KEYS = frozenset({"_wandb", "wandb_version"})
 
 
+# First path parts of W&B app pages that are not an entity's (an entity can't take these names).
+_APP_ROUTES = frozenset({"site", "home", "settings", "login", "signup", "logout", "authorize", "registry", "orgs",
+                         "org", "admin", "subscriptions", "pricing", "support", "create-team", "graphql", "api"})
+
+
 def parse_project_path(path: str) -> tuple[str, str]:
-    """Split "entity/project" (the only form runsync accepts: an implicit entity is a trap)."""
-    parts = path.strip().strip("/").split("/")
+    """Split "entity/project", or a W&B page's URL pasted from a browser (`https://wandb.ai/team/proj/runs/abc`),
+    into (entity, project). An implicit entity is a trap: a bare project name is refused."""
+    text = path.strip()
+    if text.lower().startswith(("http://", "https://")):
+        return _project_of_url(text)
+    parts = text.strip("/").split("/")
     if len(parts) != 2 or not all(parts):
-        raise ConfigError(f"project must be ENTITY/PROJECT, got {path!r}")
+        raise ConfigError(f"project must be ENTITY/PROJECT, got {path!r}",
+                          hint="or a W&B page's address, https://HOST/ENTITY/PROJECT/..." if len(parts) > 2 else None)
+    return parts[0], parts[1]
+
+
+def _project_of_url(url: str) -> tuple[str, str]:
+    """The project a W&B app URL is in: its first two path parts (the app's pages all sit under them)."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = [unquote(part) for part in urlsplit(url).path.split("/") if part]
+    if len(parts) < 2:
+        raise ConfigError(f"{url} names no project: a W&B page's address has ENTITY/PROJECT after the host "
+                          "(https://wandb.ai/ENTITY/PROJECT/...)")
+    if parts[0].lower() in _APP_ROUTES:
+        raise ConfigError(f"{url} is not a project's page: give ENTITY/PROJECT, or the address of a page of "
+                          "the project (https://wandb.ai/ENTITY/PROJECT/...)")
+    if parts[1] == "projects" and len(parts) == 2:
+        raise ConfigError(f"{url} lists the projects of {parts[0]}: give one, {parts[0]}/PROJECT")
     return parts[0], parts[1]
 
 
@@ -145,6 +171,8 @@ class WandbBackend:
         try:
             transport = connect(**kwargs)
         except TransportError as exc:  # no adapter fits this client, or (wandb < 0.27) its key check got no answer
+            if host and (wrong := not_an_api(host, self._host_origin, self._scrub(exc), http_status(exc))):
+                raise wrong from None
             if exc.timed_out:
                 raise BackendError(f"W&B at {host or 'the wandb default host'} did not answer in time while checking "
                                    "the credentials (server errors, rate limiting or slowness outlasted the "
@@ -156,6 +184,8 @@ class WandbBackend:
             if "service process is busy" in text:
                 raise BackendError(f"W&B at {where} did not answer in time while checking the credentials "
                                    "(server errors, rate limiting or slowness outlasted the client's retries)") from None
+            if host and (wrong := not_an_api(host, self._host_origin, text, http_status(exc))):
+                raise wrong from None  # a UI address or a proxy's page: not "refused credentials" with its HTML
             if type(exc).__name__ in ("AuthenticationError", "UsageError"):
                 raise BackendError(
                     f"W&B at {where} did not accept the credentials from {source or 'wandb'}: {text}",

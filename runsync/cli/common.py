@@ -168,6 +168,10 @@ new_keys_option = click.option(
     "--new-keys", is_flag=True,
     help="Create config keys the runs lack in W&B (W&B cannot delete a key: undo only sets it to null). "
          "A plan that creates any is not applied without it; --yes is not enough.")
+allow_text_option = click.option(
+    "--allow-text", is_flag=True,
+    help="Write text typed where every value is a number, boolean or JSON (refused by default: a typo or a "
+         "locale's 0,01?). A cell or VALUE typed in double quotes (\"0,01\") is text anyway.")
 batch_size_option = click.option(
     "--batch-size", type=click.IntRange(1, 100), default=DEFAULT_BATCH_SIZE, show_default=True,
     help="Runs written per request (several upsertBuckets in one request). 1 sends one run per request, for a "
@@ -183,6 +187,32 @@ def write_plan_report(plan: Any, path: str, sheet: Any = None) -> None:
     except (OSError, ValueError) as exc:
         fail(f"cannot write the report {path}: {exc}")
     stderr_console().print(f"Report: {_escape(path)}", highlight=False)
+
+
+# A write touching more runs than this asks a second time on a terminal, with the counts (not with --yes, and
+# without a terminal nothing is asked at all: --yes is needed anyway). A slip in a filter or a sheet of a whole
+# project is then seen before hundreds of runs change; an everyday edit of a few dozen runs asks once.
+LARGE_WRITE_RUNS = 100
+
+
+def large_write_question(plan: Any, limit: int = LARGE_WRITE_RUNS) -> str | None:
+    """The second question for a plan touching more than `limit` runs (its counts per field), or None."""
+    from collections import Counter
+
+    runs = len(plan.run_ids)
+    if runs <= limit:
+        return None
+    fields = Counter(change.field for change in plan.changes)
+    shown = [f"{field} in {counted(n, 'run')}" for field, n in sorted(fields.items(), key=lambda kv: (-kv[1], kv[0]))[:5]]
+    more = f" and {len(fields) - 5} more fields" if len(fields) > 5 else ""
+    return (f"This write touches {runs:,} runs (more than {limit}): {', '.join(shown)}{more}. "
+            f"Write to all {runs:,} runs?")
+
+
+def confirm_large_write(plan: Any) -> bool:
+    """Ask the second question when the plan is large (only ever called on a terminal, after the first)."""
+    question = large_write_question(plan)
+    return question is None or ask(question)
 
 
 def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs: Any) -> None:
@@ -202,7 +232,8 @@ def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs
         if not interactive:
             err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to apply without asking")
             sys.exit(ExitCode.FAILED)
-        if not ask(f"Write {counted(len(plan.changes), 'field change')} to {counted(len(plan.run_ids), 'run')}?"):
+        if not ask(f"Write {counted(len(plan.changes), 'field change')} to {counted(len(plan.run_ids), 'run')}?") \
+                or not confirm_large_write(plan):
             err.print("Nothing written.")
             sys.exit(ExitCode.FAILED)
     with progress("Writing", enabled=True) as (set_total, advance):

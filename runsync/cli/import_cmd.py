@@ -7,9 +7,9 @@ import click
 
 import shlex
 
-from runsync.cli.common import (batch_size_option, concurrency_option, confirm_and_apply, new_keys_option,
-                                pager_option, plan_progress, report_option, show_plan, stderr_console,
-                                write_plan_report)
+from runsync.cli.common import (allow_text_option, batch_size_option, concurrency_option, confirm_and_apply,
+                                new_keys_option, pager_option, plan_progress, report_option, show_plan,
+                                stderr_console, write_plan_report)
 from runsync.errors import ExitCode
 from runsync.words import counted
 
@@ -19,7 +19,9 @@ from runsync.words import counted
 @click.option("--dry-run", is_flag=True, help="Show the plan; write nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Let the sheet win conflicts.")
-@click.option("--strict", is_flag=True, help="Refuse text typed into a column of numbers, booleans or JSON.")
+@click.option("--strict", is_flag=True,
+              help="Refuse text typed into a column of numbers, booleans or JSON, even with --allow-text.")
+@allow_text_option
 @click.option("--include-running", is_flag=True,
               help="Also write runs still running (their process may overwrite the edit); skipped by default.")
 @new_keys_option
@@ -39,7 +41,7 @@ from runsync.words import counted
                    "request per 250 runs).")
 @report_option
 @pager_option
-def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, include_running: bool,
+def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, allow_text: bool, include_running: bool,
             new_keys: bool, fmt: str, detailed_exitcode: bool, base: str | None, project: str | None,
             journal: str | None, concurrency: int, batch_size: int, no_verify: bool, report_path: str | None,
             no_pager: bool) -> None:
@@ -64,7 +66,7 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
     with plan_progress() as (on_total, on_run):
         plan = runsync.plan(sheet, base=base, project=project, force=force, strict=strict,
                             include_running=include_running, new_keys=new_keys, backend=backend, on_total=on_total,
-                            on_run=on_run)
+                            on_run=on_run, allow_text=allow_text)
     show_plan(plan, fmt, f"Read {sheet}: plan for {plan.project}" + ("" if plan.three_way else " (2-way)"),
               pager=not no_pager)
     if report_path:
@@ -84,7 +86,8 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, inc
             # The options that shape the plan, and --new-keys when it creates keys: the line runs as printed.
             words = ["runsync", "import", sheet, *(["--base", base] if base else []),
                      *(["--project", project] if project else []), *(["--force"] if force else []),
-                     *(["--strict"] if strict else []), *(["--include-running"] if include_running else []),
+                     *(["--strict"] if strict else []), *(["--allow-text"] if allow_text else []),
+                     *(["--include-running"] if include_running else []),
                      *(["--new-keys"] if plan.new_key_counts else []), *(["--journal", journal] if journal else [])]
             err.print(f"Dry run: nothing written. To apply: {shlex.join(words)}", markup=False)
         sys.exit(ExitCode.CHANGES_PENDING if detailed_exitcode and plan.changes and dry_run else ExitCode.OK)

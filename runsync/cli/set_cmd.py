@@ -6,6 +6,7 @@ import sys
 import click
 
 from runsync.cli.common import (
+    allow_text_option,
     confirm_and_apply,
     progress,
     batch_size_option,
@@ -69,14 +70,16 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, object]]:
 @click.option("--no-verify", is_flag=True,
               help="Do not read the written runs back to check every field holds its new value.")
 @click.option("--strict", is_flag=True,
-              help="Refuse text for a key whose selected values are all numbers, booleans or JSON.")
+              help="Refuse text for a key whose selected values are all numbers, booleans or JSON, even with "
+                   "--allow-text.")
+@allow_text_option
 @report_option
 @pager_option
 def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, order: str | None,
          limit: int | None, set_pairs: tuple[str, ...], add_tags: tuple[str, ...], remove_tags: tuple[str, ...],
          clear: tuple[str, ...], dry_run: bool, yes: bool, include_running: bool, new_keys: bool, fmt: str,
          detailed_exitcode: bool, journal: str | None, concurrency: int, batch_size: int, no_verify: bool,
-         strict: bool, report_path: str | None, no_pager: bool) -> None:
+         strict: bool, allow_text: bool, report_path: str | None, no_pager: bool) -> None:
     """Edit the selected runs without a spreadsheet: the same plan, journal and undo as an import.
 
     \b
@@ -99,7 +102,8 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
     with progress("Reading runs", enabled=True) as (_, advance):
         plan = runsync.set(project, filters=filters, order=order, limit=limit, set=pairs, add_tags=add_tags,
                            remove_tags=remove_tags, clear=clear, include_running=include_running, strict=strict,
-                           new_keys=new_keys, backend=backend, on_run=lambda: (selected.append(1), advance(1)))
+                           new_keys=new_keys, backend=backend, on_run=lambda: (selected.append(1), advance(1)),
+                           allow_text=allow_text)
     show_plan(plan, fmt, f"Selected {counted(len(selected), 'run')} of {plan.project}.", pager=not no_pager)
     if report_path:
         write_plan_report(plan, report_path)

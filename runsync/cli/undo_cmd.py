@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from runsync.cli.common import (ask, batch_size_option, concurrency_option, pager_option, report_option,
-                                stderr_console, stdout_console, write_plan_report)
+from runsync.cli.common import (ask, batch_size_option, concurrency_option, confirm_large_write, pager_option,
+                                report_option, stderr_console, stdout_console, write_plan_report)
 from runsync.errors import ConfigError, ExitCode
 from runsync.words import counted
 
@@ -80,7 +80,8 @@ def undo(journal: str, last: bool, dry_run: bool, force: bool, yes: bool, no_ver
         if not sys.stdin.isatty():
             err.print("[red]error:[/red] not a terminal: nothing written; pass --yes to undo without asking")
             sys.exit(ExitCode.FAILED)
-        if not ask(f"Restore {counted(len(plan.changes), 'field')} of {counted(len(plan.run_ids), 'run')}?"):
+        if not ask(f"Restore {counted(len(plan.changes), 'field')} of {counted(len(plan.run_ids), 'run')}?") \
+                or not confirm_large_write(plan):
             err.print("Nothing written.")
             sys.exit(ExitCode.FAILED)
     _, report = runsync.undo(journal, plan=plan, force=force, backend=backend, verify=not no_verify,
