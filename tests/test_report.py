@@ -6,6 +6,7 @@ html.parser for the page, and wandb.Api() for the runs' URLs.
 from __future__ import annotations
 
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -136,9 +137,11 @@ class Page(HTMLParser):
         self.text: list[str] = []
         self.links: dict[str, str] = {}
         self.fetches: list[tuple[str, str]] = []
+        self.scripts: list[str] = []  # the text of each inline <script> (one with src= is a fetch)
         self.cells: list[tuple[str, str]] = []  # (class, text) of each marked <td>
         self._href: str | None = None
         self._td: list[object] | None = None
+        self._script = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
@@ -146,19 +149,27 @@ class Page(HTMLParser):
         for key in ("src", "srcset", "data", "action"):
             if key in a:
                 self.fetches.append((tag, key))
-        if any(k.startswith("on") for k in a) or tag in ("script", "link", "iframe", "img", "object", "embed"):
+        if any(k.startswith("on") for k in a) or tag in ("link", "iframe", "img", "object", "embed"):
             self.fetches.append((tag, "active"))
+        if tag == "script":
+            self.scripts.append("")
+            self._script = True
         if tag == "a":
             self._href = a.get("href")
         if tag == "td" and a.get("class"):
             self._td = [a["class"], ""]
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._script = False
         if tag == "td" and self._td is not None:
             self.cells.append((self._td[0], self._td[1]))
             self._td = None
 
     def handle_data(self, data: str) -> None:
+        if self._script:
+            self.scripts[-1] += data
+            return
         self.text.append(data)
         if self._href is not None:
             self.links[data] = self._href
@@ -179,8 +190,9 @@ def test_html_report_is_self_contained_and_escaped(world, tmp_path):
     invoke("import", world, "--dry-run", "--report", report, exit_code=1)
     html = report.read_text(encoding="utf-8")
     page = parse(html)
-    assert page.fetches == []  # no scripts, images, stylesheets or frames: nothing runs, nothing is fetched
-    assert "script" not in page.tags and "b" not in page.tags  # the hostile name's tags are text
+    assert page.fetches == []  # no images, stylesheets, frames or script files: nothing is fetched
+    assert len(page.scripts) == 1 and "b" not in page.tags  # the filter/sort script only: the hostile name is text
+    assert not re.search(r"fetch|XMLHttpRequest|WebSocket|import|src|http|//\w|\.(com|net|org)\b", page.scripts[0])
     text = "".join(page.text)
     assert HOSTILE in text  # the run name and the new name, shown as text
     urls = run_urls()
@@ -191,6 +203,25 @@ def test_html_report_is_self_contained_and_escaped(world, tmp_path):
     changes = {t for c, t in page.cells if c == "change"}
     assert f'"one" → {json.dumps(HOSTILE)}' in changes and '"g2" → "=1+1"' in changes, changes
     assert "still running" in text and "Plan: 3 runs, 5 fields to change, 1 conflict." in text
+
+
+@pytest.mark.chromium
+def test_html_report_of_a_sandbox_plan_filters_and_sorts_in_chromium(world, tmp_path):
+    from chromium import dump_dom, parse_dom
+
+    report = tmp_path / "plan.html"
+    invoke("import", world, "--dry-run", "--report", report, exit_code=1)
+    dom = parse_dom(dump_dom(report))
+    assert sorted(dom.rows) == [("r1", False), ("r2", False), ("r4", False), ("r6", False)]
+    assert [t for t, _ in dom.tags].count("script") == 1 and HOSTILE in dom.by_id["runsync-runs"]
+    assert {a["href"] for t, a in dom.tags if t == "a"} == set(run_urls().values()) - {run_urls()["r5"]}
+    for fragment, shown in (("filter=moved-in-WANDB", ["r4"]),  # W&B's value in the conflict cell
+                            ("filter=%3CSCRIPT%3Ealert", ["r1", "r2"]),  # r1's new name, r2's run name
+                            ("sort=run&order=desc", ["r6", "r4", "r2", "r1"]),
+                            ("sort=config.lr&order=desc", ["r1"])):  # only r1 changes lr; the rest sort after it
+        rows = parse_dom(dump_dom(report, fragment)).rows
+        visible = [r for r, hidden in rows if not hidden]
+        assert (visible if fragment.startswith("filter") else visible[:len(shown)]) == shown, fragment
 
 
 def test_plan_to_frame_and_notebook_view(world):
@@ -209,7 +240,7 @@ def test_plan_to_frame_and_notebook_view(world):
     }
     assert "still running" in df.loc[df.kind == "skipped", "reason"].item()
     page = parse(plan._repr_html_())
-    assert page.fetches == [] and HOSTILE in "".join(page.text)
+    assert page.fetches == [] and page.scripts == [] and HOSTILE in "".join(page.text)  # a notebook runs no script
     assert [c for c, _ in page.cells].count("change") == 5
 
 
@@ -264,8 +295,6 @@ def test_report_needs_a_known_extension(world, tmp_path, name):
 
 
 def test_html_report_opens_with_the_roll_up_and_does_not_strike_a_conflicts_wandb_value():
-    import re
-
     from runsync.model import Action, Change, Plan
     from runsync.report.html import plan_html
 

@@ -1,4 +1,4 @@
-"""A plan as one self-contained HTML page (inline CSS, no scripts, no network) and as a notebook table."""
+"""A plan as one self-contained HTML page (inline CSS and script, no network) and as a notebook table."""
 from __future__ import annotations
 
 import html
@@ -8,6 +8,7 @@ from runsync.model import Plan
 from runsync.render.plan import ARROW, show
 from runsync.render.rollup import rollup_lines
 from runsync.report.common import CONFLICT, Cell, counts, run_table, run_url, skip_reason, summary_line
+from runsync.report.table_script import SCRIPT, TABLE_ID
 from runsync.words import counted
 
 # Scoped to .runsync-plan, so a notebook's own styles are left alone.
@@ -23,6 +24,9 @@ CSS = """
 .runsync-plan ins { color: #006100; text-decoration: none; font-weight: 600; }
 .runsync-plan .mark { font-weight: 700; color: #9c0006; }
 .runsync-plan .legend span { padding: 1px 6px; margin-right: 1em; }
+.runsync-plan th[aria-sort] { cursor: pointer; }
+.runsync-plan th[aria-sort="ascending"]::after { content: " \\25B2"; }
+.runsync-plan th[aria-sort="descending"]::after { content: " \\25BC"; }
 """
 
 
@@ -38,15 +42,21 @@ def _run_cell(plan: Plan, run_id: str, name: str | None = None) -> str:
     return cell + (f"<br><small>{e(name)}</small>" if name else "")
 
 
+def sort_value(value: object) -> str:
+    """What a column sorts a cell by: the value to be written, a string as itself, a number as JSON."""
+    return value if isinstance(value, str) else show(value)
+
+
 def _change_cell(cell: Cell | None) -> str:
     if cell is None or cell.change is None:
         return "<td></td>"
     c = cell.change
+    attrs = f'title="{e(cell.text)}" data-v="{e(sort_value(c.sheet))}"'
     if cell.kind == CONFLICT:
-        return (f'<td class="conflict" title="{e(cell.text)}"><span class="mark">! conflict</span>\n'
+        return (f'<td class="conflict" {attrs}><span class="mark">! conflict</span>\n'
                 f"at export: {e(show(c.base))}\nW&amp;B now: {e(show(c.live))}\n"
                 f"sheet: {e(show(c.sheet))}</td>")  # nothing is written: neither value is struck out or new
-    return (f'<td class="change" title="{e(cell.text)}"><del>{e(show(c.live))}</del> {ARROW} '
+    return (f'<td class="change" {attrs}><del>{e(show(c.live))}</del> {ARROW} '
             f"<ins>{e(show(c.sheet))}</ins></td>")
 
 
@@ -71,11 +81,11 @@ def plan_html(plan: Plan, *, max_runs: int | None = None, style: bool = True) ->
         out.append('<p class="legend"><span class="change" style="background:#ffeb9c">old → new: will be '
                    'written</span><span style="background:#ffc7ce">! conflict: changed in W&amp;B too, not '
                    "written</span></p>")
-        out.append("<table><thead><tr><th>run</th>"
+        out.append(f'<table id="{TABLE_ID}"><thead><tr><th>run</th>'
                    + "".join(f"<th>{e(f)}</th>" for f in fields) + "</tr></thead><tbody>")
         shown = runs if max_runs is None else runs[:max_runs]
         for run_id, name, cells in shown:
-            out.append(f"<tr><th>{_run_cell(plan, run_id, name)}</th>"
+            out.append(f'<tr><th data-v="{e(run_id)}">{_run_cell(plan, run_id, name)}</th>'
                        + "".join(_change_cell(cells.get(f)) for f in fields) + "</tr>")
         out.append("</tbody></table>")
         if len(shown) < len(runs):
@@ -98,14 +108,14 @@ def plan_html(plan: Plan, *, max_runs: int | None = None, style: bool = True) ->
 
 
 def plan_html_document(plan: Plan) -> str:
-    """A whole page: readable offline, in any browser, with scripts off."""
+    """A whole page: readable offline, in any browser, with scripts off (the script adds filter and sort)."""
     made = datetime.now(timezone.utc).isoformat(timespec="seconds")
     facts = "".join(f"<tr><th>{e(k)}</th><td>{n}</td></tr>" for k, n in counts(plan))
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>runsync plan: {e(plan.project)}</title><style>{CSS}</style></head><body>\n"
             f'<div class="runsync-plan"><h1>runsync plan for {e(plan.project)}</h1>'
             f"<p>From {e(plan.source)}, made {e(made)}.</p><table>{facts}</table></div>\n"
-            f"{plan_html(plan, style=False)}\n</body></html>\n")
+            f"{plan_html(plan, style=False)}\n<script>{SCRIPT}</script>\n</body></html>\n")
 
 
 def write_report_html(plan: Plan, path: str) -> None:
