@@ -138,6 +138,8 @@ def test_cli_import_write_status_then_reimport_plans_no_changes_and_writes_nothi
     sheet = tmp_path / f"runs.{fmt}"
     invoke("export", "e/p", "-o", sheet)
     (a, b, _, _), running = _pick(_states())
+    header, rows = _table(sheet)
+    group = next(r for r in rows if str(r[header.index("id")]) == running)[header.index("group")]
     edit_cells(sheet, {(a, "notes"): "status \u2014 written", (b, "config.lr"): 0.125,
                        (running, "group"): "left alone"})
     done = invoke("import", sheet, "--yes", "--write-status")
@@ -156,6 +158,11 @@ def test_cli_import_write_status_then_reimport_plans_no_changes_and_writes_nothi
     invoke("import", sheet, "--yes", "--write-status")
     header, _ = _table(sheet)
     assert header.count(STATUS_COLUMN) == 1 and _statuses(sheet)[a] == "unchanged"
+    # The status is not an unsaved edit: once the skipped edit is put back, a fresh export may replace the
+    # sheet without --overwrite.
+    edit_cells(sheet, {(running, "group"): group})
+    invoke("export", "e/p", "-o", sheet)
+    assert STATUS_COLUMN not in _table(sheet)[0]
 
 
 def test_cli_conflicts_are_written_as_such_and_nothing_else_is(seeded_sandbox, tmp_path):
