@@ -29,7 +29,7 @@ from runsync.journal import (
 )
 from runsync.history import ExportHistory, export_history, later_writes
 from runsync.imports import Continuation, find_continuation
-from runsync.model import ABSENT, ID, SUMMARY_PREFIX, Plan, RunRecord, SheetData, SheetMeta
+from runsync.model import ABSENT, ID, STATUS_COLUMN, SUMMARY_PREFIX, Plan, RunRecord, SheetData, SheetMeta
 from runsync.plan import build_plan
 from runsync.twin_headers import twin_header_errors, twin_headers
 from runsync.undo import plan_undo
@@ -202,7 +202,7 @@ def sheet_differs_from_base(sheet: SheetData) -> list[tuple[int, str]]:
             edits.append((row_no, ID))  # a row added, or an id edited
             continue
         for column in sheet.columns:
-            if column == ID:
+            if column in (ID, STATUS_COLUMN):
                 continue
             raw, old = cells.get(column), base.get(column, ABSENT)
             if column == "tags" and isinstance(old, list):

@@ -42,6 +42,8 @@ READONLY_FIELDS = ("state", "created_at", "url")
 CONFIG_PREFIX = "config."
 SUMMARY_PREFIX = "summary."
 TAG_COLUMN_PREFIX = "tag:"
+# What `--write-status` writes back per row (runsync.sheets.status): read-only, and skipped by every import.
+STATUS_COLUMN = "runsync_status"
 
 
 def is_editable(column: str, editable_summary: Collection[str] = ()) -> bool:
@@ -51,7 +53,7 @@ def is_editable(column: str, editable_summary: Collection[str] = ()) -> bool:
 
 
 def is_readonly(column: str, editable_summary: Collection[str] = ()) -> bool:
-    return column == ID or column in READONLY_FIELDS or (
+    return column == ID or column in READONLY_FIELDS or column == STATUS_COLUMN or (
         column.startswith(SUMMARY_PREFIX) and column[len(SUMMARY_PREFIX):] not in editable_summary)
 
 

@@ -33,6 +33,7 @@ from runsync.model import (
     ABSENT,
     CONFIG_PREFIX,
     ID,
+    STATUS_COLUMN,
     SUMMARY_PREFIX,
     TAG_COLUMN_PREFIX,
     Action,
@@ -179,7 +180,8 @@ class _Planner:
     # -- the diff ---------------------------------------------------------------------------
     def run(self) -> Plan:
         damaged = self._damaged_headers()
-        columns = [c for c in self.sheet.columns if c not in damaged]
+        # The status column is runsync's own report of the last import (--write-status): never planned.
+        columns = [c for c in self.sheet.columns if c not in damaged and c != STATUS_COLUMN]
         tag_columns = [c for c in columns if c.startswith(TAG_COLUMN_PREFIX)]
         for column in columns:
             if column != ID and not is_editable(column, self.editable_summary) and not is_readonly(column):

@@ -215,10 +215,12 @@ def confirm_large_write(plan: Any) -> bool:
     return question is None or ask(question)
 
 
-def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs: Any) -> None:
+def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, after: Callable[[Any], None] | None = None,
+                      **apply_kwargs: Any) -> None:
     """Ask (unless --yes; never without a terminal), apply the plan with a progress bar, report, and exit.
 
-    A plan that creates config keys without --new-keys is refused first: --yes is not that opt-in."""
+    A plan that creates config keys without --new-keys is refused first: --yes is not that opt-in.
+    `after(report)` runs once the report is shown (--write-status), before the exit."""
     import runsync
     from runsync.api import new_keys_refusal
     from runsync.render import render_apply_report
@@ -240,7 +242,20 @@ def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, **apply_kwargs
         set_total(len(plan.run_ids))
         report = runsync.apply(plan, on_run_done=lambda _: advance(1), **apply_kwargs)
     render_apply_report(report, err)
+    if after is not None:
+        after(report)
     sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)
+
+
+write_status_option = click.option(
+    "--write-status", is_flag=True,
+    help="Write each run's outcome into the sheet's runsync_status column (written, conflict, skipped: running, "
+         "error: ..., did not stick); the import ignores that column.")
+
+
+def print_status_line(line: str) -> None:
+    """The --write-status outcome on stderr: where it went, or a warning why not."""
+    stderr_console().print(line, markup=False, highlight=False)
 
 
 def print_continuation(plan: Any) -> None:

@@ -8,8 +8,8 @@ import click
 import shlex
 
 from runsync.cli.common import (allow_text_option, batch_size_option, concurrency_option, confirm_and_apply,
-                                new_keys_option, pager_option, plan_progress, report_option, show_plan,
-                                stderr_console, write_plan_report)
+                                new_keys_option, pager_option, plan_progress, print_status_line, report_option,
+                                show_plan, stderr_console, write_plan_report, write_status_option)
 from runsync.errors import ExitCode
 from runsync.words import counted
 
@@ -40,11 +40,12 @@ from runsync.words import counted
               help="Do not read the written runs back to check every field holds its new value (saves one "
                    "request per 250 runs).")
 @report_option
+@write_status_option
 @pager_option
 def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, allow_text: bool, include_running: bool,
             new_keys: bool, fmt: str, detailed_exitcode: bool, base: str | None, project: str | None,
             journal: str | None, concurrency: int, batch_size: int, no_verify: bool, report_path: str | None,
-            no_pager: bool) -> None:
+            write_status: bool, no_pager: bool) -> None:
     """Apply an edited sheet to W&B: only the fields that changed.
 
     \b
@@ -55,8 +56,10 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, all
       runsync import runs.xlsx --dry-run --format json --detailed-exitcode
       runsync import runs.xlsx --dry-run --report plan.xlsx
       runsync import runs.xlsx --yes --new-keys
+      runsync import runs.xlsx --yes --write-status
     """
     import runsync
+    from runsync.sheets.status import write_import_status
 
     from runsync.backend import WandbBackend
 
@@ -74,6 +77,8 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, all
     if plan.errors:
         err.print(f"{counted(len(plan.errors), 'error')} in {sheet}: nothing written.")
         sys.exit(ExitCode.FAILED)
+    if plan.conflicts and write_status:  # nothing is written, but the sheet says which runs conflict
+        print_status_line(write_import_status(sheet, plan))
     if any(not c.overridable for c in plan.conflicts):
         err.print("Conflicts: nothing written. The sheet predates an import of its export (named above): put that "
                   "import's value back in the cell, or re-export; --force does not override this.")
@@ -90,6 +95,10 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, all
                      *(["--include-running"] if include_running else []),
                      *(["--new-keys"] if plan.new_key_counts else []), *(["--journal", journal] if journal else [])]
             err.print(f"Dry run: nothing written. To apply: {shlex.join(words)}", markup=False)
+        if write_status and not dry_run:
+            print_status_line(write_import_status(sheet, plan))
         sys.exit(ExitCode.CHANGES_PENDING if detailed_exitcode and plan.changes and dry_run else ExitCode.OK)
     confirm_and_apply(plan, yes=yes, interactive=sys.stdin.isatty(), journal=journal, force=force, backend=backend,
-                      concurrency=concurrency, batch_size=batch_size, verify=not no_verify)
+                      concurrency=concurrency, batch_size=batch_size, verify=not no_verify,
+                      after=(lambda report: print_status_line(write_import_status(sheet, plan, report)))
+                      if write_status else None)

@@ -7,7 +7,8 @@ import sys
 import click
 
 from runsync.cli.common import (ask, batch_size_option, concurrency_option, confirm_large_write, pager_option,
-                                report_option, stderr_console, stdout_console, write_plan_report)
+                                print_status_line, report_option, stderr_console, stdout_console, write_plan_report,
+                                write_status_option)
 from runsync.errors import ConfigError, ExitCode
 from runsync.words import counted
 
@@ -22,9 +23,10 @@ from runsync.words import counted
 @concurrency_option
 @batch_size_option
 @report_option
+@write_status_option
 @pager_option
 def undo(journal: str, last: bool, dry_run: bool, force: bool, yes: bool, no_verify: bool, concurrency: int,
-         batch_size: int, report_path: str | None, no_pager: bool) -> None:
+         batch_size: int, report_path: str | None, write_status: bool, no_pager: bool) -> None:
     """Restore the values an import replaced, from its journal; or list a sheet's imports.
 
     \b
@@ -33,6 +35,7 @@ def undo(journal: str, last: bool, dry_run: bool, force: bool, yes: bool, no_ver
       runsync undo runs.xlsx --last --dry-run  # what undoing the newest would restore
       runsync undo runs.xlsx.runsync-journals/20250102T030405Z-001.jsonl --yes
       runsync undo runs.xlsx.runsync-journals/20250102T030405Z-001.jsonl --dry-run --report undo.html
+      runsync undo runs.xlsx --last --yes --write-status  # mark the undone runs in the sheet
 
     Each import has its own journal (the import prints its undo command); this
     takes back that import only.
@@ -88,6 +91,10 @@ def undo(journal: str, last: bool, dry_run: bool, force: bool, yes: bool, no_ver
                              concurrency=concurrency, batch_size=batch_size)  # what was shown and confirmed
     if report is not None:
         render_apply_report(report, err)
+        if write_status:  # into the sheet the import came from (its journal names it)
+            from runsync.sheets.status import write_undo_status
+
+            print_status_line(write_undo_status(journal, plan, report))
         sys.exit(ExitCode.OK if report.ok else ExitCode.FAILED)
 
 

@@ -10,7 +10,7 @@ from typing import IO, Any
 
 from runsync.codec import TAGS_COLUMN, format_tags
 from runsync.errors import CellError, SheetError
-from runsync.model import ID, SheetData, SheetMeta, is_readonly
+from runsync.model import ID, STATUS_COLUMN, SheetData, SheetMeta, is_readonly
 
 __all__ = ["write_sheet", "read_sheet", "sidecar_path", "column_note"]
 
@@ -78,6 +78,8 @@ def column_note(column: str, notes: dict[str, str] | None = None, editable_summa
     """The header note that tells a person what a column is and how to edit it."""
     if notes and column in notes:
         return notes[column]
+    if column == STATUS_COLUMN:
+        return "read-only: what the last runsync import or undo did to the run (--write-status); ignored by the import."
     if column == ID:
         return "read-only: the W&B run id; runsync matches rows by it. Don't edit or delete it."
     if column.startswith("summary.") and column[len("summary."):] in editable_summary:
