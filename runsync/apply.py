@@ -26,9 +26,9 @@ from runsync.write_runs import (MERGE, REPLACE, Backoff, BatchSize, Breaker, Run
 
 __all__ = ["ApplyOptions", "ApplyReport", "MERGE", "REPLACE", "apply_plan", "write_fields"]
 
-# Writes in flight at once: chosen in benchmarks/ (README "Performance").
+# Writes in flight at once: chosen in benchmarks/ (docs/performance.md).
 DEFAULT_CONCURRENCY = 8
-# Runs per write request (aliased upsertBuckets), chosen in benchmarks/ (README "Performance"). The server
+# Runs per write request (aliased upsertBuckets), chosen in benchmarks/ (docs/performance.md). The server
 # runs a request's mutations one after another, so a big batch is one long request: this many must finish
 # well within the client's deadline even at a slow server's pace per write.
 DEFAULT_BATCH_SIZE = 25

@@ -1,6 +1,6 @@
 """Cell <-> typed value: how runsync writes values into sheet cells and reads them back. Pure, no I/O.
 
-Rules (README "Sheet format"):
+Rules (docs/sheet-format.md):
 - The exported (base) value of a cell is the type hint when reading it back: a str stays a str ('007',
   '1e5', 'TRUE', 'null'), an int stays an int, a float a float (typing 10 over 10.0 is no change).
 - Empty cell = null. Only "" is empty; whitespace is a value. The text `null` is the string "null".
@@ -446,7 +446,7 @@ def _decode_cell(raw: Any, column: str, base: Any, column_type: str | None, sour
         return _as_text(raw)
     if isinstance(raw, str) and (isinstance(base, (bool, int, float)) or column_type in _SCALAR_TYPES) \
             and (quoted := quoted_text(raw)) is not None:
-        return quoted  # `"0,01"` in a column of numbers or booleans: text on purpose (README "Types")
+        return quoted  # `"0,01"` in a column of numbers or booleans: text on purpose (docs/sheet-format.md "Types")
     if isinstance(base, bool):
         kind: str | None = "bool"
     elif isinstance(base, (list, tuple, dict)):

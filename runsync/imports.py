@@ -1,7 +1,7 @@
 """The imports of one sheet, read from its journals folder: what `runsync undo SHEET` lists (newest first), and
 the interrupted import that a re-run of it continues.
 
-Which import a re-run continues (README "One import, however it was interrupted"): the newest import journal in
+Which import a re-run continues (docs/plans-and-undo.md: "One import, however ..."): the newest import journal in
 the sheet's own `SHEET.runsync-journals/` folder whose begin line names this sheet, project and export, when that
 import did not finish (no `end` line after its last `begin`, or one counting failed runs or fields that did not
 stick), was not undone (no `JOURNAL.undo.jsonl` beside it), and planned every change the re-run plans (its

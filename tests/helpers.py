@@ -112,9 +112,9 @@ def fresh_run(run_id: str, project: str = "e/p") -> Any:
     return wandb.Api().run(f"{project}/{run_id}")
 
 
-def set_in_wandb(run_id: str, **fields: object) -> None:
+def set_in_wandb(run_id: str, project: str = "e/p", **fields: object) -> None:
     """A colleague changing a run in the W&B UI (through the real client)."""
-    run = fresh_run(run_id)
+    run = fresh_run(run_id, project)
     for key, value in fields.items():
         setattr(run, key, value)
     run.update()

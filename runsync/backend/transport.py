@@ -1,6 +1,6 @@
 """How a GraphQL document reaches W&B: through the installed wandb client's own authenticated transport.
 
-runsync supports wandb 0.17 to 0.31, two generations of the public API's transport (see README "Supported
+runsync supports wandb 0.17 to 0.31, two generations of the public API's transport (see docs/internals.md "Supported
 wandb versions"). Which one is used is decided by what the constructed `wandb.Api` offers (feature
 detection), never by the version number:
 

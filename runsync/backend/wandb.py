@@ -26,8 +26,8 @@ from runsync.model import RunRecord
 
 log = logging.getLogger("runsync")
 
-# The page size a listing starts with. Against the sandbox bigger pages are faster (fewer round trips: README
-# "Performance", page-size sweep of `python -m benchmarks --full`). Against W&B that is not the whole story: a
+# The page size a listing starts with. Against the sandbox bigger pages are faster (fewer round trips:
+# docs/performance.md, page-size sweep of `python -m benchmarks --full`). Against W&B that is not the whole story: a
 # page of 1,000 runs with big configs can outlast a gateway's or the client's deadline (REAL_WANDB.md), and a
 # page that fails costs the client's whole deadline (~19 s) before it is asked again smaller. 250 is a size
 # the service is expected to answer, not the sandbox's optimum.
