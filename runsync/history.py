@@ -9,7 +9,6 @@ the live runs are given.
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 
 from runsync.classify import live_value, same
 from runsync.errors import JournalError
-from runsync.journal import JOURNAL_DIR_SUFFIX, decode_value, journal_dir, read_events, read_journal
+from runsync.journal import JOURNAL_DIR_SUFFIX, decode_value, first_begin, journal_dir, read_events, read_journal
 from runsync.model import ABSENT, Action, Change, RunRecord
 
 
@@ -130,23 +129,12 @@ def _journal_files(sheet: str, own: Path | None = None) -> Iterator[Path]:
             yield from sorted(folder.glob("*.jsonl"))
 
 
-def _first_begin(path: Path) -> dict[str, Any]:
-    """A journal's first line, when it is a begin line: every begin of one journal names one export
-    (journal.check_can_append), so it says whose the journal is without reading the rest."""
-    try:
-        with open(path, "rb") as f:
-            event = json.loads(f.readline())
-    except (OSError, ValueError):
-        return {}
-    return event if isinstance(event, dict) and event.get("op") == "begin" else {}
-
-
 def _writes(sheet: str, project: str, exported_at: str, live: Mapping[str, RunRecord],
             folder: Path | None = None) -> Iterator[tuple[Import, str, str, Any]]:
     """(import, run, column, value written) for each write that counts, in the order of the imports."""
     segments: list[tuple[datetime, str, int, Import, list[dict[str, Any]]]] = []
     for path in _journal_files(sheet, folder):
-        first = _first_begin(path)
+        first = first_begin(path)
         if first.get("project") != project or first.get("exported_at") != exported_at:
             continue  # another export's (or not a journal): nothing of ours
         try:
@@ -220,7 +208,7 @@ def later_writes(journal: str | os.PathLike[str], project: str,
     found: list[tuple[datetime, str, Import, Any]] = []
     for folder in folders:
         for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else ():
-            first = _first_begin(path)
+            first = first_begin(path)
             at = str(first.get("at") or "")
             if path.resolve() == own.resolve() or first.get("project") != project or _when(at) <= since:
                 continue

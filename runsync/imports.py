@@ -11,7 +11,6 @@ is a new import with a journal of its own; the interrupted one is named, to be u
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from runsync.errors import JournalError
-from runsync.journal import journal_dir, read_events, read_journal, undo_journal_path
+from runsync.journal import first_begin, journal_dir, read_events, read_journal, undo_journal_path
 
 DONE, INTERRUPTED, UNFINISHED = "done", "interrupted", "unfinished"
 
@@ -122,21 +121,12 @@ def list_imports(folder: str | os.PathLike[str]) -> list[ImportEntry]:
     return sorted(entries, key=lambda e: (e.at, Path(e.journal).name), reverse=True)
 
 
-def _first_begin(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            event = json.loads(f.readline())
-    except (OSError, ValueError):
-        return {}
-    return event if isinstance(event, dict) and event.get("op") == "begin" else {}
-
-
 def find_continuation(folder: str | os.PathLike[str], project: str, sheet: str | None, exported_at: str,
                       keys: Iterable[str]) -> Continuation | None:
     """The interrupted import of this sheet and export that a re-run planning `keys` meets (module docstring)."""
     ours = []
     for path in Path(folder).glob("*.jsonl") if Path(folder).is_dir() else ():
-        first = _first_begin(path)  # every begin of one journal names one export (journal.check_can_append)
+        first = first_begin(path)  # every begin of one journal names one export (journal.check_can_append)
         if is_import_journal(path) and first.get("project") == project and first.get("exported_at") == exported_at \
                 and first.get("sheet") == sheet:
             ours.append((str(first.get("at") or ""), path.name, path))

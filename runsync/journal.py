@@ -241,3 +241,14 @@ def check_can_append(path: str | os.PathLike[str], project: str, header: Mapping
             raise JournalError(
                 f"{p}: already holds an import of another {', '.join(other)}: nothing written",
                 hint="pass a new --journal path, or leave --journal out (one journal per import)")
+
+
+def first_begin(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A journal's first line, when it is a begin line: every begin of one journal names one export
+    (check_can_append), so it says whose the journal is without reading the rest; else {}."""
+    try:
+        with open(path, "rb") as f:
+            event = json.loads(f.readline())
+    except (OSError, ValueError):
+        return {}
+    return event if isinstance(event, dict) and event.get("op") == "begin" else {}
