@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -43,6 +44,7 @@ _BOOLEANS = {"true": True, "false": False, "wahr": True, "falsch": False, "vrai"
 # Currency symbols a program strips when it reads an amount (each locale's own, from CLDR, and these).
 _CURRENCIES = ("€", "$", "£", "¥", "￥", "₹", "₩", "₽", "R$", "zł", "CHF", "Fr.", "kr", "US$", "USD", "EUR", "JPY",
                "GBP", "PLN", "BRL", "₺", "元")
+_SHOWN_SECONDS = Decimal("0.005")  # a time shown to hundredths of a second (Calc's format) is that time
 _MIN_NORMAL = Decimal("2.2250738585072014e-308")  # below it a float is denormal: programs flush it to 0
 
 
@@ -124,7 +126,8 @@ def _number_pattern(decimal: str, groups: tuple[str, ...]) -> re.Pattern[str]:
     d = re.escape(decimal)
     g = "|".join(re.escape(x) for x in groups)
     plain = rf"\d+(?:{d}\d*)?(?:[eE][+-]?\d+)?|{d}\d+(?:[eE][+-]?\d+)?"
-    grouped = rf"\d{{1,3}}(?:(?:{g})\d{{3}})+(?:{d}\d*)?"
+    # Calc (de-DE) takes any digits before the first separator: `1234.567` is 1234567, not only `1.234.567`.
+    grouped = rf"\d+(?:(?:{g})\d{{3}})+(?:{d}\d*)?"
     return re.compile(rf"(?P<plain>{plain})|(?P<grouped>{grouped})")
 
 
@@ -183,8 +186,9 @@ def _fraction(t: str, negative: bool) -> list[Reading]:
 # --- dates and times -------------------------------------------------------------------------------------
 
 _DATELIKE = re.compile(r"[-/. ,年月日]|\d[^\W\d_]|[^\W\d_]\d", re.UNICODE)  # parts a date needs between them
+_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 _DATE_PART = re.compile(r"\d+|[^\W\d_]+\.?", re.UNICODE)
-_TIME = re.compile(r"(?P<pre>[^\W\d_]+\.?\s*)?(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2})(?:[.,](?P<f>\d+))?)?"
+_TIME = re.compile(r"(?P<pre>[^\W\d_]+\.?\s*)?(?P<h>\d{1,2})(?::(?P<m>\d{1,2})(?::(?P<s>\d{1,2})(?:[.,](?P<f>\d+))?)?)?"
                    r"\s*(?P<post>[^\W\d_][^\W\d_.]*\.?(?:[^\W\d_]+\.?)?)?", re.UNICODE)
 
 
@@ -258,9 +262,11 @@ def _times(text: str, loc: _Locale) -> list[Reading]:
     m = _TIME.fullmatch(text.strip())
     if not m:
         return []
-    hours, minutes = int(m.group("h")), int(m.group("m"))
+    hours, minutes = int(m.group("h")), int(m.group("m") or 0)
     seconds = Decimal(m.group("s") or 0) + (Decimal("0." + m.group("f")) if m.group("f") else 0)
     period = (m.group("pre") or m.group("post") or "").strip().lower().replace(".", "")
+    if m.group("m") is None and not period:
+        return []  # a bare number is no time; `8 AM` is
     if period:
         add = loc.periods.get(period, {"am": 0, "pm": 12}.get(period))
         if add is None or not 1 <= hours <= 12:
@@ -296,7 +302,7 @@ def _text_readings(text: str, locales: tuple[str, ...]) -> tuple[Reading, ...]:
     seen_separators: set[tuple[str, tuple[str, ...]]] = set()
     parts = _date_parts(text) if _DATELIKE.search(text) else None
     datelike, numeric_date = parts is not None, parts is not None and all(p.isdigit() for p in parts)
-    timelike = ":" in text
+    timelike = ":" in text or _LETTER.search(text) is not None  # `7:45`, or `8 AM` / `午後8時`
     for name in locales:
         loc = _locale(name)
         if (loc.decimal, loc.groups) not in seen_separators:  # locales sharing separators read numbers alike
@@ -356,7 +362,11 @@ def _value_readings(value: Any) -> list[Reading]:
 def readings(cell: Any, locales: tuple[str, ...] = LOCALES) -> list[Reading]:
     """Every value a spreadsheet program may hold for `cell`: a text read in any of `locales`, or a typed value."""
     if isinstance(cell, str):
-        return list(_text_readings(cell, locales)) if cell.strip() else []
+        if not cell.strip():
+            return []
+        # Fullwidth digits and signs (`３．５`, typed with a Japanese IME) are read as their ASCII forms.
+        narrow = unicodedata.normalize("NFKC", cell) if not cell.isascii() else cell
+        return list(_text_readings(narrow, locales))
     return _value_readings(cell)
 
 
@@ -380,8 +390,19 @@ def _same_number(exported: Decimal, saved: Decimal) -> bool:
                      _digits(exported, 15, "ROUND_DOWN"))
 
 
+def _shown_rounded(exported: Decimal, saved: Decimal) -> bool:
+    """`saved` is `exported` rounded to `saved`'s own decimal places (a percentage format with fewer digits)."""
+    exponent = saved.as_tuple().exponent
+    if not isinstance(exponent, int) or exponent <= exported.as_tuple().exponent:
+        return False
+    step = Decimal(1).scaleb(exponent)
+    return saved in (exported.quantize(step, rounding="ROUND_HALF_UP"), exported.quantize(step, rounding="ROUND_HALF_EVEN"))
+
+
 def _same(a: Reading, b: Reading) -> bool:
     if a.kind == "number" and b.kind == "number":
+        if "percentage" in a.how and _shown_rounded(a.value, b.value):
+            return True  # `0.5%` shown as `1%` (a 0% format)
         return _same_number(a.value, b.value)
     if a.kind == "date" and b.kind in ("date", "datetime"):
         ya, ma, da = a.value
@@ -392,9 +413,9 @@ def _same(a: Reading, b: Reading) -> bool:
     if a.kind == "datetime" and b.kind == "date":
         return _same(b, a)
     if a.kind == b.kind == "datetime":
-        return a.value[:3] == b.value[:3] and abs(a.value[3] - b.value[3]) < Decimal("0.0015")
+        return a.value[:3] == b.value[:3] and abs(a.value[3] - b.value[3]) <= _SHOWN_SECONDS
     if a.kind == b.kind == "time":
-        return abs(a.value - b.value) < Decimal("0.0015")
+        return abs(a.value - b.value) <= _SHOWN_SECONDS
     return a.kind == b.kind == "bool" and a.value == b.value
 
 
