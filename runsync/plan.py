@@ -363,6 +363,8 @@ class _Planner:
 
     def _diff_cell(self, row: int, run_id: str, record: RunRecord, column: str, raw: Any,
                    tags_from_columns: tuple[str, ...] | None) -> None:
+        if type(raw) is float and raw != raw and not _is_nan(self.base_of(run_id, column, record)):
+            raw = None  # a DataFrame's NaN is W&B's NaN only where the base holds one; else pandas' "missing"
         if column in self.added and (raw is None or raw == ""):
             return  # a column the export left out: an empty cell asks for nothing (its base is W&B's value)
         if (row, column) in self.refused_cells:
@@ -520,6 +522,10 @@ def _comma_decimal(text: str) -> str | None:
     text = text.strip()
     return text.replace(".", "").replace(",", ".") if _COMMA_DECIMAL.fullmatch(text) else None
 _DAMAGE_SHOWN = 5  # cells named in a column's damage warning; the count covers the rest
+
+
+def _is_nan(value: Any) -> bool:
+    return type(value) is float and value != value
 
 
 def _cells(n: int) -> str:

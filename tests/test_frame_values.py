@@ -225,3 +225,21 @@ def test_frame_journals_go_under_the_state_folder(world, tmp_path, monkeypatch):
     assert report.ok and report.journal.startswith(str(tmp_path / "state"))
     assert not any(name.endswith(".runsync-journals") for name in os.listdir(tmp_path))
     assert wandb.Api().run("e/p/a2").group == "two-way"
+
+
+def test_a_two_way_frame_from_read_csv_writes_only_the_edit_not_nan(world, tmp_path):
+    """read_csv (or a merge) drops df.attrs and gives NaN for every empty cell: planned 2-way (project=), an
+    empty cell where W&B holds null is no change, never the text 'nan' (found by an adversarial tryout)."""
+    sheet = tmp_path / "runs.csv"
+    runsync.export("e/p", sheet)
+    before = state()
+    df = pd.read_csv(sheet)
+    assert df["group"].isna().any() and df["notes"].isna().all()
+    df.loc[df["id"] == "a1", "config.n"] = 42
+    plan = runsync.plan(df[["id", "name", "tags", "group", "job_type", "notes", "config.n", "config.s"]], project="e/p")
+    assert changes(plan) == {("a1", "config.n"): 42}, changes(plan)
+    assert runsync.apply(plan).ok
+    after = state()
+    assert config_of("a1")["n"] == 42
+    assert {k: v for k, v in after.items() if k != "a1"} == {k: v for k, v in before.items() if k != "a1"}
+    assert wandb.Api().run("e/p/a2").group is None and wandb.Api().run("e/p/a2").notes in (None, "")
