@@ -17,8 +17,9 @@ def _bare(text: str) -> str:
 
 
 def _loose(column: str) -> str:
-    """A header as a person might retype it: case, spaces and invisible characters ignored."""
-    return _bare(column).casefold()
+    """A header as a person might retype it: case, spaces, invisible characters and width ignored (NFKC: a
+    fullwidth `ｌ` or the script `ℓ` a Japanese IME or an autocorrect types is its plain letter)."""
+    return unicodedata.normalize("NFKC", _bare(column)).casefold()
 
 
 def exported_tag(tag: str, exported: list[str]) -> str | None:
@@ -69,7 +70,9 @@ def twin_header_errors(sheet: SheetData) -> list[CellError]:
 def _how_they_differ(a: str, b: str) -> str:
     """What a person can't see between two twin headers: "case", "spaces", "U+00A0 (no-break space)"."""
     parts = []
-    if _bare(a) != _bare(b):
+    if _bare(a).casefold() != _bare(b).casefold():
+        parts.append("look-alike characters (fullwidth or compatibility forms)")
+    elif _bare(a) != _bare(b):
         parts.append("case")
     if a.count(" ") != b.count(" "):
         parts.append("spaces")

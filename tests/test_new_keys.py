@@ -92,6 +92,8 @@ TWINS = [
     ("config.opt.beta", "config.opt.Beta", False),  # a nested key's case
     ("tag:debug", "tag:Debug", True),  # a tag column in another case
     ("tag:Keep me", f"tag:Keep{NBSP}me", False),  # a tag column whose space became a no-break space
+    # look-alikes an IME or autocorrect types (found by an adversarial tryout): fullwidth letters, script l
+    ("config.lr", "config.\uff4cr", True), ("config.lr", "config.\uff2cr", False), ("config.lr", "config.\u2113r", False),
 ]
 
 
