@@ -234,3 +234,33 @@ def test_a_total_row_below_the_data_is_skipped_with_a_warning(sandbox, tmp_path,
         book.save(sheet)
         result = invoke("import", sheet, "--yes", exit_code=1)
         assert "formula" in result.stderr and wandb.Api().run("e/p/t1").config["epochs"] == 3
+
+
+def test_a_renamed_runs_sheet_is_read_only_when_no_other_sheet_could_be_it(seeded_sandbox, tmp_path):
+    """Found by an adversarial tryout: with `runs` renamed, the first visible sheet was planned as the runs,
+    even an overview a person added (blank groups there would have erased the runs' groups)."""
+    from openpyxl import load_workbook
+
+    sheet = tmp_path / "runs.xlsx"
+    invoke("export", "e/p", "-o", sheet)
+    book = load_workbook(sheet)
+    ws = book["runs"]
+    ws.title = "Läufe"
+    header = [c.value for c in ws[1]]
+    first_id = ws.cell(row=2, column=1).value
+    group_before = wandb.Api().run(f"e/p/{first_id}").group
+    ws.cell(row=2, column=header.index("group") + 1, value="renamed-sheet-edit")
+    notes = book.create_sheet("Notizen", 0)  # no id column: not a candidate
+    notes.append(["what", "who"])
+    notes.append(["check lr", "Ana"])
+    book.save(sheet)
+    result = invoke("import", sheet, "--dry-run")
+    assert "no sheet named 'runs'; reading 'Läufe'" in result.stderr and "renamed-sheet-edit" in result.stdout
+
+    overview = book.create_sheet("Übersicht", 0)  # an overview with ids: it could be the runs too
+    overview.append(["id", "group", "notes"])
+    overview.append([first_id, None, "to check"])
+    book.save(sheet)
+    refused = invoke("import", sheet, "--yes", exit_code=1)
+    assert "rename the exported sheet back to 'runs'" in refused.stderr and "'Übersicht'" in refused.stderr
+    assert wandb.Api().run(f"e/p/{first_id}").group == group_before

@@ -430,6 +430,12 @@ def read_fast(path: str, early: tuple[Any, Any, Any] | None = None) -> SheetData
     return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors)
 
 
+def _first_row(ws: Any) -> list[Any]:
+    for row in ws.iter_rows(min_row=1, max_row=1, values_only=True):
+        return [header_name(v) for v in row]
+    return []
+
+
 def _read_workbook(path: str, wb: Any) -> SheetData:
     errors: list[CellError] = []
     warnings: list[str] = []
@@ -439,7 +445,14 @@ def _read_workbook(path: str, wb: Any) -> SheetData:
         visible = [s for s in wb.worksheets if s.sheet_state == "visible" and s.title not in (META_SHEET, LISTS_SHEET)]
         if not visible:
             raise _fail(path, f"no {DATA_SHEET!r} sheet")
-        ws = visible[0]
+        # The exported sheet renamed: read it only when no other sheet could be it (another sheet with an id
+        # column, an overview a person added, would otherwise be planned as the runs).
+        candidates = [s for s in visible if ID in _first_row(s)] if len(visible) > 1 else visible
+        if len(candidates) != 1:
+            names = ", ".join(repr(s.title) for s in (candidates or visible))
+            raise _fail(path, f"no sheet named {DATA_SHEET!r}, and {len(candidates) or 'none'} of the sheets "
+                              f"{names} could be the exported one: rename the exported sheet back to {DATA_SHEET!r}")
+        ws = candidates[0]
         warnings.append(f"{path}: no sheet named {DATA_SHEET!r}; reading {ws.title!r}")
     ws.reset_dimensions()  # some programs write a wrong <dimension>; read what is there
     for ref in _merged_ranges(path, ws):
