@@ -105,7 +105,9 @@ def cell_text(column: str, value: Any, base: Any, no_base: bool = False, narrow:
     elif narrow is not None and isinstance(value, float) and _number(base) and _same_at(value, base, narrow):
         return _plain(column, base)
     if float_column and isinstance(value, float) and value.is_integer() and _number(base) and isinstance(base, int):
-        return str(int(value))
+        # A float column can't hold an int past 2**53 (convert_dtypes() of ints and floats): the same float is
+        # the int W&B holds, compared at the column's precision.
+        return _plain(column, base) if float(base) == value else str(int(value))
     if isinstance(value, dt.date):  # a date, a datetime, a pd.Timestamp
         if isinstance(base, str) and _same_moment(value, base):
             return _plain(column, base)

@@ -243,3 +243,17 @@ def test_a_two_way_frame_from_read_csv_writes_only_the_edit_not_nan(world, tmp_p
     assert config_of("a1")["n"] == 42
     assert {k: v for k, v in after.items() if k != "a1"} == {k: v for k, v in before.items() if k != "a1"}
     assert wandb.Api().run("e/p/a2").group is None and wandb.Api().run("e/p/a2").notes in (None, "")
+
+
+def test_convert_dtypes_of_a_big_int_among_floats_plans_nothing(sandbox):
+    """Found by an adversarial tryout: convert_dtypes() makes ints and floats Float64, which holds 2**53+1 as
+    2**53; the unchanged cell wrote 9007199254740992 over 9007199254740993."""
+    for run_id, mix in (("b1", 2**53 + 1), ("b2", 0.5), ("b3", 7), ("b4", -(2**60) - 3)):
+        sandbox.store.create_run("e", "p", run_id, config={"mix": mix, "note": "n"})
+    df = runsync.frame("e/p").convert_dtypes()
+    assert str(df["config.mix"].dtype) == "Float64"
+    df.loc[df["id"] == "b2", "config.note"] = "edited"
+    plan = runsync.plan(df)
+    assert changes(plan) == {("b2", "config.note"): "edited"}
+    runsync.apply(plan)
+    assert config_of("b1")["mix"] == 2**53 + 1 and config_of("b4")["mix"] == -(2**60) - 3
