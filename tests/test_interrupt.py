@@ -221,7 +221,7 @@ def test_ctrl_c_then_the_rerun_is_one_import_whose_printed_undo_restores_wandb_e
 
     rerun = run_cli(env, "import", sheet, "--yes", "--include-running")
     assert rerun.returncode == 0, rerun.stderr
-    assert f"Continuing the interrupted import of" in rerun.stderr and str(journal) in rerun.stderr
+    assert "Continuing the interrupted import of" in rerun.stderr and str(journal) in rerun.stderr
     assert _import_journals(sheet) == [journal]  # the same import: no second journal
     assert snapshot(store) == planned
     undo = _printed_command(rerun.stderr, "Undo with: ")
@@ -241,7 +241,7 @@ def test_ctrl_c_then_a_new_edit_makes_a_new_import_and_both_are_listed_and_undon
     edit_csv(sheet, {(first, "notes"): "added after Ctrl-C: ünïcode, \"quotes\""})
     rerun = run_cli(env, "import", sheet, "--yes", "--include-running")
     assert rerun.returncode == 0, rerun.stderr
-    assert f"warning: not continuing the interrupted import of" in rerun.stderr
+    assert "warning: not continuing the interrupted import of" in rerun.stderr
     assert "1 change(s) of this plan are not in it" in rerun.stderr
     assert _printed_command(rerun.stderr, "on its own: ") == ["runsync", "undo", str(interrupted)]
     older, newer = _import_journals(sheet)
@@ -251,7 +251,7 @@ def test_ctrl_c_then_a_new_edit_makes_a_new_import_and_both_are_listed_and_undon
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.strip().splitlines()
     assert len(lines) == 2 and lines[0].endswith(str(newer)) and lines[1].endswith(str(interrupted))
-    assert "  done  not undone  " in lines[0] and f"interrupted: " in lines[1] and f"of {RUNS} runs written" in lines[1]
+    assert "  done  not undone  " in lines[0] and "interrupted: " in lines[1] and f"of {RUNS} runs written" in lines[1]
     assert run_cli(env, "undo", f"{sheet}.runsync-journals").stdout == listed.stdout  # the folder lists the same
 
     dry = run_cli(env, "undo", sheet, "--last", "--dry-run")

@@ -7,7 +7,6 @@ cells typed in Calc); the tests only read the results.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
