@@ -7,12 +7,15 @@ so the pytest process, whose sidecar is already running, cannot tighten them.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import io
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +128,26 @@ def runsync_cmd(*args: Any) -> list[str]:
 
 def run_cli(env: dict[str, str], *args: Any, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(runsync_cmd(*args), env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@contextlib.contextmanager
+def deleted_once_written(sandbox: Any, run_id: str, arrivals: list[float] | None = None,
+                         entity: str = "e", project: str = "p") -> Iterator[None]:
+    """While inside: the run is deleted in the sandbox once its first write is on its way, so that write and
+    every later try fail at once (a real failure, not a mocked one). `arrivals`: each write's arrival time."""
+    from helpers import upsert_inputs
+
+    storage_id = sandbox.store.find_run(entity, project, run_id).storage_id
+
+    def hook(label: str, variables: dict, is_mutation: bool) -> None:
+        if is_mutation and any(i.get("id") == storage_id for i in upsert_inputs(label, variables)):
+            if arrivals is not None:
+                arrivals.append(time.monotonic())
+            if sandbox.store.find_run(entity, project, run_id) is not None:
+                sandbox.store.delete_run(entity, project, run_id)
+
+    sandbox.request_hooks.append(hook)
+    try:
+        yield
+    finally:
+        sandbox.request_hooks.remove(hook)

@@ -13,8 +13,16 @@ from pathlib import Path
 
 import pytest
 import wandb
-from fault_support import cli_env, edit_csv, expected_state, plan_edits, run_cli, snapshot
-from helpers import edit_cells, invoke, upsert_inputs
+from fault_support import (
+    cli_env,
+    deleted_once_written,
+    edit_csv,
+    expected_state,
+    plan_edits,
+    run_cli,
+    snapshot,
+)
+from helpers import edit_cells, invoke
 
 import runsync
 from runsync.apply import ApplyOptions, apply_plan
@@ -154,21 +162,10 @@ def test_a_run_s_own_write_retries_back_off_more_each_time(seeded_sandbox, tmp_p
     target = sorted(snapshot(seeded_sandbox.store))[0]
     edit_cells(sheet, {(target, "group"): "never lands"})
     plan = runsync.plan(sheet)
-    storage_id = seeded_sandbox.store.find_run("e", "p", target).storage_id
     arrivals: list[float] = []
-
-    def fail_every_write(label: str, variables: dict, is_mutation: bool) -> None:
-        if is_mutation and any(i.get("id") == storage_id for i in upsert_inputs(label, variables)):
-            arrivals.append(time.monotonic())
-            if len(arrivals) == 1:  # deleted once its write is on its way: this and every later try fail at once
-                seeded_sandbox.store.delete_run("e", "p", target)
-
-    seeded_sandbox.request_hooks.append(fail_every_write)
-    try:
+    with deleted_once_written(seeded_sandbox, target, arrivals):  # this try and every later one fail at once
         report = apply_plan(plan, WandbBackend(), ApplyOptions(journal=str(tmp_path / "j.jsonl"), concurrency=1,
                                                                batch_size=1, attempts=4, backoff_seconds=0.2))
-    finally:
-        seeded_sandbox.request_hooks.remove(fail_every_write)
     assert set(report.failed) == {target} and not report.applied
     assert len(arrivals) == 4
     gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]

@@ -11,12 +11,13 @@ from pathlib import Path
 import openpyxl
 import pytest
 import wandb
-from helpers import dry_run, edit_cells, invoke, upsert_inputs, write_counts
+from fault_support import deleted_once_written
+from helpers import dry_run, edit_cells, invoke, write_counts
 
 import runsync
 from runsync.apply import ApplyOptions, ApplyReport, apply_plan
 from runsync.backend.wandb import WandbBackend
-from runsync.model import Change, Action, Plan, Skip
+from runsync.model import Action, Change, Plan, Skip
 from runsync.sheets.status import STATUS_COLUMN, annotate_sheet, run_statuses
 
 FORMATS = ["xlsx", "csv"]
@@ -69,20 +70,9 @@ def test_written_conflict_running_and_failed_runs_each_get_their_status(seeded_s
     live = wandb.Api(timeout=20).run(f"e/p/{b}")
     live.group = "moved in W&B meanwhile"
     live.update()
-    storage_c = seeded_sandbox.store.find_run("e", "p", c).storage_id
-
-    def fail_c(label: str, variables: dict, is_mutation: bool) -> None:
-        # c is deleted once its write is on its way: this try and every later one fail
-        if is_mutation and any(i.get("id") == storage_c for i in upsert_inputs(label, variables)):
-            if seeded_sandbox.store.find_run("e", "p", c) is not None:
-                seeded_sandbox.store.delete_run("e", "p", c)
-
-    seeded_sandbox.request_hooks.append(fail_c)
-    try:
+    with deleted_once_written(seeded_sandbox, c):  # c's write and every later try fail
         report = apply_plan(plan, WandbBackend(), ApplyOptions(journal=str(tmp_path / "j.jsonl"), concurrency=1,
                                                                batch_size=1, attempts=2, backoff_seconds=0.01))
-    finally:
-        seeded_sandbox.request_hooks.remove(fail_c)
     assert set(report.failed) == {c} and [x.run_id for x in report.conflicts] == [b]
 
     annotate_sheet(str(sheet), run_statuses(plan, report), journal=report.journal)
