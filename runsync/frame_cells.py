@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from runsync import codec
 from runsync.model import ABSENT, ID
+from runsync.scalars import is_nan
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,8 +95,8 @@ def cell_text(column: str, value: Any, base: Any, no_base: bool = False, narrow:
     if _missing(value):
         # NaN is W&B's value where the base (or, with no base, W&B) holds NaN; anywhere else it is pandas'
         # "missing", an empty cell. pd.NA is NaN in a nullable float column (convert_dtypes() makes it so).
-        nan_like = _is_nan(value) or type(value).__name__ == "NAType"
-        if nan_like and (_is_nan(base) or (no_base and _is_nan(value))):
+        nan_like = is_nan(value) or type(value).__name__ == "NAType"
+        if nan_like and (is_nan(base) or (no_base and is_nan(value))):
             return math.nan
         return ""
     if isinstance(value, _Narrow):
@@ -166,14 +167,10 @@ def native(value: Any, nested: bool = False) -> Any:
 
 
 def _missing(value: Any) -> bool:
-    if value is None or _is_nan(value):
+    if value is None or is_nan(value):
         return True
     name = type(value).__name__
     return name in ("NAType", "NaTType")
-
-
-def _is_nan(value: Any) -> bool:
-    return isinstance(value, float) and value != value
 
 
 def _number(value: Any) -> bool:

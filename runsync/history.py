@@ -120,9 +120,8 @@ def export_history(sheet: str, project: str, exported_at: str, base: Mapping[str
     return history
 
 
-def _journal_files(sheet: str, own: Path | None = None) -> Iterator[Path]:
-    """Journals beside the sheet: its own folder's first, then every other `*.runsync-journals/` folder there."""
-    own = own or journal_dir(sheet)
+def _journal_files(own: Path) -> Iterator[Path]:
+    """The journals in folder `own` first, then in every other `*.runsync-journals/` folder beside it."""
     folders = [own] + sorted(p for p in own.parent.glob("*" + JOURNAL_DIR_SUFFIX) if p != own)
     for folder in folders:
         if folder.is_dir():
@@ -133,7 +132,7 @@ def _writes(sheet: str, project: str, exported_at: str, live: Mapping[str, RunRe
             folder: Path | None = None) -> Iterator[tuple[Import, str, str, Any]]:
     """(import, run, column, value written) for each write that counts, in the order of the imports."""
     segments: list[tuple[datetime, str, int, Import, list[dict[str, Any]]]] = []
-    for path in _journal_files(sheet, folder):
+    for path in _journal_files(folder or journal_dir(sheet)):
         first = first_begin(path)
         if first.get("project") != project or first.get("exported_at") != exported_at:
             continue  # another export's (or not a journal): nothing of ours
@@ -203,21 +202,19 @@ def later_writes(journal: str | os.PathLike[str], project: str,
     `journal`'s folder and the `*.runsync-journals/` folders beside it (for an undo to name the import
     that changed a field since)."""
     own = Path(journal)
-    folders = [own.parent] + sorted(p for p in own.parent.parent.glob("*" + JOURNAL_DIR_SUFFIX) if p != own.parent)
     since = _when(began or "")
     found: list[tuple[datetime, str, Import, Any]] = []
-    for folder in folders:
-        for path in sorted(folder.glob("*.jsonl")) if folder.is_dir() else ():
-            first = first_begin(path)
-            at = str(first.get("at") or "")
-            if path.resolve() == own.resolve() or first.get("project") != project or _when(at) <= since:
-                continue
-            try:
-                contents = read_journal(path)
-            except (JournalError, OSError):
-                continue
-            imported = Import(str(path), at, undo=bool(first.get("undo_of")))
-            found.extend((_when(at), path.name, imported, h) for h in contents.fields)
+    for path in _journal_files(own.parent):
+        first = first_begin(path)
+        at = str(first.get("at") or "")
+        if path.resolve() == own.resolve() or first.get("project") != project or _when(at) <= since:
+            continue
+        try:
+            contents = read_journal(path)
+        except (JournalError, OSError):
+            continue
+        imported = Import(str(path), at, undo=bool(first.get("undo_of")))
+        found.extend((_when(at), path.name, imported, h) for h in contents.fields)
     out: dict[tuple[str, str], list[tuple[Import, Any]]] = {}
     for _, _, imported, h in sorted(found, key=lambda f: f[:2]):
         out.setdefault((h.run_id, h.field), []).append((imported, h.after))

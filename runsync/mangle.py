@@ -103,17 +103,6 @@ def mangled_by_program(base: Any, raw: Any, kind: str | None = None,
     file (a `;` CSV was written by one with a `,` decimal separator); `exported_as_text`: numbers and booleans
     went out as text (a CSV export), so a program opening the file read them again.
     """
-    why = _known_damage(base, raw, kind)
-    if why is None and raw not in (None, "") and kind != "tags":
-        if isinstance(base, str) or (exported_as_text and isinstance(base, (int, float))):
-            decoded = decode_cell(raw, column="", base=base)
-            if isinstance(decoded, CellProblem) or type_name(decoded) != type_name(base) \
-                    or not values_equal(decoded, base):
-                why = conversions.misread(base if isinstance(base, str) else to_csv_cell(base), raw, locales)
-    return why
-
-
-def _known_damage(base: Any, raw: Any, kind: str | None) -> str | None:
     if kind is None and isinstance(base, (list, tuple)) and all(isinstance(t, str) for t in base):
         kind = "tags"  # callers that predate `kind` pass tags this way
     if kind == "tags":
@@ -124,6 +113,14 @@ def _known_damage(base: Any, raw: Any, kind: str | None) -> str | None:
         return None
     if raw is None or raw == "" or base is None or base is ABSENT:
         return None
+    why = _known_damage(base, raw)
+    if why is None and (isinstance(base, str) or (exported_as_text and isinstance(base, (int, float)))):
+        why = conversions.misread(base if isinstance(base, str) else to_csv_cell(base), raw, locales)
+    return why
+
+
+def _known_damage(base: Any, raw: Any) -> str | None:
+    """The damage the known patterns name (a changed, non-empty cell over a base that is not tags)."""
     shown = _as_text(raw)
     if isinstance(base, (list, tuple, dict)) and isinstance(raw, str) and (why := lost_characters(to_json_text(base), raw)):
         return why

@@ -28,6 +28,8 @@ from runsync.classify import (
 from runsync.errors import CellError
 from runsync.history import ExportHistory, stale_conflict
 from runsync.moved_rows import fingerprint, ids_moved_alone, moved_message
+from runsync.scalars import is_nan
+from runsync.words import counted
 from runsync.twin_headers import exported_tag, twin_headers
 from runsync.model import (
     ABSENT,
@@ -363,13 +365,13 @@ class _Planner:
 
     def _diff_cell(self, row: int, run_id: str, record: RunRecord, column: str, raw: Any,
                    tags_from_columns: tuple[str, ...] | None) -> None:
-        if type(raw) is float and raw != raw and not _is_nan(self.base_of(run_id, column, record)):
-            raw = None  # a DataFrame's NaN is W&B's NaN only where the base holds one; else pandas' "missing"
-        if column in self.added and (raw is None or raw == ""):
-            return  # a column the export left out: an empty cell asks for nothing (its base is W&B's value)
         if (row, column) in self.refused_cells:
             return
         base = self.base_of(run_id, column, record)
+        if type(raw) is float and raw != raw and not is_nan(base):
+            raw = None  # a DataFrame's NaN is W&B's NaN only where the base holds one; else pandas' "missing"
+        if column in self.added and (raw is None or raw == ""):
+            return  # a column the export left out: an empty cell asks for nothing (its base is W&B's value)
         if type(raw) is type(base) and raw == base and column != "tags":
             # The untouched cell, most cells of a sheet: decoding it would give `base` back. Only W&B moving
             # since the export is left to see, and then the full path below reports it.
@@ -461,7 +463,7 @@ class _Planner:
             shown = "; ".join(f"row {row}, run {run_id}: {why}" for row, run_id, why in cells[:_DAMAGE_SHOWN])
             more = f"; and {len(cells) - _DAMAGE_SHOWN} more" if len(cells) > _DAMAGE_SHOWN else ""
             self.warnings.append(
-                f"{self.sheet.path}: column {column!r}: {_cells(len(cells))} changed by a spreadsheet program, not "
+                f"{self.sheet.path}: column {column!r}: {counted(len(cells), 'cell')} changed by a spreadsheet program, not "
                 f"by an edit: kept the W&B values, nothing written ({shown}{more})")
 
     def _warn(self, row: int, run_id: str, column: str, message: str) -> None:
@@ -524,12 +526,6 @@ def _comma_decimal(text: str) -> str | None:
 _DAMAGE_SHOWN = 5  # cells named in a column's damage warning; the count covers the rest
 
 
-def _is_nan(value: Any) -> bool:
-    return type(value) is float and value != value
-
-
-def _cells(n: int) -> str:
-    return f"{n} cell" if n == 1 else f"{n} cells"
 
 
 def _cell_id(raw: Any) -> str | None:

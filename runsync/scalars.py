@@ -20,6 +20,11 @@ TRUE_TEXTS = {"true", "1", "=true()"}
 FALSE_TEXTS = {"false", "0", "=false()"}
 
 
+def is_nan(value: Any) -> bool:
+    """A float NaN (W&B's NaN, or pandas' missing value: the caller tells which)."""
+    return isinstance(value, float) and value != value
+
+
 def float_text(x: float) -> str:
     return repr(x)  # 'nan', 'inf', '-inf', '3.0', '1e-08': shortest round-trippable form
 

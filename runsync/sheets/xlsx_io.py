@@ -16,6 +16,7 @@ from runsync.errors import CellError, SheetError
 from runsync.model import ABSENT, ID, SheetData, SheetMeta, is_readonly
 from runsync.sheets import _id_text, assemble, atomic_output, cell_value, column_note, header_name, xlsx_fast
 from runsync.sheets.meta import FORMAT_MARKER, dumps, loads, meta_from_json, meta_header
+from runsync.words import counted
 
 DATA_SHEET = "runs"
 META_SHEET = "_runsync"
@@ -220,7 +221,7 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
             shown = "; ".join(f"run {r}: column {c!r}: {n:,} characters"
                               + (f" ({k:,} as stored)" if n <= MAX_CELL_CHARS else "") for r, c, n, k in over[:20])
             more = f"; and {len(over) - 20} more" if len(over) > 20 else ""
-            raise ValueError(f"{_count(len(over), 'cell')} too long for XLSX ({shown}{more}): over Excel's "
+            raise ValueError(f"{counted(len(over), 'cell')} too long for XLSX ({shown}{more}): over Excel's "
                              f"{MAX_CELL_CHARS:,}-character cell limit; leave those columns out (--columns, "
                              "--config-keys) or export to .csv")
         return out
@@ -546,10 +547,6 @@ def _loads_base(text: str) -> Any:
     if '"$' in text or "\\u0024" in text:
         return loads(text)
     return json.loads(text)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _cells_over_limit(columns: list[str], records: list[dict[str, Any]],
