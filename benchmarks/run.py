@@ -20,7 +20,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import PATH, measure, runsync_cli, sandbox, scratch_copy, seeded_db, task
+from benchmarks.harness import (
+    PATH,
+    measure,
+    runsync_cli,
+    sandbox,
+    scratch_copy,
+    seeded_db,
+    task,
+)
 
 # Requests a client makes besides its real work (Viewer at connect, and slack for the sidecar).
 REQUEST_SLACK = 5
@@ -88,7 +96,7 @@ def make_edits(sheet: Path, edited: Path, k: int) -> dict[str, dict[str, Any]]:
     """Edit K evenly spread rows as a person would: add a tag, change config.lr; save with openpyxl."""
     import openpyxl
 
-    from runsync.codec import format_tags, parse_tags
+    from runsync.fields.codec import format_tags, parse_tags
 
     book = openpyxl.load_workbook(sheet)
     ws = book["runs"]
@@ -221,7 +229,7 @@ def bench_rate_limited(sizes: Sizes, work: Path) -> list[Row]:
 
 
 def _per_page() -> int:
-    from runsync.backend.wandb import DEFAULT_PER_PAGE
+    from runsync.backend.wandb.client import DEFAULT_PER_PAGE
 
     return DEFAULT_PER_PAGE
 
@@ -292,7 +300,7 @@ def bench_scaling(sizes: Sizes, work: Path) -> tuple[list[Row], list[dict[str, A
 
 def _raw_paging(sb: Any, n: int) -> float:
     """Page through every run with runsync's query over plain HTTP: the sandbox's share of the time."""
-    from runsync.backend.queries import RUNS_QUERY
+    from runsync.backend.wandb.queries import RUNS_QUERY
 
     start, cursor = time.perf_counter(), None
     while True:

@@ -46,7 +46,7 @@ def bare_paging(per_page: str) -> dict[str, Any]:
 
 def fetch(per_page: str) -> dict[str, Any]:
     """runsync's listing alone (no sheet): for choosing DEFAULT_PER_PAGE."""
-    from runsync.backend.wandb import WandbBackend
+    from runsync.backend.wandb.client import WandbBackend
 
     backend = WandbBackend()
     backend.api  # connect first: the sidecar's start is not paging

@@ -7,14 +7,13 @@
 """
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from runsync.api import ExportResult, Selection, apply, export, frame, plan, read, undo  # noqa: E402
-from runsync.bulk import set_runs as set  # noqa: E402,A001  (an attribute: runsync.set)
-from runsync.apply import ApplyReport  # noqa: E402
-from runsync.errors import ExitCode, RunsyncError  # noqa: E402
-from runsync.export import ExportShape  # noqa: E402
-from runsync.model import Change, Plan  # noqa: E402
+import runsync.report  # noqa: F401  (puts Plan's views in place: str(plan), plan.show(), plan.to_frame())
+from runsync.api import ExportResult, Selection, apply, export, frame, plan, read, undo
+from runsync.errors import ExitCode, RunsyncError
+from runsync.exporter.table import ExportShape
+from runsync.model import ApplyReport, Change, Plan
+from runsync.planner.set_edits import set_runs as set  # noqa: A001  (an attribute: runsync.set)
+from runsync.version import __version__
 
 __all__ = [
     "ApplyReport", "Change", "ExitCode", "ExportResult", "ExportShape", "Plan", "RunsyncError", "Selection",

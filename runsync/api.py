@@ -12,13 +12,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runsync import __version__, codec
-from runsync.apply import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, ApplyOptions, ApplyReport, apply_plan
-from runsync.backend.wandb import DEFAULT_PER_PAGE, WandbBackend, parse_project_path
-from runsync.errors import BackendError, CellError, ConfigError, RunsyncError, SheetError
-from runsync.export import ExportShape, Table, base_snapshot, build_table
-from runsync.frame_cells import FRAME_SOURCE
-from runsync.journal import (
+from runsync.backend.wandb.client import (
+    DEFAULT_PER_PAGE,
+    WandbBackend,
+    parse_project_path,
+)
+from runsync.errors import (
+    BackendError,
+    CellError,
+    ConfigError,
+    RunsyncError,
+    SheetError,
+)
+from runsync.exporter.table import ExportShape, Table, base_snapshot, build_table
+from runsync.fields import codec
+from runsync.journal.events import (
     check_can_append,
     export_header,
     journal_dir,
@@ -27,18 +35,32 @@ from runsync.journal import (
     read_journal,
     undo_journal_path,
 )
-from runsync.history import ExportHistory, export_history, later_writes
-from runsync.imports import Continuation, find_continuation
-from runsync.model import ABSENT, ID, STATUS_COLUMN, SUMMARY_PREFIX, Plan, RunRecord, SheetData, SheetMeta
-from runsync.plan import build_plan
-from runsync.twin_headers import twin_header_errors, twin_headers
-from runsync.undo import plan_undo
+from runsync.journal.history import ExportHistory, export_history, later_writes
+from runsync.journal.imports import Continuation, find_continuation
+from runsync.model import (
+    ABSENT,
+    ID,
+    STATUS_COLUMN,
+    SUMMARY_PREFIX,
+    ApplyReport,
+    Plan,
+    RunRecord,
+    SheetData,
+    SheetMeta,
+)
+from runsync.planner.diff import build_plan
+from runsync.planner.undo import plan_undo
+from runsync.sheets.frame_cells import FRAME_SOURCE
+from runsync.sheets.twin_headers import twin_header_errors, twin_headers
+from runsync.version import __version__
 from runsync.words import counted
+from runsync.writer.apply import apply_plan
+from runsync.writer.options import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY, ApplyOptions
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from runsync.early_fetch import EarlyFetch
+    from runsync.planner.early_fetch import EarlyFetch
 
 # Plans made here -> what their journal's begin line says of where they came from (journal.export_header).
 # Kept beside the (frozen, shared) Plan type rather than in it; an entry goes when its plan does.
@@ -189,8 +211,8 @@ def _refuse_unsaved_edits(target: str) -> None:
 
 def sheet_differs_from_base(sheet: SheetData) -> list[tuple[int, str]]:
     """(row, column) of every cell that no longer holds its exported value; no W&B request. Pure."""
-    from runsync.mangle import mangled_by_program
-    from runsync.classify import TEXT_FIELDS, same
+    from runsync.fields.classify import TEXT_FIELDS, same
+    from runsync.planner.damage import mangled_by_program
 
     if sheet.meta is None:
         raise ValueError(f"{sheet.path}: no base snapshot to compare with")
@@ -228,7 +250,7 @@ def frame(
     backend: WandbBackend | None = None,
 ) -> pd.DataFrame:
     """The export as a pandas DataFrame (number columns typed, others object); the base rides in `df.attrs`."""
-    from runsync.frame_cells import typed_frame
+    from runsync.sheets.frame_cells import typed_frame
 
     table, meta = _fetch_table(project, Selection(filters, order, limit), shape, backend or WandbBackend(), None, None)
     df = typed_frame(table.columns, table.rows)
@@ -238,8 +260,8 @@ def frame(
 
 def _sheet_from_frame(df: pd.DataFrame, meta: SheetMeta | None) -> SheetData:
     """An edited DataFrame as if it were a sheet: each cell as the text a CSV would hold."""
-    from runsync.frame_cells import frame_rows
     from runsync.sheets import assemble
+    from runsync.sheets.frame_cells import frame_rows
 
     problems: list[tuple[int, str | None, str, str]] = []
     header, raw_rows = frame_rows(df, meta.base if meta is not None else {}, meta is None, problems)
@@ -318,8 +340,8 @@ def plan(
     with _cycle_collector_paused():
         if isinstance(source, (str, os.PathLike)) and base is None and str(source).lower().endswith(".xlsx") \
                 and os.path.isfile(source):
-            # W&B is read on a thread from the moment the sheet's ids are known (runsync/early_fetch.py).
-            from runsync.early_fetch import EarlyFetch
+            # W&B is read on a thread from the moment the sheet's ids are known (runsync/planner/early_fetch.py).
+            from runsync.planner.early_fetch import EarlyFetch
             from runsync.sheets.xlsx_io import read_xlsx
 
             if backend is None:
@@ -410,7 +432,7 @@ def _advance_base(sheet: SheetData, live: dict[str, RunRecord]) -> ExportHistory
 
     Without them a value fixed again after an import would look "changed in W&B", and a re-export would
     take the imported cells for unsaved edits. Returns what each import wrote over, for the planner to
-    tell a sheet that predates an import (runsync.history).
+    tell a sheet that predates an import (runsync.journal.history).
     """
     if sheet.meta is None:
         return None
@@ -428,9 +450,9 @@ def _advance_base(sheet: SheetData, live: dict[str, RunRecord]) -> ExportHistory
 def default_journal(source: str, project: str | None = None) -> str:
     """A new, empty journal for one import of `source`: SOURCE.runsync-journals/<UTC time>-<n>.jsonl.
 
-    A `runsync set` plan has no file to sit beside: runsync's state folder (bulk.new_set_journal).
+    A `runsync set` plan has no file to sit beside: runsync's state folder (set_edits.new_set_journal).
     """
-    from runsync.bulk import is_set_source, new_set_journal
+    from runsync.planner.set_edits import is_set_source, new_set_journal
 
     if project and is_set_source(source):
         return new_set_journal(project)
@@ -441,7 +463,7 @@ def default_journal(source: str, project: str | None = None) -> str:
 
 def _frame_home(project: str) -> Path:
     """A DataFrame has no file for its journals to sit beside: STATE/ENTITY/PROJECT/frame(.runsync-journals)."""
-    from runsync.bulk import state_dir
+    from runsync.planner.set_edits import state_dir
 
     entity, name = parse_project_path(project)
     return state_dir() / entity / name / "frame"
@@ -496,7 +518,7 @@ def apply(
 
 def continued_import(plan: Plan) -> Continuation | None:
     """The interrupted import of this plan's sheet and export that `apply(plan)` (no journal given) meets, if any:
-    continued when it planned every change of `plan` (runsync.imports); else `plan` gets a journal of its own."""
+    continued when it planned every change of `plan` (runsync.journal.imports); else `plan` gets a journal of its own."""
     header = _header_of(plan)
     if plan.undo or not header.get("exported_at"):
         return None

@@ -112,7 +112,7 @@ def write_sample_sheets(directory: Path) -> list[Path]:
 
 def run_demo(console: Console, workdir: Path | None = None) -> int:
     import runsync
-    from runsync.render import render_apply_report, render_plan
+    from runsync.report.text import render_apply_report, render_plan
 
     with tempfile.TemporaryDirectory(prefix="runsync-demo-") as tmp:
         work = Path(workdir or tmp)

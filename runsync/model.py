@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -169,11 +169,7 @@ class Plan:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per change, conflict, W&B-only change, skipped run and error (README "Reviewing a plan")."""
-        import pandas as pd
-
-        from runsync.report.common import FRAME_COLUMNS, plan_rows
-
-        return pd.DataFrame(plan_rows(self), columns=list(FRAME_COLUMNS), dtype=object)
+        return PLAN_VIEWS["frame"](self)
 
     def __repr__(self) -> str:
         """One line: `<Plan e/p: 4 runs, 5 fields, 1 conflict>` (and its errors, when it has any)."""
@@ -183,21 +179,48 @@ class Plan:
 
     def __str__(self) -> str:
         """The text plan, as `runsync import --dry-run` prints it (no colour)."""
-        from runsync.render.plan import plan_text
-
-        return plan_text(self)
+        return PLAN_VIEWS["text"](self)
 
     def show(self) -> None:
         """Print the text plan to stdout (in colour on a terminal); returns None."""
-        from runsync.render.plan import print_plan
-
-        print_plan(self)
+        PLAN_VIEWS["print"](self)
 
     def _repr_html_(self) -> str:
         """A notebook shows a plan as the HTML report's table."""
-        from runsync.report.html import plan_html
+        return PLAN_VIEWS["html"](self)
 
-        return plan_html(self, max_runs=200)
+
+# A plan's views (text, DataFrame, notebook HTML), put here by runsync.report when it is imported (runsync's own
+# __init__ imports it, so they are always here): data imports nothing above it, and the views live with the renderers.
+PLAN_VIEWS: dict[str, Callable[[Plan], Any]] = {}
+
+
+@dataclass
+class ApplyReport:
+    """What an apply did, run by run and field by field: plain data the renderers read."""
+
+    applied: list[Change] = field(default_factory=list)
+    already: list[Change] = field(default_factory=list)  # W&B already held the new value
+    conflicts: list[Change] = field(default_factory=list)  # moved in W&B between plan and write
+    failed: dict[str, str] = field(default_factory=dict)  # run id -> why, after every retry
+    failed_changes: list[Change] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # deleted in W&B between plan and write
+    skipped: list[Skip] = field(default_factory=list)  # started running between plan and write
+    warnings: list[str] = field(default_factory=list)
+    journal: str | None = None
+    # Written (W&B confirmed it), yet read back holding another value: `live` is what W&B holds.
+    did_not_stick: list[Change] = field(default_factory=list)
+    verified_runs: int = 0  # runs read back after writing (0: verification off, or nothing written)
+    verify_requests: int = 0  # reads that cost: one per page of ids
+    unverified: str | None = None  # why the read-back failed, when it did
+    config_writes: str | None = None  # MERGE or REPLACE once the server's handling of config is known
+    write_requests: int = 0  # requests that carried writes (a batch counts once; a run sent again alone, once more)
+
+    @property
+    def ok(self) -> bool:
+        return (not self.failed and not self.conflicts and not self.missing and not self.did_not_stick
+                and self.unverified is None)
+
 
 
 SHEET_FORMAT_VERSION = 1

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import csv
-import re
 import io
+import re
 from pathlib import Path
 from typing import Any
 

@@ -5,8 +5,9 @@ import wandb
 from helpers import edit_cells, invoke
 
 import runsync
-from runsync.apply import ApplyOptions, apply_plan
 from runsync.backend import WandbBackend
+from runsync.writer.apply import apply_plan
+from runsync.writer.options import ApplyOptions
 
 
 def test_stops_after_failures_in_a_row_and_a_rerun_finishes(seeded_sandbox, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import wandb
 
-from runsync.backend.wandb import WandbBackend
+from runsync.backend.wandb.client import WandbBackend
 from runsync.errors import BackendError, ConfigError
 
 

@@ -9,12 +9,13 @@ import threading
 from pathlib import Path
 
 import wandb
+from helpers import edit_cells, invoke, upsert_inputs, write_counts
 
 import runsync
-from runsync.apply import ApplyOptions, apply_plan
 from runsync.backend import WandbBackend
-from helpers import edit_cells, invoke, upsert_inputs, write_counts
 from runsync.sandbox import Sandbox
+from runsync.writer.apply import apply_plan
+from runsync.writer.options import ApplyOptions
 
 
 def make_runs(sandbox: Sandbox, n: int) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runsync.codec import (
+from runsync.fields.codec import (
     CellProblem,
     XlsxCell,
     decode_cell,
@@ -23,8 +23,8 @@ from runsync.codec import (
     to_xlsx_cell,
     values_equal,
 )
-from runsync.mangle import mangled_by_program
 from runsync.model import ABSENT
+from runsync.planner.damage import mangled_by_program
 
 BIG = 12345678901234567890
 NAN = math.nan
@@ -145,7 +145,7 @@ def test_decode_tags_column():
     (True, 1, False),
     (False, 0, False),
     (True, True, True),
-    # Exact: a program's 15-digit rounding is recognised by runsync.mangle, not hidden as equality.
+    # Exact: a program's 15-digit rounding is recognised by runsync.planner.damage, not hidden as equality.
     (0.1 + 0.2, 0.3, False),
     (1 / 3, 0.333333333333333, False),
     (0.1234567890123456, 0.1234567890123457, False),

@@ -26,10 +26,10 @@ from helpers import edit_cells, invoke, upsert_inputs
 from rich.console import Console
 
 import runsync
-from runsync.apply import MERGE, REPLACE, write_fields
 from runsync.model import ABSENT, Action, Change, RunRecord
-from runsync.render import render_apply_report
+from runsync.report.text import render_apply_report
 from runsync.sandbox import Store, start
+from runsync.writer.apply import MERGE, REPLACE, write_fields
 
 RUNS = 20
 DESCS = {"lr": "learning rate", "epochs": "passes over the data", "batch_size": "per device"}

@@ -10,12 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from helpers import invoke
 
-from runsync.backend.login import not_an_api, probe as _probe
-from runsync.backend.wandb import WandbBackend
+from runsync.backend.wandb.client import WandbBackend
+from runsync.backend.wandb.login import not_an_api
+from runsync.backend.wandb.login import probe as _probe
 from runsync.errors import BackendError
 from runsync.sandbox import Sandbox
-from helpers import invoke
 
 
 def closed_port() -> int:

@@ -18,8 +18,8 @@ import pytest
 import wandb
 from helpers import edit_cells, invoke
 
-from runsync.backend import transport
-from runsync.backend.wandb import WandbBackend
+from runsync.backend.wandb import transport
+from runsync.backend.wandb.client import WandbBackend
 from runsync.errors import BackendError
 
 pytestmark = pytest.mark.e2e

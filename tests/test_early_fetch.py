@@ -1,12 +1,12 @@
-"""runsync.plan reads W&B while it reads an XLSX sheet (runsync/early_fetch.py): the same plan, the same requests."""
+"""runsync.plan reads W&B while it reads an XLSX sheet (runsync/planner/early_fetch.py): the same plan, the same requests."""
 from __future__ import annotations
 
 import pytest
+from helpers import edit_cells
 
 import runsync
 from runsync.api import plan_sheet, read
 from runsync.errors import BackendError, ConfigError
-from helpers import edit_cells
 
 
 def _sequential(path, **options):

@@ -25,10 +25,11 @@ from fault_support import (
 from helpers import edit_cells, invoke
 
 import runsync
-from runsync.apply import ApplyOptions, apply_plan
-from runsync.backend.wandb import WandbBackend
-from runsync.journal import read_journal
+from runsync.backend.wandb.client import WandbBackend
+from runsync.journal.events import read_journal
 from runsync.sandbox import seed_project
+from runsync.writer.apply import apply_plan
+from runsync.writer.options import ApplyOptions
 
 
 def _journal_events(path: Path) -> list[dict]:

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 import wandb
+from helpers import invoke
 
-from runsync.backend import wandb as backend_wandb
-from runsync.backend.filters import check_filters, re2_problem
-from runsync.backend.wandb import WandbBackend
+from runsync.backend.wandb import client as backend_wandb
+from runsync.backend.wandb.client import WandbBackend
+from runsync.backend.wandb.filters import check_filters, re2_problem
 from runsync.errors import BackendError, ConfigError
 from runsync.sandbox import Sandbox
 from runsync.sandbox.filters import _not_re2, service_refusal
-from helpers import invoke
 
 # -- the check itself -------------------------------------------------------------------------------
 

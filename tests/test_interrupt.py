@@ -16,10 +16,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fault_support import cli_env, edit_csv, expected_state, plan_edits, run_cli, runsync_cmd, snapshot
+from fault_support import (
+    cli_env,
+    edit_csv,
+    expected_state,
+    plan_edits,
+    run_cli,
+    runsync_cmd,
+    snapshot,
+)
 from helpers import invoke
 
-from runsync.journal import read_journal
+from runsync.journal.events import read_journal
 from runsync.sandbox import Store, seed_project
 
 RUNS, FIELDS = 40, 100

@@ -18,7 +18,7 @@ import wandb
 from helpers import dry_run, edit_cells, fresh_run, invoke, set_in_wandb
 
 import runsync
-from runsync.journal import read_events
+from runsync.journal.events import read_events
 
 FORMATS = ["xlsx", "csv"]
 

@@ -18,8 +18,8 @@ import pytest
 import wandb
 from helpers import damaged_cells, invoke, write_counts
 
-from runsync import codec
 from runsync.api import read
+from runsync.fields import codec
 
 pytestmark = pytest.mark.libreoffice
 

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from runsync.backend.wandb import WandbBackend
-from runsync.sandbox import Sandbox
 from helpers import edit_cells, invoke
+
+from runsync.backend.wandb.client import WandbBackend
+from runsync.sandbox import Sandbox
 
 WRONG_KEY = "wrongkey" * 5  # 40 characters: the client accepts its form, the sandbox refuses it
 

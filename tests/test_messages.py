@@ -19,7 +19,7 @@ from helpers import edit_cells, invoke
 import runsync
 from runsync.errors import ConfigError
 from runsync.model import ABSENT, Action, Change, Plan
-from runsync.render import plan_json
+from runsync.report.text import plan_json
 from runsync.sheets import xlsx_io
 from runsync.sheets.meta import decode_value
 

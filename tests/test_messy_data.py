@@ -545,7 +545,7 @@ def test_a_float_literal_that_overflows_is_an_error_not_inf(long_floats, tmp_pat
 @pytest.mark.parametrize("shortcuts", [True, False])
 def test_a_boolean_typed_over_a_read_only_number_is_an_edit(sandbox, tmp_path, monkeypatch, fmt, shortcuts):
     # True == 1 == 1.0 and False == 0 in Python; in W&B (and in the sheet) they are different values.
-    from runsync.plan import _Planner
+    from runsync.planner.diff import _Planner
 
     monkeypatch.setattr(_Planner, "shortcuts", shortcuts)
     sandbox.store.create_run("e", "p", "b0", state="finished", config={"lr": 0.1},

@@ -17,7 +17,7 @@ import pytest
 from helpers import invoke
 
 import runsync
-from runsync.backend.wandb import WandbBackend
+from runsync.backend.wandb.client import WandbBackend
 from runsync.errors import BackendError
 from runsync.sandbox import Sandbox, seed_project
 

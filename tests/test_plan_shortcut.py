@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 import runsync
 from runsync.api import read
-from runsync.backend.wandb import WandbBackend
+from runsync.backend.wandb.client import WandbBackend
 from runsync.model import ABSENT, RunRecord, SheetData, SheetMeta
-from runsync.plan import _Planner
+from runsync.planner.diff import _Planner
 
 
 class _FullPath(_Planner):

@@ -1,6 +1,6 @@
 """A spreadsheet program's conversions (in any locale) are damage, never writes; a person's edit still lands.
 
-The judgement (runsync.conversions) is generative: what a program may read an exported text as, in each
+The judgement (runsync.planner.conversions) is generative: what a program may read an exported text as, in each
 locale's conventions (CLDR via Babel), against what the saved cell can be a rendering of.
 """
 from __future__ import annotations
@@ -14,7 +14,12 @@ import pytest
 import wandb
 from helpers import damaged_cells, invoke, write_counts
 
-from runsync.conversions import LOCALES, locales_for_delimiter, misread, readings
+from runsync.planner.conversions import (
+    LOCALES,
+    locales_for_delimiter,
+    misread,
+    readings,
+)
 
 COMMA_LOCALES = locales_for_delimiter(";")
 
@@ -191,7 +196,7 @@ def test_a_csv_saved_as_xlsx_keeps_its_formula_guard_out_of_wandb(sandbox, tmp_p
 
 @pytest.mark.parametrize(("held", "typed"), [([1, 2], "wide"), ({"a": 1}, "resnet 50"), (["x"], "x, y")])
 def test_plain_text_in_a_json_column_says_json_is_expected_and_how_to_type_text(sandbox, tmp_path, held, typed):
-    from runsync.codec import decode_cell
+    from runsync.fields.codec import decode_cell
 
     problem = decode_cell(typed, column="config.k", base=held)
     assert "not valid JSON" in problem.message and '"like this"' in problem.message

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from runsync.errors import CellError
 from runsync.model import ABSENT, Action, Change, Plan
-from runsync.render import plan_json, render_plan
+from runsync.report.text import plan_json, render_plan
 
 CASES = Path(__file__).parent / "cases" / "plan"
 
@@ -67,7 +67,7 @@ def test_json_plan_shape():
 
 
 def test_characters_a_terminal_hides_are_shown_escaped_in_the_plan() -> None:
-    from runsync.render.plan import show
+    from runsync.report.text import show
 
     plan = _plan(changes=(
         Change("abc123", "run one", "name", "run one", "run\u00a0one", "run one", U),
@@ -104,7 +104,7 @@ def test_a_change_that_looks_like_none_says_what_differs(old, new, note):
 
 @pytest.mark.parametrize(("old", "new"), [("café", "cafe"), ("x", "y"), (0.1, 0.2), (1e-50, 2e-50), (1.0, 2.0)])
 def test_ordinary_changes_carry_no_such_note(old, new):
-    from runsync.render.plan import alike_note
+    from runsync.report.text import alike_note
 
     assert alike_note(old, new) == ""
 
@@ -202,8 +202,8 @@ def test_str_of_a_plan_is_the_text_plan_and_repr_is_one_line(capsys):
             "Verified: read 1,234 written runs back in 1,234 requests."]),
 ])
 def test_the_apply_report_counts_in_singular_and_plural(n, lines):
-    from runsync.apply import ApplyReport
-    from runsync.render import render_apply_report
+    from runsync.model import ApplyReport
+    from runsync.report.text import render_apply_report
 
     changes = [Change(f"r{i}", None, "notes", "a", "b", "a", U) for i in range(n)]
     report = ApplyReport(applied=changes, already=changes, verified_runs=n, verify_requests=n)

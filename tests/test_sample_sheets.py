@@ -62,9 +62,9 @@ def test_sample_edits_import(demo_sandbox, sandbox, tmp_path, fmt):
 
 def test_sample_plan_report_matches_the_plan(demo_sandbox, tmp_path):
     """sample_sheets/plan-report.* is the report of runs-edited.xlsx: every planned change marked, nothing else."""
-    import openpyxl
-
     from html.parser import HTMLParser
+
+    import openpyxl
 
     doc = json.loads(invoke("import", _copy("runs-edited.xlsx", tmp_path), "--dry-run", "--format", "json").stdout)
     planned = {(c["run_id"], c["field"]) for c in doc["changes"]}

@@ -159,7 +159,7 @@ def test_serve_options(tmp_path: Path) -> None:
 
 
 def test_default_sandbox_holds_runsync_default_page(tmp_path: Path) -> None:
-    from runsync.backend.wandb import DEFAULT_PER_PAGE, IDS_PER_QUERY
+    from runsync.backend.wandb.client import DEFAULT_PER_PAGE, IDS_PER_QUERY
 
     with start(db=str(tmp_path / "s.db")) as sb:
         seed_project(sb.store, "e", "p", runs=3, seed=1)

@@ -81,7 +81,7 @@ def _ids(sandbox) -> list[str]:
 def test_in_process_errors_and_the_sandbox_repr_hide_the_key(seeded_sandbox, tmp_path, monkeypatch):
     assert seeded_sandbox.api_key not in repr(seeded_sandbox)
     monkeypatch.setenv("WANDB_API_KEY", WRONG_KEY)
-    from runsync.backend.wandb import WandbBackend
+    from runsync.backend.wandb.client import WandbBackend
 
     result = invoke("--debug", "export", "e/p", "-o", tmp_path / "z.csv", exit_code=1)
     assert "error:" in result.stderr
@@ -135,8 +135,9 @@ def test_a_server_error_quoting_the_key_is_shown_with_the_key_scrubbed(seeded_sa
     import json
 
     import runsync
-    from runsync.apply import ApplyOptions, apply_plan
-    from runsync.backend.wandb import WandbBackend
+    from runsync.backend.wandb.client import WandbBackend
+    from runsync.writer.apply import apply_plan
+    from runsync.writer.options import ApplyOptions
 
     key = seeded_sandbox.api_key
     sheet = tmp_path / "runs.csv"

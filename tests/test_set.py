@@ -10,7 +10,7 @@ import wandb
 from helpers import invoke
 
 import runsync
-from runsync.bulk import Cell
+from runsync.planner.set_edits import Cell
 
 
 @pytest.fixture(autouse=True)

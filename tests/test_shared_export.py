@@ -17,7 +17,7 @@ from helpers import append_row, dry_run, edit_cells, fresh_run, invoke, set_in_w
 
 import runsync
 from runsync.api import plan_undo_journal
-from runsync.journal import read_events
+from runsync.journal.events import read_events
 
 FORMATS = ["xlsx", "csv"]
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runsync.codec import decode_cell, to_csv_cell, values_equal
 from runsync.errors import SheetError
+from runsync.fields.codec import decode_cell, to_csv_cell, values_equal
 from runsync.model import ABSENT, SheetMeta
 from runsync.sheets import read_sheet, sidecar_path, write_sheet
 from runsync.sheets.meta import decode_value, encode_value
@@ -304,7 +304,7 @@ def test_libreoffice_resave(tmp_path):
 @pytest.mark.skipif(shutil.which("soffice") is None and not os.environ.get("CI"), reason="LibreOffice not installed")
 def test_libreoffice_csv_resave(tmp_path):
     """Calc opening our CSV with its defaults and saving it (UTF-8): only '007' is lost, and it is noticed."""
-    from runsync.mangle import mangled_by_program
+    from runsync.planner.damage import mangled_by_program
 
     path = tmp_path / "runs.csv"
     write_sheet(path, COLUMNS, RECORDS, make_meta())

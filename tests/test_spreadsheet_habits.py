@@ -191,7 +191,7 @@ def test_import_says_what_it_read_and_the_next_step(runs, tmp_path):
     ("x" * 40_000, "x" * 32_767, "32,767"),
 ])
 def test_lost_characters_are_named(base, raw, fragment):
-    from runsync.mangle import mangled_by_program
+    from runsync.planner.damage import mangled_by_program
 
     assert fragment in (mangled_by_program(base, raw) or "")
 
@@ -204,7 +204,7 @@ def test_lost_characters_are_named(base, raw, fragment):
     (("a", "b"), "a, c"),
 ])
 def test_real_edits_are_not_mistaken_for_loss(base, raw):
-    from runsync.mangle import mangled_by_program
+    from runsync.planner.damage import mangled_by_program
 
     assert mangled_by_program(base, raw) is None
 

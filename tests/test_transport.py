@@ -12,9 +12,13 @@ import pytest
 import requests
 import wandb
 
-from runsync.backend import transport
-from runsync.backend.transport import ClassicTransport, ServiceTransport, TransportError
-from runsync.backend.wandb import WandbBackend
+from runsync.backend.wandb import transport
+from runsync.backend.wandb.client import WandbBackend
+from runsync.backend.wandb.transport import (
+    ClassicTransport,
+    ServiceTransport,
+    TransportError,
+)
 from runsync.errors import BackendError
 
 

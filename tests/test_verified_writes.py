@@ -13,9 +13,10 @@ import wandb
 from helpers import edit_cells, invoke, upsert_inputs, write_counts
 
 import runsync
-from runsync.apply import ApplyOptions, apply_plan
 from runsync.backend import WandbBackend
-from runsync.journal import read_journal
+from runsync.journal.events import read_journal
+from runsync.writer.apply import apply_plan
+from runsync.writer.options import ApplyOptions
 
 
 def events(path: Path) -> list[dict]:
@@ -200,7 +201,7 @@ def test_a_lost_answer_without_verification_stays_reported_as_failed(sandbox, tm
     assert set(report.failed) == {ids[0]} and not report.applied and report.verified_runs == 0
     # Not read back, the journal claims no more than it knows (a write without `done`) ...
     assert [h.done for h in read_journal(tmp_path / "j.jsonl").fields] == [False]
-    # ... while W&B holds it: which is what planning (runsync.history) and undo check before trusting it.
+    # ... while W&B holds it: which is what planning (runsync.journal.history) and undo check before trusting it.
     assert wandb.Api().run(f"e/p/{ids[0]}").notes == "n0"
 
 

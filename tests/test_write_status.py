@@ -15,10 +15,11 @@ from fault_support import deleted_once_written
 from helpers import dry_run, edit_cells, invoke, write_counts
 
 import runsync
-from runsync.apply import ApplyOptions, ApplyReport, apply_plan
-from runsync.backend.wandb import WandbBackend
-from runsync.model import Action, Change, Plan, Skip
+from runsync.backend.wandb.client import WandbBackend
+from runsync.model import Action, ApplyReport, Change, Plan, Skip
 from runsync.sheets.status import STATUS_COLUMN, annotate_sheet, run_statuses
+from runsync.writer.apply import apply_plan
+from runsync.writer.options import ApplyOptions
 
 FORMATS = ["xlsx", "csv"]
 

@@ -10,8 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runsync.model import SheetMeta
-from runsync.sheets import read_sheet, write_sheet
-from runsync.sheets import xlsx_io
+from runsync.sheets import read_sheet, write_sheet, xlsx_io
 from runsync.sheets.xlsx_fast import openpyxl_like, plain_values_only
 
 HERE = Path(__file__).parent

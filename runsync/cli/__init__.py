@@ -6,9 +6,9 @@ import sys
 
 import click
 
-from runsync import __version__
 from runsync.cli.common import RunsyncGroup
 from runsync.errors import ExitCode
+from runsync.version import __version__
 
 
 @click.group(cls=RunsyncGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -11,9 +11,9 @@ from typing import Any
 import click
 from rich.console import Console
 
-from runsync.apply import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY
 from runsync.errors import ExitCode, Interrupted, RunsyncError, SheetError
 from runsync.words import counted
+from runsync.writer.options import DEFAULT_BATCH_SIZE, DEFAULT_CONCURRENCY
 
 
 def stdout_console() -> Console:
@@ -116,7 +116,13 @@ def progress(label: str, *, enabled: bool) -> Iterator[tuple[Callable[[int], Non
     if not enabled or not sys.stderr.isatty():
         yield (lambda total: None), (lambda n=1: None)
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=stderr_console(), transient=True) as bar:
@@ -131,7 +137,13 @@ def plan_progress() -> Iterator[tuple[Callable[[int], None], Callable[[], None]]
     if not sys.stderr.isatty():
         yield (lambda total: None), (lambda: None)
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=stderr_console(), transient=True) as bar:
@@ -223,7 +235,7 @@ def confirm_and_apply(plan: Any, *, yes: bool, interactive: bool, after: Callabl
     `after(report)` runs once the report is shown (--write-status), before the exit."""
     import runsync
     from runsync.api import new_keys_refusal
-    from runsync.render import render_apply_report
+    from runsync.report.text import render_apply_report
 
     err = stderr_console()
     if refusal := new_keys_refusal(plan, force=bool(apply_kwargs.get("force"))):
@@ -263,7 +275,7 @@ def print_continuation(plan: Any) -> None:
     import shlex
 
     from runsync.api import continued_import
-    from runsync.history import when_text
+    from runsync.journal.history import when_text
 
     found = continued_import(plan)
     if found is None:
@@ -285,7 +297,7 @@ def show_plan(plan: Any, fmt: str, heading: str, *, pager: bool = True) -> None:
     a text plan taller than the screen goes through the pager unless `pager` is False (--no-pager)."""
     import json
 
-    from runsync.render import plan_json, render_plan
+    from runsync.report.text import plan_json, render_plan
 
     err = stderr_console()
     for warning in plan.warnings:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from runsync.backend.filters import pair_value
+from runsync.backend.wandb.filters import pair_value
 from runsync.cli.common import progress, split_list, stderr_console
 from runsync.errors import ConfigError, ExitCode
 
@@ -78,8 +78,8 @@ def export(project: str, output: str, filter_pairs: tuple[str, ...], filters_jso
     from rich.markup import escape
 
     import runsync
-    from runsync.backend.wandb import parse_project_path
-    from runsync.export import ExportShape
+    from runsync.backend.wandb.client import parse_project_path
+    from runsync.exporter.table import ExportShape
 
     selection = runsync.Selection(parse_filters(filter_pairs, filters_json), order, limit)
     shape = ExportShape(columns=split_list(columns), config_keys=split_list(config_keys),

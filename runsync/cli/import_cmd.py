@@ -1,15 +1,26 @@
 """`runsync import`."""
 from __future__ import annotations
 
+import shlex
 import sys
 
 import click
 
-import shlex
-
-from runsync.cli.common import (allow_text_option, batch_size_option, concurrency_option, confirm_and_apply,
-                                new_keys_option, pager_option, plan_progress, print_status_line, report_option,
-                                show_plan, stderr_console, write_plan_report, write_status_option)
+from runsync.cli.common import (
+    allow_text_option,
+    batch_size_option,
+    concurrency_option,
+    confirm_and_apply,
+    new_keys_option,
+    pager_option,
+    plan_progress,
+    print_status_line,
+    report_option,
+    show_plan,
+    stderr_console,
+    write_plan_report,
+    write_status_option,
+)
 from runsync.errors import ExitCode
 from runsync.words import counted
 
@@ -59,9 +70,8 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, all
       runsync import runs.xlsx --yes --write-status
     """
     import runsync
-    from runsync.sheets.status import write_import_status
-
     from runsync.backend import WandbBackend
+    from runsync.sheets.status import write_import_status
 
     err = stderr_console()
     backend = WandbBackend()  # one client for the plan and the writes: one login, one sidecar session

@@ -7,13 +7,13 @@ import click
 
 from runsync.cli.common import (
     allow_text_option,
-    confirm_and_apply,
-    progress,
     batch_size_option,
     concurrency_option,
+    confirm_and_apply,
     new_keys_option,
-    report_option,
     pager_option,
+    progress,
+    report_option,
     show_plan,
     stderr_console,
     write_plan_report,
@@ -29,7 +29,7 @@ def _interactive() -> bool:
 
 
 def _pairs(values: tuple[str, ...]) -> list[tuple[str, object]]:
-    from runsync.bulk import Cell
+    from runsync.planner.set_edits import Cell
 
     pairs = []
     for item in values:
@@ -91,7 +91,7 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
     """
     import runsync
     from runsync.backend import WandbBackend
-    from runsync.bulk import parse_edits
+    from runsync.planner.set_edits import parse_edits
 
     filters = parse_filters(filter_pairs, filters_json)
     pairs = _pairs(set_pairs)

@@ -6,9 +6,19 @@ import sys
 
 import click
 
-from runsync.cli.common import (ask, batch_size_option, concurrency_option, confirm_large_write, pager_option,
-                                print_status_line, report_option, stderr_console, stdout_console, write_plan_report,
-                                write_status_option)
+from runsync.cli.common import (
+    ask,
+    batch_size_option,
+    concurrency_option,
+    confirm_large_write,
+    pager_option,
+    print_status_line,
+    report_option,
+    stderr_console,
+    stdout_console,
+    write_plan_report,
+    write_status_option,
+)
 from runsync.errors import ConfigError, ExitCode
 from runsync.words import counted
 
@@ -42,11 +52,10 @@ def undo(journal: str, last: bool, dry_run: bool, force: bool, yes: bool, no_ver
     """
     import runsync
     from runsync.api import plan_undo_journal
-    from runsync.cli.pager import print_paged
-    from runsync.imports import list_imports, sheet_folder
-    from runsync.render import render_apply_report, render_plan
-
     from runsync.backend import WandbBackend
+    from runsync.cli.pager import print_paged
+    from runsync.journal.imports import list_imports, sheet_folder
+    from runsync.report.text import render_apply_report, render_plan
 
     err, out = stderr_console(), stdout_console()
     folder = sheet_folder(journal)
@@ -103,7 +112,7 @@ def _quote(path: str) -> str:
 
 
 def _when(at: str) -> str:
-    from runsync.history import when_text
+    from runsync.journal.history import when_text
 
     return when_text(at)
 

@@ -5,8 +5,12 @@ Each takes a Plan (import, undo, or any command that makes one) and, for XLSX, t
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from runsync.model import Plan, SheetData
+from runsync.model import PLAN_VIEWS, Plan, SheetData
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REPORT_EXTENSIONS = (".xlsx", ".html", ".htm")
 
@@ -32,4 +36,33 @@ def write_report(plan: Plan, path: str, *, sheet: SheetData | None = None) -> No
         write_report_html(plan, path)
 
 
-__all__ = ["check_report_path", "write_report"]
+def plan_frame(plan: Plan) -> pd.DataFrame:
+    """One row per change, conflict, W&B-only change, skipped run and error: `Plan.to_frame()`."""
+    import pandas as pd
+
+    from runsync.report.common import FRAME_COLUMNS, plan_rows
+
+    return pd.DataFrame(plan_rows(plan), columns=list(FRAME_COLUMNS), dtype=object)
+
+
+def _text(plan: Plan) -> str:
+    from runsync.report.text import plan_text
+
+    return plan_text(plan)
+
+
+def _print(plan: Plan) -> None:
+    from runsync.report.text import print_plan
+
+    print_plan(plan)
+
+
+def _html(plan: Plan) -> str:
+    from runsync.report.html import plan_html
+
+    return plan_html(plan, max_runs=200)
+
+
+PLAN_VIEWS.update(frame=plan_frame, text=_text, print=_print, html=_html)
+
+__all__ = ["check_report_path", "plan_frame", "write_report"]

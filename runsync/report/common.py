@@ -5,8 +5,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from runsync.model import ABSENT, Change, Plan
-from runsync.render.plan import SKIP_REASONS, show
-from runsync.render.plan import summary_line as text_summary_line
+from runsync.report.text import SKIP_REASONS, show
+from runsync.report.text import summary_line as text_summary_line
 from runsync.words import counted
 
 # Kinds of row in Plan.to_frame() and the reports (README "Reviewing a plan").

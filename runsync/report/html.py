@@ -5,10 +5,18 @@ import html
 from datetime import datetime, timezone
 
 from runsync.model import Plan
-from runsync.render.plan import ARROW, show
-from runsync.render.rollup import rollup_lines
-from runsync.report.common import CONFLICT, Cell, counts, run_table, run_url, skip_reason, summary_line
+from runsync.report.common import (
+    CONFLICT,
+    Cell,
+    counts,
+    run_table,
+    run_url,
+    skip_reason,
+    summary_line,
+)
+from runsync.report.rollup import rollup_lines
 from runsync.report.table_script import SCRIPT, TABLE_ID
+from runsync.report.text import ARROW, show
 from runsync.words import counted
 
 # Scoped to .runsync-plan, so a notebook's own styles are left alone.

@@ -10,7 +10,6 @@ from datetime import date, datetime, time, timezone
 from typing import Any
 
 from runsync.model import ID, Plan, SheetData
-from runsync.render.plan import show
 from runsync.report.common import (
     CHANGE,
     CONFLICT,
@@ -23,6 +22,7 @@ from runsync.report.common import (
     skip_reason,
     summary_line,
 )
+from runsync.report.text import show
 
 SUMMARY_SHEET = "Plan"
 TABLE_SHEET = "runs"

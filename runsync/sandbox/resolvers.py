@@ -11,8 +11,15 @@ from importlib import resources
 from typing import Any
 
 from graphql import (
-    DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode, OperationType,
-    build_schema, execute, parse, validate,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
+    build_schema,
+    execute,
+    parse,
+    validate,
 )
 from graphql.language import ast
 from graphql.utilities import value_from_ast_untyped

@@ -7,10 +7,16 @@ import json
 import os
 from typing import Any
 
-from runsync.codec import to_csv_cell
 from runsync.errors import CellError, SheetError
+from runsync.fields.codec import to_csv_cell
 from runsync.model import ABSENT, SheetData, SheetMeta
-from runsync.sheets import assemble, atomic_output, cell_value, header_name, sidecar_path
+from runsync.sheets.common import (
+    assemble,
+    atomic_output,
+    cell_value,
+    header_name,
+    sidecar_path,
+)
 from runsync.sheets.encodings import ADVICE, NAMES, choose_encoding
 from runsync.sheets.meta import meta_from_json, meta_to_json
 

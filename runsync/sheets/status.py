@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from runsync.codec import GUARD_CHARS
 from runsync.errors import ConfigError
+from runsync.fields.codec import GUARD_CHARS
 from runsync.model import STATUS_COLUMN, Plan
-from runsync.sheets import _id_text, atomic_output, header_name
+from runsync.sheets.common import atomic_output, header_name, id_text
 
 __all__ = ["STATUS_COLUMN", "annotate_sheet", "run_statuses", "write_import_status", "write_undo_status"]
 
@@ -82,7 +82,7 @@ def write_import_status(sheet: str, plan: Plan, report: Any = None) -> str:
 
 def write_undo_status(journal: str, plan: Plan, report: Any) -> str:
     """Annotate the sheet the undone import came from (its journal's begin line names it), if it is still there."""
-    from runsync.journal import read_journal
+    from runsync.journal.events import read_journal
 
     sheet = read_journal(journal).begin.get("sheet")
     if not sheet:
@@ -107,7 +107,13 @@ def _annotate_xlsx(path: str, statuses: Mapping[str, str], default: str, note: s
     from openpyxl import load_workbook
     from openpyxl.comments import Comment
 
-    from runsync.sheets.xlsx_io import DATA_SHEET, LISTS_SHEET, META_SHEET, escape_text, unescape_text
+    from runsync.sheets.xlsx_io import (
+        DATA_SHEET,
+        LISTS_SHEET,
+        META_SHEET,
+        escape_text,
+        unescape_text,
+    )
 
     # rich_text: a person's formatted cell stays formatted; and openpyxl's plain reading drops "x005F_" from
     # shared strings (xlsx_io._use_raw_shared_strings), which saving would make permanent.
@@ -138,7 +144,7 @@ def _annotate_xlsx(path: str, statuses: Mapping[str, str], default: str, note: s
             if cell.value is not None:
                 cell.value = None
             continue
-        text = statuses.get(_id_text(unescape_text(str(rid)) if isinstance(rid, str) else rid), default)
+        text = statuses.get(id_text(unescape_text(str(rid)) if isinstance(rid, str) else rid), default)
         cell.value = escape_text(text)
         cell.data_type = "s"  # text, never a formula: a status may start with = + - @ (an error message)
     with atomic_output(path, "wb") as fh:

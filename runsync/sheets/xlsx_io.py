@@ -11,10 +11,18 @@ import zipfile
 from collections.abc import Callable
 from typing import Any
 
-from runsync.codec import GUARD_CHARS, decode_cell, type_name
 from runsync.errors import CellError, SheetError
+from runsync.fields.codec import GUARD_CHARS, decode_cell, type_name
 from runsync.model import ABSENT, ID, SheetData, SheetMeta, is_readonly
-from runsync.sheets import _id_text, assemble, atomic_output, cell_value, column_note, header_name, xlsx_fast
+from runsync.sheets.common import (
+    assemble,
+    atomic_output,
+    cell_value,
+    column_note,
+    header_name,
+    id_text,
+    xlsx_fast,
+)
 from runsync.sheets.meta import FORMAT_MARKER, dumps, loads, meta_from_json, meta_header
 from runsync.words import counted
 
@@ -345,7 +353,7 @@ def _read_early(path: str, on_ids: Callable[[dict[str, Any], list[str], list[str
         header, names = None, []
     if isinstance(header, dict) and ID in names:
         at = names.index(ID)  # the first id column, as assemble reads it
-        ids = [_id_text(row[at]) for row in rows[1:] if at < len(row) and row[at] not in (None, "")]
+        ids = [id_text(row[at]) for row in rows[1:] if at < len(row) and row[at] not in (None, "")]
         on_ids(header, ids, names)
     return workbook, rows, meta_rows
 
@@ -552,7 +560,7 @@ def _loads_base(text: str) -> Any:
 def _cells_over_limit(columns: list[str], records: list[dict[str, Any]],
                       cell_value: Any) -> list[tuple[Any, str, int, int]]:
     """(run id, column, characters, characters as stored) of every cell over the limit, in sheet order."""
-    from runsync.codec import to_xlsx_cell
+    from runsync.fields.codec import to_xlsx_cell
 
     out = []
     for record in records:

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from openpyxl.utils import get_column_letter
 
-from runsync.codec import to_xlsx_cell
+from runsync.fields.codec import to_xlsx_cell
 from runsync.model import ABSENT
 
 SHEET_DATA_END = b"</sheetData>"

@@ -26,8 +26,8 @@ def _export(tmp: Path) -> dict[str, Path]:
     os.environ["WANDB_DIR"] = str(tmp)
     os.environ["WANDB_SILENT"] = "true"
     import runsync
-    from runsync.backend.wandb import WandbBackend
-    from runsync.export import ExportShape
+    from runsync.backend.wandb.client import WandbBackend
+    from runsync.exporter.table import ExportShape
     from runsync.sandbox import seed_project, start
 
     with start(db=":memory:") as sb:

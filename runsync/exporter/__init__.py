@@ -1,0 +1,1 @@
+"""The exported table: columns, typed rows and the base snapshot, built from runs."""

@@ -1,0 +1,508 @@
+"""Cell <-> typed value: how runsync writes values into sheet cells and reads them back. Pure, no I/O.
+
+Rules (docs/sheet-format.md):
+- The exported (base) value of a cell is the type hint when reading it back: a str stays a str ('007',
+  '1e5', 'TRUE', 'null'), an int stays an int, a float a float (typing 10 over 10.0 is no change).
+- Empty cell = null. Only "" is empty; whitespace is a value. The text `null` is the string "null".
+- Booleans in CSV are `true`/`false`; TRUE/FALSE/True/False/1/0 are read too.
+- Lists and dicts are JSON: `json.dumps(v, ensure_ascii=False, separators=(", ", ": "))`.
+- CSV formula guard: a str starting with = + - @ TAB CR or ' is written with one extra leading '.
+  Reading a CSV, one leading ' is removed when the exported value was a str, or when the text after
+  it starts with one of those characters. XLSX stores text cells as they are (no guard).
+- Line breaks inside cells are kept; CRLF vs LF alone is no change.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from runsync.fields.scalars import (
+    FLOAT_RE as _FLOAT_RE,
+)
+from runsync.fields.scalars import (
+    MAX_EXACT_INT,
+    FloatOverflow,
+)
+from runsync.fields.scalars import (
+    as_text as _as_text,
+)
+from runsync.fields.scalars import (
+    exact_number as _exact_number,
+)
+from runsync.fields.scalars import (
+    float_text as _float_text,
+)
+from runsync.fields.scalars import (
+    number_text as _number_text,
+)
+from runsync.fields.scalars import (
+    parse_bool as _parse_bool,
+)
+from runsync.fields.scalars import (
+    parse_float as _parse_float,
+)
+from runsync.fields.scalars import (
+    parse_int as _parse_int,
+)
+from runsync.fields.scalars import (
+    parse_json as _parse_json,
+)
+from runsync.model import ABSENT
+
+GUARD_CHARS = ("=", "+", "-", "@", "\t", "\r", "'")
+TAGS_COLUMN = "tags"
+
+
+
+@dataclass(frozen=True)
+class CellProblem:
+    """A cell that cannot be decoded; the planner adds file/row/run/column."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class XlsxCell:
+    """What to store in one XLSX cell."""
+
+    value: Any  # None, bool, int, float or str
+    is_text: bool = False
+    number_format: str | None = None
+
+
+# --- config paths -------------------------------------------------------------------------------------
+# A column names one key path: `config.` + the keys joined by `.`, where a `.` inside a key is written `\.`
+# and a `\` inside a key `\\`. So {"a": {"b": 1}} is `config.a.b` and {"a.b": 1} is `config.a\.b`: both
+# can live in one run (scripts that log flattened configs beside nested ones) and each keeps its column.
+
+def config_column(path: Sequence[str]) -> str:
+    """The column name for a config key path."""
+    return "config." + ".".join(str(k).replace("\\", "\\\\").replace(".", "\\.") for k in path)
+
+
+def config_path(column: str) -> tuple[str, ...]:
+    """The key path a `config.` column names (inverse of config_column)."""
+    return key_path(column[len("config."):] if column.startswith("config.") else column)
+
+
+def summary_path(column: str) -> tuple[str, ...]:
+    """The key path a `summary.` column names, spelled as config columns are: `summary.a.b` is the metric `b`
+    nested in `a` (as W&B's `summary_metrics.a.b` filters spell it), `summary.a\\.b` the key "a.b" itself."""
+    return key_path(column[len("summary."):])
+
+
+def key_path(body: str) -> tuple[str, ...]:
+    """Keys split at each `.` that is not escaped as `\\.` (a `\\\\` is one backslash)."""
+    keys, buf, i = [], [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body) and body[i + 1] in ".\\":
+            buf.append(body[i + 1])
+            i += 2
+            continue
+        if ch == ".":
+            keys.append("".join(buf))
+            buf = []
+        else:
+            buf.append(ch)
+        i += 1
+    keys.append("".join(buf))
+    return tuple(keys)
+
+
+def flatten_config(config: dict) -> dict[str, tuple[tuple[str, ...], Any]]:
+    """Map each config column (see config_column) -> (path, leaf value); `_` top-level keys are W&B's own."""
+    out: dict[str, tuple[tuple[str, ...], Any]] = {}
+
+    def walk(node: dict, prefix: tuple[str, ...]) -> None:
+        for key, value in node.items():
+            path = prefix + (str(key),)
+            if isinstance(value, dict) and value:
+                walk(value, path)
+            else:
+                out[config_column(path)] = (path, value)
+
+    walk({k: v for k, v in config.items() if not str(k).startswith("_")}, ())
+    return dict(sorted(out.items()))
+
+
+def get_path(config: dict, path: Sequence[str]) -> Any:
+    """The value at `path`, or ABSENT."""
+    node: Any = config
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return ABSENT
+        node = node[key]
+    return node
+
+
+def cell_value_at(config: dict, path: Sequence[str]) -> Any:
+    """What the column for `path` shows for this config: the leaf there, or ABSENT where there is none.
+
+    A non-empty dict at `path` is not a leaf (its keys have columns of their own), so it shows as absent.
+    """
+    value = get_path(config, path)
+    return ABSENT if isinstance(value, dict) and value else value
+
+
+def blocking_ancestor(config: dict, path: Sequence[str]) -> tuple[tuple[str, ...], Any] | None:
+    """The first key above `path` that holds something other than a dict (setting `path` would replace it)."""
+    node: Any = config
+    for i, key in enumerate(path[:-1]):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+        if not isinstance(node, dict):
+            return tuple(path[: i + 1]), node
+    return None
+
+
+def set_path(config: dict, path: Sequence[str], value: Any) -> dict:
+    """A copy of `config` with `path` set (ABSENT deletes it); the input is never mutated."""
+    if not path:
+        raise ValueError("empty config path")
+    root = dict(config)
+    node = root
+    for key in path[:-1]:
+        child = node.get(key)
+        node[key] = dict(child) if isinstance(child, dict) else {}
+        node = node[key]
+    if value is ABSENT:
+        node.pop(path[-1], None)
+    else:
+        node[path[-1]] = copy.deepcopy(value)
+    return root
+
+
+# --- encoding -----------------------------------------------------------------------------------------
+
+def to_json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+
+
+def to_xlsx_cell(value: Any) -> XlsxCell:
+    """How `value` is stored in an XLSX cell: numbers as numbers unless a spreadsheet would round them."""
+    if value is None or value is ABSENT:
+        return XlsxCell(None)
+    if isinstance(value, bool):
+        return XlsxCell(value)
+    if isinstance(value, int):
+        if abs(value) <= MAX_EXACT_INT:
+            return XlsxCell(value, number_format="0")
+        return XlsxCell(str(value), is_text=True, number_format="@")
+    if isinstance(value, float):
+        # A number cell keeps 15 significant digits in every spreadsheet program (openpyxl writes 16), so a
+        # float that needs more is text: exact through any re-save. So are NaN and infinities.
+        if math.isfinite(value) and _significant_digits(value) <= 15:
+            return XlsxCell(value)
+        return XlsxCell(_float_text(value), is_text=True, number_format="@")
+    if isinstance(value, str):
+        return XlsxCell(value, is_text=True, number_format="@")
+    if isinstance(value, (list, tuple, dict)):
+        return XlsxCell(to_json_text(value), is_text=True, number_format="@")
+    raise TypeError(f"cannot put a {type(value).__name__} in a cell: {value!r}")
+
+
+def _significant_digits(x: float) -> int:
+    """Digits in the shortest text that reads back as exactly `x` (repr's)."""
+    mantissa = repr(x).lstrip("-").split("e")[0].replace(".", "")
+    return len(mantissa.strip("0")) or 1
+
+
+def to_csv_cell(value: Any) -> str:
+    """The CSV text for `value` (see the module docstring for the rules)."""
+    if value is None or value is ABSENT:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _float_text(value)
+    if isinstance(value, str):
+        return "'" + value if value.startswith(GUARD_CHARS) else value
+    if isinstance(value, (list, tuple, dict)):
+        return to_json_text(value)
+    raise TypeError(f"cannot put a {type(value).__name__} in a cell: {value!r}")
+
+
+# --- tags ---------------------------------------------------------------------------------------------
+
+def format_tags(tags: Sequence[str]) -> str:
+    """`a, b, c`; a tag with a comma, a double quote or outer spaces is quoted CSV-style."""
+    parts = []
+    for tag in tags:
+        if not tag or "," in tag or '"' in tag or tag != tag.strip():
+            tag = '"' + tag.replace('"', '""') + '"'
+        parts.append(tag)
+    return ", ".join(parts)
+
+
+def parse_tags(text: Any) -> tuple[str, ...] | CellProblem:
+    """Inverse of format_tags; empty items are dropped, spaces around unquoted tags stripped."""
+    if text is None or text == "":
+        return ()
+    if not isinstance(text, str):
+        text = _number_text(text) if isinstance(text, (int, float)) and not isinstance(text, bool) else str(text)
+    tags: list[str] = []
+    i, n = 0, len(text)
+    while i <= n:
+        while i < n and text[i].isspace():
+            i += 1
+        if i < n and text[i] == '"':
+            j, buf = i + 1, []
+            while True:
+                k = text.find('"', j)
+                if k < 0:
+                    return CellProblem(f"unbalanced double quote in tags: {text[i:]!r}")
+                buf.append(text[j:k])
+                if k + 1 < n and text[k + 1] == '"':
+                    buf.append('"')
+                    j = k + 2
+                    continue
+                break
+            end = text.find(",", k + 1)
+            end = n if end < 0 else end
+            if text[k + 1:end].strip():
+                return CellProblem(f"text after a closing double quote in tags: {text[i:end]!r}")
+            tags.append("".join(buf))
+        else:
+            end = text.find(",", i)
+            end = n if end < 0 else end
+            item = text[i:end].strip()
+            if '"' in item:
+                return CellProblem(f"stray double quote in tag {item!r}: write a tag with quotes as "
+                                   f'"a ""quoted"" tag"')
+            if item:
+                tags.append(item)
+        i = end + 1
+    return tuple(tags)
+
+
+# --- decoding -----------------------------------------------------------------------------------------
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+def _as_int(raw: Any) -> int | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        return int(raw) if raw.is_integer() else None
+    if isinstance(raw, str):
+        return _parse_int(raw)
+    return None
+
+
+def _as_float(raw: Any) -> float | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, (int, float)):
+        return float(raw)
+    if isinstance(raw, str):
+        return _parse_float(raw)
+    return None
+
+
+def _infer(raw: Any, column_type: str | None, source: str = "csv") -> Any | CellProblem:
+    """A value typed into a cell that had none: guided by the column's type, then by its look.
+
+    In XLSX a number or boolean typed into a cell is stored as one, so a text cell is text a person chose
+    (`'007` or a Text-formatted cell): with no type from the column, only its JSON look is read.
+    """
+    if column_type in ("int", "float", "bool", "list", "dict", "str"):
+        typed = _decode_as(raw, column_type)
+        if typed is not None:
+            return typed
+    if isinstance(raw, (bool, int, float)):
+        return raw
+    if not isinstance(raw, str):
+        return _as_text(raw)
+    if source == "xlsx" and column_type in (None, "number") and raw.lstrip()[:1] not in ("{", "["):
+        # "number": the column's other cells are numbers, so the exact text of a number here is one (runsync
+        # writes a float of 16-17 digits as text, and a copy of that cell is still that float).
+        number = _exact_number(raw) if column_type == "number" else None
+        if number is None and column_type == "number":
+            _parse_float(raw)  # text spelling a float beyond the largest is refused (FloatOverflow), not kept
+        return raw if number is None else number
+    if (i := _parse_int(raw)) is not None:
+        return i
+    if (x := _parse_float(raw)) is not None and _FLOAT_RE.fullmatch(raw.strip()):
+        return x
+    if raw.strip().lower() in ("true", "false"):
+        return raw.strip().lower() == "true"
+    if raw.lstrip()[:1] in ("{", "["):
+        try:
+            return _parse_json(raw)
+        except FloatOverflow:
+            raise
+        except ValueError:
+            pass
+    return raw
+
+
+def _decode_as(raw: Any, kind: str) -> Any | None:
+    """`raw` read as `kind`, or None if it isn't one."""
+    if kind == "str":
+        return _as_text(raw)
+    if kind == "int":
+        return _as_int(raw)
+    if kind == "float":
+        return _as_float(raw)
+    if kind == "bool":
+        return _parse_bool(raw)
+    if kind in ("list", "dict"):
+        try:
+            return _parse_json(_as_text(raw))
+        except ValueError:
+            return None
+    return None
+
+
+# Kinds of value that a cell of another kind in the same column most likely mistypes (`Yes` among bools).
+TYPE_FAMILY = {"bool": "bool", "int": "number", "float": "number", "str": "text", "list": "JSON list",
+               "dict": "JSON dict"}
+
+
+def type_family(values: Iterable[Any]) -> str | None:
+    """The one family every non-null value shares ("number", "bool", ...), or None when they differ or none."""
+    return family_of(map(type_name, values))
+
+
+def family_of(kinds: Iterable[str | None]) -> str | None:
+    """type_family, given the values' `type_name`s."""
+    families = {TYPE_FAMILY[k] for k in kinds if k is not None}
+    return families.pop() if len(families) == 1 else None
+
+
+_TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "str", list: "list", tuple: "list", dict: "dict"}
+
+
+def type_name(value: Any) -> str | None:
+    """The codec's name for a value's type, as used for `column_type`."""
+    kind = _TYPE_NAMES.get(type(value))  # the exact built-in types, most values: what the loop below says
+    if kind is not None:
+        return kind
+    for kind, types in (("bool", bool), ("int", int), ("float", float), ("str", str),
+                        ("list", (list, tuple)), ("dict", dict)):
+        if isinstance(value, types):
+            return kind
+    return None
+
+
+def _normalize_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_SCALAR_TYPES = ("int", "float", "bool", "number")
+
+
+def quoted_text(raw: str) -> str | None:
+    """The text a cell typed as a JSON string holds (`"0,01"` -> `0,01`), or None when it is not one."""
+    text = raw.strip()
+    if len(text) < 2 or text[0] != '"' or text[-1] != '"':
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def decode_cell(raw: Any, *, column: str, base: Any = ABSENT, column_type: str | None = None,
+                source: str = "csv") -> Any | CellProblem:
+    """The typed value a cell holds, using the exported value `base` as the type hint.
+
+    `source` is "csv" (the ' guard applies), "xlsx" (text cells are taken as they are; a text cell typed
+    where the column has no type stays text) or "typed" (a value typed on a command line: no guard).
+    Returns None for an empty cell (the planner maps empty + ABSENT base to ABSENT). A float literal beyond
+    the largest float (`1e999`) is a problem: Python would read it as infinity.
+    """
+    try:
+        return _decode_cell(raw, column, base, column_type, source)
+    except FloatOverflow as exc:
+        return CellProblem(str(exc))
+
+
+def _decode_cell(raw: Any, column: str, base: Any, column_type: str | None, source: str) -> Any | CellProblem:
+    if column == TAGS_COLUMN:
+        if source != "typed" and isinstance(raw, str) and raw.startswith("'") and raw[1:].startswith(GUARD_CHARS):
+            raw = raw[1:]  # the CSV formula guard, as on any text cell (also a CSV export saved as XLSX)
+        return parse_tags(raw)
+    if raw is None or raw == "":
+        return "" if base == "" else None  # "" and null both export as an empty cell
+    if isinstance(raw, str):
+        if isinstance(base, str) and _normalize_newlines(raw) == _normalize_newlines(base):
+            return base  # unchanged (also covers an XLSX text cell that starts with ')
+        if source == "xlsx" and isinstance(base, str) and base.startswith(GUARD_CHARS) and raw == "'" + base:
+            return base  # a CSV export's formula guard, kept by a program that saved the CSV as XLSX
+        if source == "csv" and raw.startswith("'") and (isinstance(base, str) or raw[1:].startswith(GUARD_CHARS)):
+            text = raw[1:]  # the ' marks text, as it does when typed into Excel
+            if isinstance(base, str) and _normalize_newlines(text) == _normalize_newlines(base):
+                return base
+            return text
+    if isinstance(base, str):
+        return _as_text(raw)
+    if isinstance(raw, str) and (isinstance(base, (bool, int, float)) or column_type in _SCALAR_TYPES) \
+            and (quoted := quoted_text(raw)) is not None:
+        return quoted  # `"0,01"` in a column of numbers or booleans: text on purpose (docs/sheet-format.md "Types")
+    if isinstance(base, bool):
+        kind: str | None = "bool"
+    elif isinstance(base, (list, tuple, dict)):
+        try:
+            return _parse_json(_as_text(raw))
+        except ValueError as exc:
+            kind, example = ("list", "[1, 2]") if isinstance(base, (list, tuple)) else ("dict", '{"a": 1}')
+            return CellProblem(f"not valid JSON: {exc} (this column held a {kind}, typed as JSON such as {example}; "
+                               'to store text instead, type it in double quotes: "like this")')
+    else:
+        kind = type_name(base)
+    if kind is not None:
+        typed = _decode_as(raw, kind)
+        if typed is not None:
+            return typed
+    return _infer(raw, column_type, source)
+
+
+def values_equal(a: Any, b: Any) -> bool:
+    """Semantic equality: numbers by value, exactly (10 == 10.0), NaN == NaN, True != 1, ABSENT only ABSENT.
+
+    Exact, so that an edit at the 16th or 17th significant digit is a change; what spreadsheet programs do
+    to digits (15-digit rounding) is recognised by runsync.planner.damage instead.
+    """
+    if a is ABSENT or b is ABSENT:
+        return a is b
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if isinstance(a, int) and isinstance(b, int):
+            return a == b
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return a == b  # Python compares an int and a float by exact value
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
+    if type(a) is not type(b) and not (isinstance(a, str) and isinstance(b, str)):
+        return False
+    return a == b

@@ -1,0 +1,569 @@
+"""The 3-way diff: base (at export) x sheet (as edited) x live (W&B now) -> Plan. Pure: no I/O.
+
+The planner reads the sheet cell by cell (which columns, their types, the per-cell checks); each field's
+verdict is runsync.fields.classify's, shared with `runsync set` and undo; an id column sorted on its own is
+runsync.planner.moved_rows'."""
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from runsync.errors import CellError
+from runsync.fields import codec
+from runsync.fields.classify import (
+    TEXT_FIELDS,
+    _show,
+    _text,
+    classify,
+    config_edit_refusal,
+    leave_out_running,
+    live_getter,
+    live_value,
+    same,
+    summary_edit_refusal,
+)
+from runsync.fields.scalars import is_nan
+from runsync.journal.history import ExportHistory, stale_conflict
+from runsync.model import (
+    ABSENT,
+    CONFIG_PREFIX,
+    ID,
+    STATUS_COLUMN,
+    SUMMARY_PREFIX,
+    TAG_COLUMN_PREFIX,
+    Action,
+    Change,
+    Plan,
+    RunRecord,
+    SheetData,
+    SheetMeta,
+    Skip,
+    is_editable,
+    is_readonly,
+    is_wandb_object,
+)
+from runsync.planner import conversions, damage
+from runsync.planner.moved_rows import fingerprint, ids_moved_alone, moved_message
+from runsync.sheets.twin_headers import exported_tag, twin_headers
+from runsync.words import counted
+
+
+def _dominant_type(kinds: list[str | None]) -> str | None:
+    """The most common of the `codec.type_name`s of a column's non-null values."""
+    counted = Counter(kinds)
+    return counted.most_common(1)[0][0] if counted else None
+
+
+class _Planner:
+    # Cells the sheet and W&B both leave at their base are passed over without decoding (`_untouched`); off:
+    # every cell takes the full path (the tests compare the two).
+    shortcuts = True
+
+    def __init__(self, sheet: SheetData, live: Mapping[str, RunRecord], project: str, force: bool,
+                 strict: bool = False, include_running: bool = False, new_keys: bool = False,
+                 history: ExportHistory | None = None, allow_text: bool = False) -> None:
+        self.sheet = sheet
+        self.history = history  # what imports of this export wrote over: a sheet holding that predates them
+        self.meta: SheetMeta | None = sheet.meta
+        self.live = live
+        self.project = project
+        self.force = force
+        self.errors: list[CellError] = list(sheet.errors)
+        self.warnings: list[str] = list(sheet.warnings)
+        self.changes: list[Change] = []
+        self.conflicts: list[Change] = []
+        self.infos: list[Change] = []
+        self.source = "xlsx" if sheet.path.lower().endswith(".xlsx") else "csv"
+        self.strict = strict
+        self.allow_text = allow_text and not strict  # --strict refuses that text, --allow-text or not
+        # Cells the reader refused (a formula, an error value): their one message is that error.
+        self.refused_cells = {(e.row, e.column) for e in sheet.errors}
+        self.include_running = include_running
+        self.new_keys = new_keys
+        self.editable_summary = tuple(self.meta.editable_summary) if self.meta else ()
+        self.paths = self._config_paths()
+        self.paths.update({c: codec.summary_path(c) for c in sheet.columns
+                           if c.startswith(SUMMARY_PREFIX) and is_editable(c, self.editable_summary)})
+        # Config columns the export did not write: their base is W&B now (it holds what the export left out).
+        self.added = {c for c in self.paths if self.meta is not None and c.startswith(CONFIG_PREFIX)
+                      and c not in self.meta.config_paths}
+        self.column_family: dict[str, str] = {}  # config column -> the one family all its values share
+        self.column_types = self._column_types()
+        self.tag_names = self._tag_names()
+        self._json_cells: dict[str, Any] = {}  # a JSON cell's text -> decode_cell's value (_untouched)
+        # Who may have opened the file: a `;` CSV comes from a locale with a `,` decimal separator.
+        self.locales = conversions.locales_for_delimiter(sheet.delimiter)
+        # Numbers and booleans went out as text (a CSV export, or a CSV saved as XLSX): a program read them again.
+        self.exported_as_text = sheet.exported_as == "csv"
+        self.damaged: dict[str, list[tuple[int, str, str]]] = {}  # column -> (row, run id, what a program did)
+
+    # -- setup ------------------------------------------------------------------------------
+    def _config_paths(self) -> dict[str, tuple[str, ...]]:
+        known = dict(self.meta.config_paths) if self.meta else {}
+        paths: dict[str, tuple[str, ...]] = {}
+        for column in self.sheet.columns:
+            if not column.startswith(CONFIG_PREFIX):
+                continue
+            # An exported column keeps the path recorded at export; any other is read by the spelling rule.
+            paths[column] = tuple(known[column]) if column in known else codec.config_path(column)
+        return paths
+
+    def _renamed_headers(self, columns: list[str]) -> None:
+        """Warn about a column the export did not write whose name differs from an exported one only in case,
+        spaces or invisible characters (planned with --new-keys only: api refuses it before reading W&B)."""
+        if self.meta is None:
+            return
+        for column, twin in twin_headers(columns, self.meta.config_paths, self.meta.tag_columns):
+            gone = "" if twin in columns else f"; {twin!r} is no longer in the sheet"
+            what = "keys are case-sensitive, so its values go to a new key" if column.startswith(CONFIG_PREFIX) \
+                else "tags are exact, so its ticks go to a new tag"
+            self.warnings.append(f"{self.sheet.path}: column {column!r} is not the exported {twin!r}{gone}: W&B "
+                                 f"{what} (rename the header back to edit {twin!r})")
+
+    def _not_exported(self) -> None:
+        """Warn about an added column for a key W&B holds: planned against W&B now, not against the export."""
+        for column in sorted(self.added):
+            held = sum(codec.get_path(r.config, self.paths[column]) is not ABSENT for r in self.live.values())
+            if held:
+                self.warnings.append(
+                    f"{self.sheet.path}: column {column!r} was not exported: planned against W&B now (it holds "
+                    f"the key in {held} of the sheet's runs; an empty cell keeps W&B's value)")
+
+    def _column_types(self) -> dict[str, str | None]:
+        types: dict[str, str | None] = {}
+        for column, path in self.paths.items():
+            kinds = [codec.type_name(v) for v in self._reference_values(column, path) if v is not ABSENT and v is not None]
+            types[column] = _dominant_type(kinds) or self._numbers_in_sheet(column)
+            if family := codec.family_of(kinds):
+                self.column_family[column] = family
+        return types
+
+    def _numbers_in_sheet(self, column: str) -> str | None:
+        """"number" for an XLSX column with no exported type whose value cells are all numbers: a text cell
+        there holding a number's exact text (a copy of a float runsync wrote as text) is that number."""
+        if self.source != "xlsx":
+            return None  # a CSV cell is text anyway: inference reads numbers
+        kinds = [codec.type_name(cells.get(column)) for _, cells in self.sheet.rows
+                 if not isinstance(cells.get(column), (str, type(None)))]
+        return "number" if kinds and codec.family_of(kinds) == "number" else None
+
+    def _reference_values(self, column: str, path: tuple[str, ...]) -> list[Any]:
+        """The column's values as exported (or, with no base or not exported, as W&B holds them)."""
+        if self.meta and self.meta.base and column not in self.added:
+            return [base.get(column, ABSENT) for base in self.meta.base.values()]
+        if column.startswith(SUMMARY_PREFIX):
+            return [codec.get_path(r.summary, path) for r in self.live.values()]
+        return [codec.cell_value_at(r.config, path) for r in self.live.values()]
+
+    def _tag_names(self) -> dict[str, str]:
+        """`tag:NAME` column -> the tag; a header that lost a tag's edge spaces still names the exported tag."""
+        exported = list(self.meta.tag_columns) if self.meta else []
+        names = {}
+        for column in self.sheet.columns:
+            if not column.startswith(TAG_COLUMN_PREFIX):
+                continue
+            tag = column[len(TAG_COLUMN_PREFIX) :]
+            names[column] = exported_tag(tag, exported) or tag
+        return names
+
+    def base_of(self, run_id: str, column: str, record: RunRecord | None) -> Any:
+        if self.meta is None or column in self.added:  # 2-way, or not exported: W&B now is the reference
+            return live_value(record, column, self.paths.get(column, ())) if record else ABSENT
+        base = self.meta.base.get(run_id)
+        if base is None:
+            return ABSENT
+        value = base.get(column, ABSENT)
+        return tuple(value) if column == "tags" and isinstance(value, list) else value
+
+    # -- the diff ---------------------------------------------------------------------------
+    def run(self) -> Plan:
+        damaged = self._damaged_headers()
+        # The status column is runsync's own report of the last import (--write-status): never planned.
+        columns = [c for c in self.sheet.columns if c not in damaged and c != STATUS_COLUMN]
+        tag_columns = [c for c in columns if c.startswith(TAG_COLUMN_PREFIX)]
+        for column in columns:
+            if column != ID and not is_editable(column, self.editable_summary) and not is_readonly(column):
+                self.warnings.append(f"{self.sheet.path}: column {column!r} is not a runsync column: ignored")
+        self._renamed_headers(columns)
+        self._not_exported()
+        # Sorted out once, not per cell: a 50,000-run sheet has over a million cells.
+        readonly = [c for c in columns if c != ID and is_readonly(c, self.editable_summary)]
+        editable = [c for c in columns if not c.startswith(TAG_COLUMN_PREFIX) and is_editable(c, self.editable_summary)]
+        differing: list[tuple[int, str, dict[str, Any]]] = []  # rows where any cell is not its base
+        # (column, its live getter or None for tags, config/summary?), for the untouched-cell shortcut.
+        shortcut = [(c, None if c == "tags" else live_getter(c, self.paths.get(c, ())), c not in TEXT_FIELDS)
+                    for c in editable]
+        no_base: dict[str, Any] = {}
+        for row_number, cells in self.sheet.rows:
+            run_id = _cell_id(cells.get(ID))
+            if not run_id:
+                continue  # the reader reported blank ids
+            record = self.live.get(run_id)
+            if record is None:
+                if self.meta is not None and run_id in self.meta.base:
+                    self.warnings.append(f"run {run_id} (row {row_number}) was deleted in W&B since the export: skipped")
+                else:
+                    self._error(row_number, run_id, ID, f"run id not found in project {self.project}")
+                continue
+            if self.meta is not None and run_id not in self.meta.base:
+                # No base to tell an emptied cell from one never filled: none of the row is written.
+                self._error(row_number, run_id, ID, _outside_selection(self.project, run_id))
+                continue
+            before = self._tally()
+            tags_from_columns = self._tags_from_columns(row_number, run_id, record, cells, tag_columns)
+            if self.meta is None or not self.shortcuts:
+                for column in readonly:
+                    self._check_readonly(row_number, run_id, column, cells.get(column), record)
+                for column in editable:
+                    self._diff_cell(row_number, run_id, record, column, cells.get(column), tags_from_columns)
+            else:
+                bases = self.meta.base.get(run_id) or no_base  # base_of, for every column but tags
+                for column in readonly:
+                    raw, base = cells.get(column), bases.get(column, ABSENT)
+                    if not (type(raw) is type(base) and raw == base):  # else untouched, as _check_readonly says
+                        self._check_readonly(row_number, run_id, column, raw, record)
+                for column, live_of, typed in shortcut:
+                    raw = cells.get(column)
+                    if live_of is not None:
+                        base = bases.get(column, ABSENT)
+                        if type(raw) is type(base) and raw == base:  # _untouched's first case, inlined
+                            live = live_of(record)
+                            if type(live) is type(base) and live == base:
+                                continue
+                        elif typed and self._untouched(column, raw, base, live_of(record), typed):
+                            continue
+                    self._diff_cell(row_number, run_id, record, column, raw, tags_from_columns)
+            if tags_from_columns is not None and "tags" not in columns:
+                base = self.base_of(run_id, "tags", record)
+                if not self._predates_an_import(run_id, record, "tags", (), base, tags_from_columns):
+                    self._classify(run_id, record, "tags", (), base, tags_from_columns)
+            if self._tally() != before:
+                differing.append((row_number, run_id, cells))
+        if (moved := self._ids_moved_alone(differing, [c for c in columns if c != ID and c not in tag_columns
+                                                       and c not in self.added])):
+            # One clear error instead of a cell error (or a wrong change) for every cell of every row.
+            self.errors = list(self.sheet.errors)
+            self.changes, self.conflicts = [], []
+            self._error(moved[0][0], moved[0][1], ID, moved_message(moved))
+        if not self.sheet.rows and not self.errors:
+            # Only a header: most likely the wrong file or tab; "No changes." would hide that.
+            self._error(None, None, None, "no runs in the sheet (only a header row): nothing to import")
+        changes, conflicts, skipped = self._leave_out_running()
+        self._damage_warnings()
+        return Plan(
+            project=self.project,
+            source=self.sheet.path,
+            changes=changes,
+            conflicts=conflicts,
+            skipped=skipped,
+            include_running=self.include_running,
+            infos=tuple(self.infos),
+            errors=tuple(self.errors),
+            warnings=tuple(dict.fromkeys(self.warnings)),
+            three_way=self.meta is not None,
+            new_keys_allowed=self.new_keys,
+        )
+
+    def _leave_out_running(self) -> tuple[tuple[Change, ...], tuple[Change, ...], tuple[Skip, ...]]:
+        """Runs still running are skipped: their process re-sends its config and may undo the edit."""
+        changes, conflicts, skipped, warning = leave_out_running(self.changes, self.conflicts, self.live,
+                                                                 self.include_running)
+        if warning:
+            self.warnings.append(warning)
+        return changes, conflicts, skipped
+
+    def _tally(self) -> tuple[int, int, int, int, int]:
+        return (len(self.changes), len(self.conflicts), len(self.errors), len(self.warnings),
+                sum(map(len, self.damaged.values())))
+
+    def _ids_moved_alone(self, rows: list[tuple[int, str, dict[str, Any]]],
+                         columns: list[str]) -> list[tuple[int, str, str]]:
+        if self.meta is None or len(rows) < 2 or not columns:
+            return []
+        known = [r for _, r, _ in rows if r in self.meta.base]
+        return ids_moved_alone(rows, known, lambda rid: self._base_print(rid, columns),
+                               lambda rid, cells: self._row_print(rid, cells, columns))
+
+    def _base_print(self, run_id: str, columns: list[str]) -> tuple:
+        return tuple(fingerprint(c, self.base_of(run_id, c, None)) for c in columns)
+
+    def _row_print(self, run_id: str, cells: dict[str, Any], columns: list[str]) -> tuple:
+        out = []
+        for column in columns:
+            value = codec.decode_cell(cells.get(column), column=column, base=self.base_of(run_id, column, None),
+                                      column_type=self.column_types.get(column), source=self.source)
+            out.append(fingerprint(column, ABSENT if value is None else value))
+        return tuple(out)
+
+    def _damaged_headers(self) -> set[str]:
+        """Headers a legacy encoding mangled (`tag:?` for `tag:🔥`): read as new, they'd add a tag or key."""
+        if self.meta is None:
+            return set()
+        exported = set(self.meta.config_paths) | {TAG_COLUMN_PREFIX + t for t in self.meta.tag_columns}
+        missing = exported - set(self.sheet.columns)
+        damaged = set()
+        for column in self.sheet.columns:
+            for original in missing if column not in exported else ():
+                if why := damage.lost_characters(original, column):
+                    self.warnings.append(f"{self.sheet.path}: column {column!r} is {original!r} damaged ({why}): "
+                                         "ignored")
+                    damaged.add(column)
+                    break
+        return damaged
+
+    def _decode(self, row: int, run_id: str, column: str, raw: Any, base: Any) -> Any:
+        """The typed value of a cell, or ABSENT after recording an error."""
+        if column == "tags":
+            decoded = codec.decode_cell(raw, column=column, base=base, source=self.source)
+        elif column in TEXT_FIELDS:
+            decoded = codec.decode_cell(raw, column=column, base=base if isinstance(base, str) else "",
+                                        source=self.source)
+        else:
+            decoded = codec.decode_cell(raw, column=column, base=base, column_type=self.column_types.get(column),
+                                        source=self.source)
+        if isinstance(decoded, codec.CellProblem):
+            self._error(row, run_id, column, decoded.message, raw)
+            return _INVALID
+        if column in TEXT_FIELDS:
+            decoded = _text(decoded)
+            if column == "name" and decoded is None and base not in (None, ABSENT):
+                self._error(row, run_id, column, "a run name cannot be emptied", raw)
+                return _INVALID
+        elif decoded is None and base is ABSENT:
+            decoded = ABSENT  # an empty cell where there was no key: nothing to add
+        return decoded
+
+    def _untouched(self, column: str, raw: Any, base: Any, live: Any, typed: bool) -> bool:
+        """Whether `_diff_cell` would find nothing in a cell: the sheet and W&B both still hold `base`.
+
+        Only for the cases most cells of an export are, each with the outcome `_diff_cell` reaches for it;
+        any other cell (or one of these where W&B moved) takes `_diff_cell`'s full path.
+        `typed`: a config or summary column (decoded against its base; not text, not tags).
+        """
+        if type(raw) is type(base) and raw == base:  # decoding would give `base` back: _diff_cell's own shortcut
+            return type(live) is type(base) and live == base
+        if not typed:
+            return False
+        if raw is None:
+            return base is ABSENT and live is ABSENT  # an empty cell where the run has no such key: ABSENT
+        kind = type(base)
+        if kind is float:  # XLSX's 3 for a 3.0 decodes as float(raw): equal
+            return type(raw) is int and raw == base and type(live) is float and live == base
+        if (kind is list or kind is dict) and type(raw) is str:
+            decoded = self._json_cells.get(raw, _INVALID)  # read as JSON, whatever the list or dict holds
+            if decoded is _INVALID:
+                decoded = self._json_cells[raw] = codec.decode_cell(raw, column=column, base=base,
+                                                                    source=self.source)
+            # values_equal, not ==: [True] == [1] in Python, not in W&B
+            return (not isinstance(decoded, codec.CellProblem) and codec.values_equal(decoded, base)
+                    and codec.values_equal(live, base))
+        return False
+
+    def _diff_cell(self, row: int, run_id: str, record: RunRecord, column: str, raw: Any,
+                   tags_from_columns: tuple[str, ...] | None) -> None:
+        if (row, column) in self.refused_cells:
+            return
+        base = self.base_of(run_id, column, record)
+        if type(raw) is float and raw != raw and not is_nan(base):
+            raw = None  # a DataFrame's NaN is W&B's NaN only where the base holds one; else pandas' "missing"
+        if column in self.added and (raw is None or raw == ""):
+            return  # a column the export left out: an empty cell asks for nothing (its base is W&B's value)
+        if type(raw) is type(base) and raw == base and column != "tags":
+            # The untouched cell, most cells of a sheet: decoding it would give `base` back. Only W&B moving
+            # since the export is left to see, and then the full path below reports it.
+            live = live_value(record, column, self.paths.get(column, ()))
+            if type(live) is type(base) and live == base:
+                return
+        sheet_value = self._decode(row, run_id, column, raw, base)
+        if sheet_value is _INVALID:
+            return
+        changed = not same(column, sheet_value, base)
+        if changed:
+            why = self._mangled(base, raw, column)
+            if why:
+                self.damaged.setdefault(column, []).append((row, run_id, why))
+                return
+            if not self._edit_is_sound(row, run_id, record, column, sheet_value, base, raw):
+                return
+        if column == "tags" and tags_from_columns is not None:
+            # Both differing from the base is fine where they agree on every ticked tag (the tags cell then says
+            # more): one edit made twice, or a copy older than an import that changed tags.
+            if not same("tags", sheet_value, base) and not same("tags", tags_from_columns, base) and any(
+                    (tag in (sheet_value or ())) != (tag in tags_from_columns) for tag in self.tag_names.values()):
+                self._error(row, run_id, column, "both the tags column and tag: columns were edited; edit one of them")
+                return
+            if not changed:
+                sheet_value = tags_from_columns
+                changed = not same("tags", sheet_value, base)
+        path = self.paths.get(column, ())
+        if changed and self._predates_an_import(run_id, record, column, path, base, sheet_value):
+            return
+        self._classify(run_id, record, column, path, base, sheet_value, changed)
+
+    def _predates_an_import(self, run_id: str, record: RunRecord, column: str, path: tuple[str, ...], base: Any,
+                            value: Any) -> bool:
+        """Record a conflict when the sheet holds what an import of this export wrote over (history.stale_conflict)."""
+        conflict = stale_conflict(self.history, record, column, path, base, value) if self.history else None
+        if conflict is not None:
+            self.conflicts.append(conflict)
+        return conflict is not None
+
+    def _edit_is_sound(self, row: int, run_id: str, record: RunRecord, column: str, value: Any, base: Any,
+                       raw: Any) -> bool:
+        """Refuse edits that would destroy what the plan can't show; warn about likely typing slips."""
+        if column.startswith(SUMMARY_PREFIX) and (is_wandb_object(base) or is_wandb_object(
+                live_value(record, column)) or is_wandb_object(value)):
+            self._error(row, run_id, column, "a W&B object (histogram, table, image, ...) in the summary is "
+                        "read-only: it can't be edited in a sheet", raw)
+            return False
+        if column.startswith((CONFIG_PREFIX, SUMMARY_PREFIX)) and value is not ABSENT:
+            refusal = (config_edit_refusal(record.config, column, self.paths[column], value)
+                       if column.startswith(CONFIG_PREFIX)
+                       else summary_edit_refusal(record.summary, column, self.paths[column], value))
+            if refusal is not None:
+                self._error(row, run_id, column, refusal, raw)
+                return False
+            family = self.column_family.get(column)
+            kind = codec.type_name(value)
+            if family and family != "text" and kind == "str" and not isinstance(base, str) \
+                    and not (isinstance(raw, str) and codec.quoted_text(raw) == value):  # quoted: on purpose
+                if not self.allow_text:
+                    self._error(row, run_id, column, self._text_refusal(value, family), raw)
+                    return False
+                self._warn(row, run_id, column, f"{value!r} is text in a column of {family} values: written as "
+                                                "text (--allow-text)")
+        elif column in ("name", "group", "job_type") and isinstance(value, str) and value.strip() \
+                and value != value.strip():
+            self._warn(row, run_id, column, f"{value!r} has leading or trailing spaces: written as is")
+        return True
+
+    def _text_refusal(self, value: str, family: str) -> str:
+        """Why text typed into a column of numbers (booleans, JSON) is not written, and the ways to write it."""
+        quoted = json.dumps(value, ensure_ascii=False)
+        if family == "number" and self.sheet.delimiter == ";" and (number := _comma_decimal(value)) is not None:
+            # A `;` CSV was saved in a locale whose decimal separator is `,`: most likely that locale's number.
+            return (f"{value!r} looks like the number {number} typed in a locale with a decimal comma (a "
+                    f"';'-separated CSV), in a column of number values: refused; type {number}, quote it for "
+                    f"text ({quoted}) or pass --allow-text")
+        why = " (--strict)" if self.strict else ""
+        return (f"{value!r} is text in a column of {family} values (a typo, or a program's number format?): "
+                f"refused{why}; quote it for text ({quoted}) or pass --allow-text")
+
+    def _mangled(self, base: Any, raw: Any, column: str) -> str | None:
+        return damage.mangled_by_program(base, raw, kind=_kind(column), locales=self.locales,
+                                         exported_as_text=self.exported_as_text)
+
+    def _damage_warnings(self) -> None:
+        """One warning per column a program changed: how many cells, and which (the first few)."""
+        for column, cells in self.damaged.items():
+            shown = "; ".join(f"row {row}, run {run_id}: {why}" for row, run_id, why in cells[:_DAMAGE_SHOWN])
+            more = f"; and {len(cells) - _DAMAGE_SHOWN} more" if len(cells) > _DAMAGE_SHOWN else ""
+            self.warnings.append(
+                f"{self.sheet.path}: column {column!r}: {counted(len(cells), 'cell')} changed by a spreadsheet program, not "
+                f"by an edit: kept the W&B values, nothing written ({shown}{more})")
+
+    def _warn(self, row: int, run_id: str, column: str, message: str) -> None:
+        self.warnings.append(f"{self.sheet.path}: row {row}, run {run_id}, column {column!r}: {message}")
+
+    def _classify(self, run_id: str, record: RunRecord, column: str, path: tuple[str, ...], base: Any,
+                  sheet_value: Any, changed: bool | None = None) -> None:
+        change = classify(run_id, record, column, path, base, sheet_value, self.force, changed)
+        if change is not None:
+            {Action.UPDATE: self.changes, Action.CONFLICT: self.conflicts, Action.INFO: self.infos}[
+                change.action].append(change)
+
+    def _tags_from_columns(self, row: int, run_id: str, record: RunRecord, cells: dict[str, Any],
+                           tag_columns: list[str]) -> tuple[str, ...] | None:
+        """Tags as the `tag:NAME` tick columns say, or None when the sheet has none."""
+        if not tag_columns:
+            return None
+        base_tags = tuple(self.base_of(run_id, "tags", record) or ())
+        tags = list(base_tags)
+        for column in tag_columns:
+            tag = self.tag_names[column]
+            raw = cells.get(column)
+            ticked = raw if type(raw) is bool and self.shortcuts else codec.decode_cell(  # a bool decodes to itself
+                raw, column=column, base=tag in base_tags, column_type="bool", source=self.source)
+            if isinstance(ticked, codec.CellProblem) or not isinstance(ticked, (bool, type(None))):
+                self._error(row, run_id, column, "a tag column takes TRUE or FALSE", cells.get(column))
+                continue
+            if ticked and tag not in tags:
+                tags.append(tag)
+            elif not ticked and tag in tags:
+                tags.remove(tag)
+        return tuple(tags)
+
+    def _check_readonly(self, row: int, run_id: str, column: str, raw: Any, record: RunRecord) -> None:
+        if self.meta is None:
+            return  # no base: live read-only values move on their own (a running run finishes)
+        base = self.base_of(run_id, column, record)
+        if type(raw) is type(base) and raw == base:
+            return  # untouched
+        value = codec.decode_cell(raw, column=column, base=base, source=self.source)
+        if isinstance(value, codec.CellProblem):
+            value = raw
+        if value is None and base is ABSENT:
+            return
+        if not codec.values_equal(value, base) and not self._mangled(base, raw, column):
+            self._error(row, run_id, column, f"read-only column edited (was {_show(base)}, now {_show(value)})", raw)
+
+    def _error(self, row: int | None, run_id: str | None, column: str | None, message: str, raw: Any = None) -> None:
+        self.errors.append(CellError(self.sheet.path, row, run_id, column, message, raw))
+
+
+_INVALID = object()
+_COMMA_DECIMAL = re.compile(r"[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+")  # 0,01 -1,5 1.234,5
+
+
+def _comma_decimal(text: str) -> str | None:
+    """`text` read as a number written with a decimal comma (`1.234,5` -> "1234.5"), or None."""
+    text = text.strip()
+    return text.replace(".", "").replace(",", ".") if _COMMA_DECIMAL.fullmatch(text) else None
+_DAMAGE_SHOWN = 5  # cells named in a column's damage warning; the count covers the rest
+
+
+
+
+def _cell_id(raw: Any) -> str | None:
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    return text or None
+
+
+def _outside_selection(project: str, run_id: str) -> str:
+    return (f"the run is in {project} but not in this export (outside its selection), so its row has no base and "
+            f"none of it is written; export a selection that includes it (runsync export {project} --filter "
+            f"name={run_id} -o FILE) and edit it there")
+
+
+def _kind(column: str) -> str:
+    if column == "tags":
+        return "tags"
+    if column.startswith(CONFIG_PREFIX):
+        return "config"
+    if column in TEXT_FIELDS:
+        return "text"
+    return "other"
+
+
+def build_plan(sheet: SheetData, live: Mapping[str, RunRecord], *, project: str, force: bool = False,
+               strict: bool = False, include_running: bool = False, new_keys: bool = False,
+               history: ExportHistory | None = None, allow_text: bool = False) -> Plan:
+    """Diff every editable cell of `sheet` against its base and W&B's `live` runs.
+
+    `new_keys`: the user opted in to creating config keys the runs lack (recorded in the plan; apply checks).
+    `history`: what imports of the sheet's export wrote (its base already moved to their values); a cell
+    still holding a value one of them wrote over is a conflict naming it.
+    """
+    plan = _Planner(sheet, live, project, force, strict, include_running, new_keys, history, allow_text).run()
+    if plan.errors:  # an invalid sheet writes nothing: keep the errors, drop the actions
+        return replace(plan, changes=(), conflicts=())
+    return plan
+
+
+__all__ = ["build_plan"]

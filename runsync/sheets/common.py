@@ -1,0 +1,135 @@
+"""What the sheet formats share: cell text, header names, column notes, the atomic write and how rows become
+a SheetData."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Collection, Iterator
+from typing import IO, Any
+
+from runsync.errors import CellError
+from runsync.fields.codec import TAGS_COLUMN, format_tags
+from runsync.model import ID, STATUS_COLUMN, is_readonly
+
+
+def sidecar_path(path: str | os.PathLike) -> str:
+    """Where a CSV keeps its metadata: `FILE.csv.runsync.json`."""
+    return os.fspath(path) + ".runsync.json"
+
+
+def cell_value(column: str, value: Any) -> Any:
+    """The value that goes into the cell: tags are one comma-separated text cell."""
+    if column == TAGS_COLUMN and isinstance(value, (list, tuple)):
+        return format_tags(value)
+    return value
+
+
+def column_note(column: str, notes: dict[str, str] | None = None, editable_summary: Collection[str] = ()) -> str:
+    """The header note that tells a person what a column is and how to edit it."""
+    if notes and column in notes:
+        return notes[column]
+    if column == STATUS_COLUMN:
+        return "read-only: what the last runsync import or undo did to the run (--write-status); ignored by the import."
+    if column == ID:
+        return "read-only: the W&B run id; runsync matches rows by it. Don't edit or delete it."
+    if column.startswith("summary.") and column[len("summary."):] in editable_summary:
+        return ("Summary metric, editable (exported with --edit-summary): a number, true/false, text. W&B objects "
+                "(histograms, tables) can't be edited. Empty = null.")
+    if is_readonly(column):
+        what = "a summary metric" if column.startswith("summary.") else "W&B's own field"
+        return f"read-only: {what}, for reference. Don't edit it: the import refuses a sheet that does."
+    if column == TAGS_COLUMN:
+        return 'Tags, comma-separated: a, b, c. Quote a tag with a comma: "x, y". Empty = no tags.'
+    if column.startswith("config."):
+        return ("Config value: numbers, true/false, text; lists and dicts as JSON ([1, 2], {\"a\": 1}). "
+                "Empty = null.")
+    if column.startswith("tag:"):
+        return "Tick: TRUE = the run has this tag, FALSE = it doesn't. Edit this or the tags column, not both."
+    return f"The run's {column}. Empty = null."
+
+
+def header_name(raw: Any) -> str:
+    """A header cell as a column name: stray spaces trimmed, except in config keys and tags, where they are real."""
+    text = "" if raw is None else str(raw)
+    return text if text.startswith(("config.", "tag:")) else text.strip()
+
+
+def id_text(raw: Any) -> str:
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    return str(raw).strip()
+
+
+@contextlib.contextmanager
+def atomic_output(path: str, mode: str = "wb", **kwargs: Any) -> Iterator[IO[Any]]:
+    """A temp file beside `path` that replaces it only when the block finishes without error."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):  # else mkstemp's FileNotFoundError names only the temp file
+        raise ValueError(f"folder {directory} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, mode, **kwargs) as fh:
+            yield fh
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a sheet is an ordinary file
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def assemble(path: str, header: list[Any], rows: Iterator[tuple[int, list[Any]]],
+             errors: list[CellError], warnings: list[str]) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """Turn a header and numbered raw rows into SheetData columns/rows, checking ids and headers."""
+    names = [header_name(h) for h in header]
+    while names and names[-1] == "":
+        names.pop()
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name and name in seen:
+            errors.append(CellError(path, 1, None, name, f"duplicate column {name!r} (also column {seen[name] + 1})"))
+        seen.setdefault(name, i)
+    if ID not in seen:
+        errors.append(CellError(path, 1, None, None, "no 'id' column: runsync needs it to match rows to runs"))
+    id_index = seen.get(ID)
+    columns = [n for n in names if n]
+    out: list[tuple[int, dict[str, Any]]] = []
+    ids: dict[str, int] = {}
+    blank: list[int] = []  # rows with no id: an error among the runs, a comment or total row below them
+    for row_no, cells in rows:
+        if all(c is None or c == "" for c in cells):
+            continue  # blank rows are layout, not runs
+        record: dict[str, Any] = {}
+        for i, raw in enumerate(cells):
+            if i >= len(names) or names[i] == "":
+                if raw is not None and raw != "":
+                    errors.append(CellError(path, row_no, None, None,
+                                            f"a value in column {i + 1}, which has no header", raw))
+                continue
+            if names[i] not in record:
+                record[names[i]] = raw
+        for name in columns:
+            record.setdefault(name, None)
+        if id_index is not None:
+            rid = record.get(ID)
+            if rid is None or (isinstance(rid, str) and not rid.strip()):
+                blank.append(row_no)
+                continue
+            else:
+                key = id_text(rid)
+                record[ID] = key  # a program may have turned a digit-only id into a number
+                if key in ids:
+                    errors.append(CellError(path, row_no, key, ID, f"duplicate id {key!r} (also row {ids[key]})"))
+                ids.setdefault(key, row_no)
+        out.append((row_no, record))
+    last_run = out[-1][0] if out else 0
+    for row_no in blank:
+        if row_no > last_run:  # below the data: a comment or a total row a person added, not a run
+            warnings.append(f"{path}: row {row_no} has no id and comes after the runs (a comment or total row?): "
+                            "skipped")
+        else:
+            errors.append(CellError(path, row_no, None, ID, "blank id: every row needs its run id"))
+    return columns, out

@@ -1,0 +1,64 @@
+"""The upsertBucket fields for a run's changes: only what changed, config keys merged into W&B's wrapped config."""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from runsync.fields import codec
+from runsync.model import ABSENT, CONFIG_PREFIX, SUMMARY_PREFIX, Change, RunRecord
+
+
+def would_replace(record: RunRecord, change: Change) -> bool:
+    if not change.field.startswith(CONFIG_PREFIX) or change.sheet is ABSENT:
+        return False
+    held = codec.get_path(record.config, change.path)
+    return codec.blocking_ancestor(record.config, change.path) is not None or (isinstance(held, dict) and bool(held))
+
+
+def write_fields(record: RunRecord, changes: list[Change], *, whole_config: bool = False) -> dict[str, Any]:
+    """The upsertBucket inputs for these changes: only what changed.
+
+    Config: only the changed top-level keys, each with its whole value as `record` holds it (wrapped, its
+    description kept) and the edit applied; W&B merges them into the stored config, so keys someone else
+    set since `record` was read are left alone. `whole_config`: all of `record`'s config with the edits
+    (for a server that replaces the config; `record` must then be read just before the write).
+    """
+    fields: dict[str, Any] = {}
+    config: dict[str, Any] | None = None
+    for change in changes:
+        value = None if change.sheet is ABSENT else change.sheet
+        if change.field.startswith(SUMMARY_PREFIX):
+            # The whole summary, as read just before the write, with only this metric changed (a nested one
+            # in place: `summary.a.b` never becomes a flat key "a.b").
+            fields["summary"] = codec.set_path(fields.get("summary", record.raw_summary), change.path, value)
+        elif change.field.startswith(CONFIG_PREFIX):
+            if config is None:
+                config = copy.deepcopy(record.raw_config) if whole_config else {}
+            top = change.path[0]
+            if top not in config and top in record.raw_config:
+                config[top] = copy.deepcopy(record.raw_config[top])
+            _set_config_value(config, change.path, value)
+        elif change.field == "tags":
+            fields["tags"] = list(value or ())
+        else:
+            # W&B reads a null input as "leave as is"; an emptied cell must be sent as "".
+            fields[change.field] = "" if value is None else value
+    if config is not None:
+        fields["raw_config"] = config
+    return fields
+
+
+def _set_config_value(raw_config: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    """Set a key inside W&B's wrapped config, keeping the key's description."""
+    top, rest = path[0], path[1:]
+    entry = raw_config.get(top)
+    if isinstance(entry, dict) and "value" in entry:
+        wrapped = dict(entry)
+    else:
+        wrapped = {"value": entry if top in raw_config else None, "desc": None}
+    if rest:
+        inner = wrapped["value"] if isinstance(wrapped["value"], dict) else {}
+        wrapped["value"] = codec.set_path(inner, rest, value)
+    else:
+        wrapped["value"] = value
+    raw_config[top] = wrapped
