@@ -389,7 +389,8 @@ def render(rows: list[Row], scale: list[dict[str, Any]], sweeps: dict[str, list[
               "`read_excel` openpyxl | `read_excel` calamine | RSS export / plan |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for s in scale:
-        per = lambda key: f"{s[key] / s['n'] * 1e6:,.0f}"  # noqa: E731
+        def per(key: str, s: dict = s) -> str:
+            return f"{s[key] / s['n'] * 1e6:,.0f}"
         lines.append(f"| {s['n']:,} | {per('export_s')} | {per('plan_s')} | {per('read_s')} | "
                      f"{per('live_and_diff_s')} | {per('sandbox_s')} | {per('pandas_openpyxl_s')} | "
                      f"{per('pandas_calamine_s')} | {s['export_rss_mb']:.0f} / {s['plan_rss_mb']:.0f} MiB |")

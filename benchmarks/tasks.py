@@ -49,7 +49,7 @@ def fetch(per_page: str) -> dict[str, Any]:
     from runsync.backend.wandb.client import WandbBackend
 
     backend = WandbBackend()
-    backend.api  # connect first: the sidecar's start is not paging
+    _ = backend.api  # connect first: the sidecar's start is not paging
     start = time.perf_counter()
     n = sum(1 for _ in backend.iter_runs(PATH, per_page=int(per_page)))
     return {"runs": n, "fetch_s": time.perf_counter() - start}

@@ -64,7 +64,7 @@ def _open_sheet(path: Path) -> tuple[list[str], list[dict[str, Any]], Any]:
         book = openpyxl.load_workbook(path)
         sheet = book["runs"]
         header = [cell.value for cell in sheet[1]]
-        rows = [dict(zip(header, (c.value for c in row))) for row in sheet.iter_rows(min_row=2)]
+        rows = [dict(zip(header, (c.value for c in row), strict=True)) for row in sheet.iter_rows(min_row=2)]
 
         def save_xlsx() -> None:
             for number, row in enumerate(rows, start=2):
@@ -79,7 +79,7 @@ def _open_sheet(path: Path) -> tuple[list[str], list[dict[str, Any]], Any]:
     with open(path, newline="", encoding="utf-8-sig") as f:
         table = list(csv.reader(f))
     header = table[0]
-    rows = [dict(zip(header, row)) for row in table[1:]]
+    rows = [dict(zip(header, row, strict=True)) for row in table[1:]]
 
     def save_csv() -> None:
         with open(path, "w", newline="", encoding="utf-8-sig") as f:

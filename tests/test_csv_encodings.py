@@ -98,7 +98,7 @@ def test_untouched_legacy_csv_plans_nothing(projects, tmp_path, project):
     path = export(project, tmp_path)
     data = resave(path, encoding)
     cells = oracle_cells(data, encoding)
-    for run_id, (name, tags, group, config) in runs.items():  # the oracle sees the exported values intact
+    for run_id, (name, tags, _group, config) in runs.items():  # the oracle sees the exported values intact
         assert cells[(run_id, "name")] == name and cells[(run_id, "config.city")] == config["city"]
         assert all(tag.encode(encoding) in data for tag in tags)
     plan = runsync.plan(path)

@@ -26,7 +26,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 __all__ = ["Reading", "readings", "misread", "LOCALES", "locales_for_delimiter"]
@@ -67,7 +67,7 @@ class _Locale:
     periods: dict[str, int]  # day period text (lower case) -> 0 for am, 12 for pm
 
 
-@lru_cache(maxsize=None)
+@cache
 def _locale(name: str) -> _Locale:
     from babel import (  # CLDR data: loaded only when a cell needs judging
         Locale,

@@ -98,7 +98,7 @@ def plausible(text: str) -> bool:
         letters = [c for c in word if unicodedata.category(c) in ("Lu", "Ll", "Lt", "Lo")]
         if len({_script(c) for c in letters}) > 1:
             return False
-        for a, b in zip(letters, letters[1:]):
+        for a, b in zip(letters, letters[1:], strict=False):  # neighbours
             if a.islower() and b.isupper() and not b.isascii():
                 return False
     return True

@@ -46,7 +46,7 @@ def _text_element(text: str) -> str:
 
 def number_text(value: bool | int | float) -> str:
     """A number or bool as openpyxl writes it in `<v>` (its `safe_string`)."""
-    return "%.16g" % value
+    return "%.16g" % value  # noqa: UP031  (openpyxl's own format, spelled as it spells it)
 
 
 class RowRenderer:
@@ -61,7 +61,7 @@ class RowRenderer:
                  style_id: Callable[[bool, str | None, bool], int], *, cell_value: Callable[[str, Any], Any],
                  stored: Callable[[Any, str, str], str], special: Callable[[str], bool]) -> None:
         self._columns = [(c, get_column_letter(i + 1), ro, tc)
-                         for i, (c, ro, tc) in enumerate(zip(columns, readonly, text_column))]
+                         for i, (c, ro, tc) in enumerate(zip(columns, readonly, text_column, strict=True))]
         self._style_id = style_id
         self._styles: dict[tuple[bool, str | None, bool], str] = {}
         self._cell_value = cell_value

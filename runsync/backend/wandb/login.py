@@ -116,7 +116,7 @@ def probe(base_url: str) -> None:
     except socket.gaierror as exc:
         error = BackendError(f"cannot connect to {base_url}: the host name {host} does not resolve "
                              f"({exc.strerror or exc})")
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         error = BackendError(f"cannot connect to {base_url}: no answer from {host}:{port} within {PROBE_SECONDS:g} s")
     except OSError as exc:
         error = BackendError(f"cannot connect to {base_url}: {exc.strerror or exc}",
