@@ -69,7 +69,11 @@ _PLAN_HEADERS: dict[int, tuple[weakref.ref[Plan], dict[str, Any]]] = {}
 
 def _remember_header(plan: Plan, header: dict[str, Any]) -> Plan:
     key = id(plan)
-    _PLAN_HEADERS[key] = (weakref.ref(plan, lambda _, k=key: _PLAN_HEADERS.pop(k, None)), header)
+
+    def forget(_: object) -> None:
+        _PLAN_HEADERS.pop(key, None)
+
+    _PLAN_HEADERS[key] = (weakref.ref(plan, forget), header)
     return plan
 
 

@@ -56,14 +56,14 @@ def edit_demo_sheet(path: Path) -> list[str]:
     return done
 
 
-def _open_sheet(path: Path) -> tuple[list[str], list[dict[str, Any]], Any]:
+def _open_sheet(path: Path) -> tuple[list[Any], list[dict[Any, Any]], Any]:
     """The sheet's rows as editable dicts, and a function that saves them back in place."""
     if path.suffix == ".xlsx":
         import openpyxl
 
         book = openpyxl.load_workbook(path)
         sheet = book["runs"]
-        header = [cell.value for cell in sheet[1]]
+        header: list[Any] = [cell.value for cell in sheet[1]]
         rows = [dict(zip(header, (c.value for c in row), strict=True)) for row in sheet.iter_rows(min_row=2)]
 
         def save_xlsx() -> None:

@@ -165,7 +165,7 @@ class Plan:
     def with_run_urls(self, live: Mapping[str, RunRecord]) -> Plan:
         """This plan with the W&B page of each run it names (as W&B gave them), for the links in reports."""
         ids = {c.run_id for c in (*self.changes, *self.conflicts, *self.infos)} | {k.run_id for k in self.skipped}
-        return replace(self, run_urls={rid: live[rid].url for rid in ids if rid in live and live[rid].url})
+        return replace(self, run_urls={rid: url for rid in ids if rid in live and (url := live[rid].url)})
 
     def to_frame(self) -> pd.DataFrame:
         """One row per change, conflict, W&B-only change, skipped run and error (README "Reviewing a plan")."""

@@ -111,10 +111,13 @@ def ask(question: str) -> bool:
 
 
 @contextmanager
-def progress(label: str, *, enabled: bool) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+def progress(label: str, *, enabled: bool) -> Iterator[tuple[Callable[[int], None], Callable[..., None]]]:
     """(set_total, advance) callbacks for a progress bar on stderr; no-ops when not on a terminal."""
     if not enabled or not sys.stderr.isatty():
-        yield (lambda total: None), (lambda n=1: None)
+        def ignore(*_: int) -> None:
+            return None
+
+        yield ignore, ignore
         return
     from rich.progress import (
         BarColumn,
@@ -127,7 +130,13 @@ def progress(label: str, *, enabled: bool) -> Iterator[tuple[Callable[[int], Non
     with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=stderr_console(), transient=True) as bar:
         task = bar.add_task(label, total=None)
-        yield (lambda total: bar.update(task, total=total)), (lambda n=1: bar.advance(task, n))
+        def set_total(total: int) -> None:
+            bar.update(task, total=total)
+
+        def advance(n: int = 1) -> None:
+            bar.advance(task, n)
+
+        yield set_total, advance
 
 
 @contextmanager

@@ -5,6 +5,7 @@ import io
 import os
 import subprocess
 import sys
+from typing import Any, cast
 from collections.abc import Callable
 
 from rich.cells import cell_len
@@ -27,7 +28,7 @@ def print_paged(render: Callable[[Console], None], out: Console, *, pager: bool 
         render(out)  # piped or --no-pager: exactly what is printed without a pager
         return
     buffer = io.StringIO()
-    capture = Console(file=buffer, force_terminal=True, color_system=out.color_system, no_color=out.no_color,
+    capture = Console(file=buffer, force_terminal=True, color_system=cast(Any, out.color_system), no_color=out.no_color,
                       width=out.width, highlight=False, soft_wrap=True, record=True)
     render(capture)
     text = buffer.getvalue()

@@ -31,7 +31,7 @@ def _interactive() -> bool:
 def _pairs(values: tuple[str, ...]) -> list[tuple[str, object]]:
     from runsync.planner.set_edits import Cell
 
-    pairs = []
+    pairs: list[tuple[str, object]] = []
     for item in values:
         field, sep, raw = item.partition("=")
         if not sep or not field.strip():
@@ -98,11 +98,15 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
     parse_edits(pairs, add_tags=add_tags, remove_tags=remove_tags, clear=clear)  # a bad FIELD: before any request
     err = stderr_console()
     backend = WandbBackend()  # one client for the read and the writes
-    selected = []  # one entry per run read: how many the selection holds
+    selected: list[int] = []  # one entry per run read: how many the selection holds
     with progress("Reading runs", enabled=True) as (_, advance):
+        def on_run() -> None:
+            selected.append(1)
+            advance(1)
+
         plan = runsync.set(project, filters=filters, order=order, limit=limit, set=pairs, add_tags=add_tags,
                            remove_tags=remove_tags, clear=clear, include_running=include_running, strict=strict,
-                           new_keys=new_keys, backend=backend, on_run=lambda: (selected.append(1), advance(1)),
+                           new_keys=new_keys, backend=backend, on_run=on_run,
                            allow_text=allow_text)
     show_plan(plan, fmt, f"Selected {counted(len(selected), 'run')} of {plan.project}.", pager=not no_pager)
     if report_path:

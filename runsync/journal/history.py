@@ -92,7 +92,10 @@ def stale_conflict(history: ExportHistory, record: RunRecord, column: str, path:
             has = tag in value
             if (tag in live) == has:
                 continue  # W&B agrees with the sheet about this tag
-            by = history.predates(run_id, column, lambda old, t=tag, h=has: (t in (old or ())) == h)
+            def holds(old: Any, t: str = tag, h: bool = has) -> bool:
+                return (t in (old or ())) == h
+
+            by = history.predates(run_id, column, holds)
             if by is not None:
                 stale.setdefault(by.describe(), []).append(
                     f"still has tag {tag!r}, which that import removed" if has
@@ -169,7 +172,7 @@ def _counted(events: list[dict[str, Any]], live: Mapping[str, RunRecord]) -> Ite
     latest: dict[str, list[bool]] = {}
     checked: dict[tuple[Any, Any], bool] = {}  # (run, column) -> held when read back (a `verify` line)
     for event in events:
-        run_id = event.get("run")
+        run_id: str = event.get("run") or ""
         if event["op"] == "write":
             flag = [False]
             writes.append((event, flag))
@@ -184,7 +187,7 @@ def _counted(events: list[dict[str, Any]], live: Mapping[str, RunRecord]) -> Ite
         elif run_id in latest:
             latest[run_id][0] = True
     for event, (done,) in writes:
-        record = live.get(event.get("run"))
+        record = live.get(event.get("run") or "")
         for item in event.get("fields") or ():
             try:
                 column, after = item["field"], decode_value(item["after"])

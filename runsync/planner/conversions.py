@@ -396,7 +396,8 @@ def _same_number(exported: Decimal, saved: Decimal) -> bool:
 def _shown_rounded(exported: Decimal, saved: Decimal) -> bool:
     """`saved` is `exported` rounded to `saved`'s own decimal places (a percentage format with fewer digits)."""
     exponent = saved.as_tuple().exponent
-    if not isinstance(exponent, int) or exponent <= exported.as_tuple().exponent:
+    exported_exponent = exported.as_tuple().exponent
+    if not isinstance(exponent, int) or not isinstance(exported_exponent, int) or exponent <= exported_exponent:
         return False
     step = Decimal(1).scaleb(exponent)
     return saved in (exported.quantize(step, rounding="ROUND_HALF_UP"), exported.quantize(step, rounding="ROUND_HALF_EVEN"))

@@ -161,9 +161,9 @@ def _marks(plan: Plan, sheet: SheetData) -> dict[tuple[int, str], Cell]:
     marks: dict[tuple[int, str], Cell] = {}
     for kind, items in ((CHANGE, plan.changes), (CONFLICT, plan.conflicts)):
         for c in items:
-            row_no = row_of.get(c.run_id)
-            if row_no is None:
+            if c.run_id not in row_of:
                 continue
+            row_no = row_of[c.run_id]
             cell = Cell(kind, cell_note(kind, c), c)
             if c.field in sheet.columns:
                 marks[(row_no, c.field)] = cell

@@ -119,7 +119,7 @@ def _annotate_xlsx(path: str, statuses: Mapping[str, str], default: str, note: s
     # shared strings (xlsx_io._use_raw_shared_strings), which saving would make permanent.
     book = load_workbook(path, rich_text=True)
     if DATA_SHEET in book.sheetnames:
-        ws = book[DATA_SHEET]
+        ws: Any = book[DATA_SHEET]
     else:  # as the reader: the first visible sheet
         visible = [s for s in book.worksheets if s.sheet_state == "visible" and s.title not in (META_SHEET, LISTS_SHEET)]
         if not visible:

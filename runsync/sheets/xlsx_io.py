@@ -144,7 +144,7 @@ def _add_guides(wb: Any, ws: Any, columns: list[str], records: list[dict[str, An
         dv = DataValidation(showErrorMessage=False, showInputMessage=True, promptTitle="Read-only",
                             prompt="W&B's own value, for reference: don't edit it. runsync import refuses a "
                                    "sheet where it was changed.")
-        dv.sqref = " ".join(ranges)  # type: ignore[assignment]
+        dv.sqref = " ".join(ranges)
         ws.data_validations.append(dv)
 
 
@@ -305,7 +305,7 @@ def _merged_ranges(path: str, ws: Any) -> list[str]:
     # Read-only worksheets don't expose merged cells; they are <mergeCell ref=.../> after the data.
     with zipfile.ZipFile(path) as zf, zf.open(ws._worksheet_path) as fh:
         tail = b""
-        refs: list[str] = []
+        refs: list[bytes] = []
         while block := fh.read(1 << 20):
             data = tail + block
             refs += re.findall(rb'<(?:\w+:)?mergeCell [^>]*ref="([A-Z0-9:]+)"', data)
@@ -458,14 +458,15 @@ def _read_workbook(path: str, wb: Any) -> SheetData:
         # column, an overview a person added, would otherwise be planned as the runs).
         candidates = [s for s in visible if ID in _first_row(s)] if len(visible) > 1 else visible
         if len(candidates) != 1:
-            names = ", ".join(repr(s.title) for s in (candidates or visible))
+            titles = ", ".join(repr(s.title) for s in (candidates or visible))
             raise _fail(path, f"no sheet named {DATA_SHEET!r}, and {len(candidates) or 'none'} of the sheets "
-                              f"{names} could be the exported one: rename the exported sheet back to {DATA_SHEET!r}")
+                              f"{titles} could be the exported one: rename the exported sheet back to {DATA_SHEET!r}")
         ws = candidates[0]
         warnings.append(f"{path}: no sheet named {DATA_SHEET!r}; reading {ws.title!r}")
     ws.reset_dimensions()  # some programs write a wrong <dimension>; read what is there
     for ref in _merged_ranges(path, ws):
-        errors.append(CellError(path, int(re.search(r"\d+", ref).group()), None, None,
+        row_text = re.search(r"\d+", ref)
+        errors.append(CellError(path, int(row_text.group()) if row_text else None, None, None,
                                 f"merged cells {ref}: unmerge them (each run needs its own cells)"))
     rows_iter = ws.iter_rows()
     try:
