@@ -38,7 +38,6 @@ import socket
 import string
 import threading
 import time
-from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -50,6 +49,7 @@ from .limits import GatewayTimeout, request_projects
 from .live import LiveProcesses
 from .query import decode_filters
 from .resolvers import PageTooLarge, Resolvers
+from .stats import Stats
 from .store import Store
 
 HANG_SECONDS = 60.0  # a hung request is dropped after this, or when the server stops
@@ -59,35 +59,6 @@ def generate_api_key() -> str:
     """Return a fresh 40-character key of [A-Za-z0-9] (the client refuses keys under 40)."""
     alphabet = string.ascii_letters + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(40))
-
-
-class _Stats:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        with self._lock:
-            self.requests = 0
-            self.mutations = 0
-            self.rate_limited = 0  # every 429 answered: the quota's and the injected rate limit's
-            self.operations: Counter[str] = Counter()
-            self.faults: Counter[str] = Counter({"429": 0, "500": 0, "hang": 0})
-
-    def add(self, **kw: Any) -> None:
-        with self._lock:
-            self.requests += kw.get("requests", 0)
-            self.mutations += kw.get("mutations", 0)
-            self.rate_limited += kw.get("rate_limited", 0)
-            if kw.get("operation"):
-                self.operations[kw["operation"]] += 1
-            if kw.get("fault"):
-                self.faults[kw["fault"]] += 1
-
-    def as_dict(self) -> dict[str, Any]:
-        with self._lock:
-            return {"requests": self.requests, "operations": dict(self.operations),
-                    "mutations": self.mutations, "rate_limited": self.rate_limited, "faults": dict(self.faults)}
 
 
 class _Server(ThreadingHTTPServer):
@@ -322,7 +293,7 @@ class Sandbox:
         self.faults = faults
         self.resolvers = Resolvers(store, entity)
         self.resolvers.faults = faults  # the page-size limit and overlapping pages
-        self._stats = _Stats()
+        self._stats = Stats()
         self._stopping = threading.Event()
         faults.limits.stopping = self._stopping  # a slow read ends when the server stops
         store.max_config_bytes = lambda: faults.limits.max_config_bytes
