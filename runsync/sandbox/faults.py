@@ -1,6 +1,7 @@
 """Deterministic fault injection for /graphql: latency, HTTP 500s, 429 rate limiting, hangs, lost answers;
 the service's paging strictness: a page-size limit (HTTP 504 beyond it), pages that repeat or skip runs; and its
-write costs: server time per executed mutation, a limit on mutations per request."""
+write costs: server time per executed mutation, a limit on mutations per request. The service's own charges (read
+time per run, a gateway deadline, a per-project quota, size limits) are in limits.py, set through the same `set`."""
 from __future__ import annotations
 
 import math
@@ -9,6 +10,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from .limits import LIMIT_SETTINGS, Limits
 
 
 @dataclass(frozen=True)
@@ -34,8 +37,10 @@ class Faults:
     def __init__(self, latency_ms: float = 0, error_rate: float = 0.0, rate_limit: float | None = None,
                  hang_rate: float = 0.0, seed: int = 0, lost_answer_rate: float = 0.0, *,
                  max_page_size: int | None = DEFAULT_MAX_PAGE_SIZE, overlap_rate: float = 0.0,
-                 retry_after: bool = False, max_mutations: int | None = None, write_ms: float = 0.0) -> None:
+                 retry_after: bool = False, max_mutations: int | None = None, write_ms: float = 0.0,
+                 **limits: Any) -> None:
         self._lock = threading.Lock()
+        self.limits = Limits()  # read time per run, gateway deadline, per-project quota, size limits
         self._rng = random.Random(seed)
         # Overlapping pages draw from their own RNG too (see lost answers below).
         self._page_rng = random.Random(f"pages-{seed}")
@@ -60,18 +65,20 @@ class Faults:
         self.set(latency_ms=latency_ms, error_rate=error_rate, rate_limit=rate_limit,
                  hang_rate=hang_rate, lost_answer_rate=lost_answer_rate)
         self.set(max_page_size=max_page_size, overlap_rate=overlap_rate, retry_after=retry_after,
-                 max_mutations=max_mutations, write_ms=write_ms)
+                 max_mutations=max_mutations, write_ms=write_ms, **limits)
 
     def set(self, **kw: float | None) -> None:
         """Change settings: latency_ms, error_rate, rate_limit (requests/s, None/0 = off), hang_rate,
         lost_answer_rate (applied mutations answered 502); max_page_size (runs per page before HTTP 504,
         None/0 = no limit), overlap_rate (share of follow-up pages that repeat or skip runs), retry_after
         (send `Retry-After` with 429s; W&B may not); max_mutations (root mutations per request before the
-        request is refused, None/0 = no limit), write_ms (server time per executed mutation)."""
+        request is refused, None/0 = no limit), write_ms (server time per executed mutation); and limits.py's
+        LIMIT_SETTINGS (read_ms_per_run, gateway_timeout_s, quota_*, max_config_bytes, max_body_bytes)."""
         unknown = set(kw) - {"latency_ms", "error_rate", "rate_limit", "hang_rate", "seed", "lost_answer_rate",
-                             *PAGING_SETTINGS}
+                             *PAGING_SETTINGS, *LIMIT_SETTINGS}
         if unknown:
             raise ValueError(f"unknown fault setting(s): {', '.join(sorted(unknown))}")
+        self.limits.set(**{k: kw.pop(k) for k in LIMIT_SETTINGS if k in kw})
         with self._lock:
             if "seed" in kw:
                 self._rng = random.Random(kw["seed"])
@@ -100,7 +107,7 @@ class Faults:
                     "lost_answer_rate": self.lost_answer_rate,
                     "max_page_size": self.max_page_size, "overlap_rate": self.overlap_rate,
                     "retry_after": self.retry_after, "max_mutations": self.max_mutations,
-                    "write_ms": self.write_ms}
+                    "write_ms": self.write_ms, **self.limits.settings()}
 
     def _set_paging(self, kw: dict[str, Any]) -> None:
         """The paging settings of `set` (under the lock)."""

@@ -25,6 +25,7 @@ from graphql.language import ast
 from graphql.utilities import value_from_ast_untyped
 
 from . import query
+from .limits import ConfigTooLarge, GatewayTimeout
 from .records import RunRec
 from .store import Store
 
@@ -117,18 +118,22 @@ class Resolvers:
         return Prepared(doc, operation_name or None, op.name.value if op.name else "anonymous", is_mutation,
                         len(op.selection_set.selections) if is_mutation else 0)
 
-    def run(self, prepared: Prepared, variables: dict[str, Any] | None) -> dict[str, Any]:
-        """Execute a prepared document; return the JSON response body."""
+    def run(self, prepared: Prepared, variables: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:
+        """Execute a prepared document; return (HTTP status, JSON response body).
+
+        A config over the size limit is an error at its alias's path (the other aliases applied) and makes the
+        answer HTTP 400, as the service's; a read past the gateway deadline raises GatewayTimeout (HTTP 504)."""
         result = execute(self.schema, prepared.document, root_value=self.root(),
                          variable_values=variables or {}, operation_name=prepared.operation_name,
                          is_awaitable=_never_awaitable)
         body: dict[str, Any] = {"data": result.data}
         for error in result.errors or ():
-            if isinstance(error.original_error, PageTooLarge):
+            if isinstance(error.original_error, (PageTooLarge, GatewayTimeout)):
                 raise error.original_error
         if result.errors:
             body["errors"] = [e.formatted for e in result.errors]
-        return body
+        too_large = any(isinstance(e.original_error, ConfigTooLarge) for e in result.errors or ())
+        return (400 if too_large else 200), body
 
     # -- objects ---------------------------------------------------------------------------------
     def root(self) -> dict[str, Any]:
@@ -161,6 +166,8 @@ class Resolvers:
                 raise PageTooLarge(f"a page of {first} runs is over the limit of {faults.max_page_size}")
             shift = faults.page_shift(50 if first is None else first) if faults is not None and after else 0
             page = query.page_runs(store, entity, name, filters, order, first, after, shift=shift)
+            if faults is not None:
+                faults.limits.read_cost(len(page["items"]))  # big pages take longer (and may outlast the gateway)
             edges = [{"node": self.run_obj(r, obj), "cursor": c} for r, c in page["items"]]
             return {
                 "totalCount": page["total"], "edges": edges,
@@ -171,6 +178,8 @@ class Resolvers:
 
         def run(info: Any, name: str) -> dict[str, Any] | None:
             rec = store.find_run(entity, p["name"], name)
+            if rec is not None and self.faults is not None:
+                self.faults.limits.read_cost(1)
             return None if rec is None else self.run_obj(rec, obj)
 
         obj = {

@@ -24,7 +24,8 @@ a bare list on `tags`, a `$regex` that RE2 cannot compile (filters.service_refus
 
 Paging as the service (faults.py): a page of more than `max_page_size` runs is HTTP 504 (default 1000);
 `overlap_rate` makes follow-up pages repeat or skip a few runs; a 429 carries `RateLimit-Limit`,
-`RateLimit-Remaining`, `RateLimit-Reset`, and `Retry-After` only with `retry_after` on.
+`RateLimit-Remaining`, `RateLimit-Reset`, and `Retry-After` only with `retry_after` on. The service's own
+charges and limits (read time per run, gateway deadline, per-project quota, config and body size) are limits.py's.
 """
 from __future__ import annotations
 
@@ -37,7 +38,6 @@ import socket
 import string
 import threading
 import time
-from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -45,9 +45,11 @@ from graphql import GraphQLError
 
 from .faults import DEFAULT_MAX_PAGE_SIZE, Faults
 from .filters import service_refusal
+from .limits import GatewayTimeout, request_projects
 from .live import LiveProcesses
 from .query import decode_filters
 from .resolvers import PageTooLarge, Resolvers
+from .stats import Stats
 from .store import Store
 
 HANG_SECONDS = 60.0  # a hung request is dropped after this, or when the server stops
@@ -57,33 +59,6 @@ def generate_api_key() -> str:
     """Return a fresh 40-character key of [A-Za-z0-9] (the client refuses keys under 40)."""
     alphabet = string.ascii_letters + string.digits
     return "".join(secrets.choice(alphabet) for _ in range(40))
-
-
-class _Stats:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        with self._lock:
-            self.requests = 0
-            self.mutations = 0
-            self.operations: Counter[str] = Counter()
-            self.faults: Counter[str] = Counter({"429": 0, "500": 0, "hang": 0})
-
-    def add(self, **kw: Any) -> None:
-        with self._lock:
-            self.requests += kw.get("requests", 0)
-            self.mutations += kw.get("mutations", 0)
-            if kw.get("operation"):
-                self.operations[kw["operation"]] += 1
-            if kw.get("fault"):
-                self.faults[kw["fault"]] += 1
-
-    def as_dict(self) -> dict[str, Any]:
-        with self._lock:
-            return {"requests": self.requests, "operations": dict(self.operations),
-                    "mutations": self.mutations, "faults": dict(self.faults)}
 
 
 class _Server(ThreadingHTTPServer):
@@ -141,7 +116,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
+        for k, v in {**self.quota_headers, **(headers or {})}.items():
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(body)
@@ -163,7 +138,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(401, {"errors": [{"message": "invalid or missing API key"}]})
 
     # -- routes ----------------------------------------------------------------------------------
+    quota_headers: dict[str, str] = {}  # RateLimit-* of the GraphQL request being answered
+
     def do_GET(self) -> None:  # noqa: N802
+        self.quota_headers = {}
         if self.path == "/_sandbox/stats":
             if not self._authorized():
                 return self._unauthorized()
@@ -173,8 +151,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(404, {"errors": [{"message": f"no route {self.path}"}]})
 
     def do_POST(self) -> None:  # noqa: N802
-        body = self._body()
+        self.quota_headers = {}
         sb = self.server.sandbox
+        if self.path == "/graphql" and self._refused_body(int(self.headers.get("Content-Length") or 0)):
+            return None
+        body = self._body()
         if self.path.startswith("/sdk/otel/"):
             return self._send(200, {})  # the sidecar's telemetry; accepted and dropped
         if not self._authorized():
@@ -192,9 +173,25 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, sb.faults.settings())
         self._send(404, {"errors": [{"message": f"no route {self.path}"}]})
 
+    def _refused_body(self, length: int) -> bool:
+        """Answer HTTP 413 to a body over the size limit, as the service's proxy (read and dropped unparsed)."""
+        sb = self.server.sandbox
+        message = sb.faults.limits.body_too_large(length)
+        if message is None:
+            return False
+        while length > 0:  # read it all, so the client sees the answer rather than a reset connection
+            chunk = self.rfile.read(min(length, 1 << 20))
+            if not chunk:
+                break
+            length -= len(chunk)
+        sb._stats.add(requests=1, fault="413")
+        self._send(413, {"errors": [{"message": message}]})
+        return True
+
     def _graphql(self, body: bytes) -> None:
         sb = self.server.sandbox
         sb._stats.add(requests=1)
+        sb.faults.limits.begin_request()
         try:
             req = json.loads(body)
             text, variables = req["query"], req.get("variables") or {}
@@ -207,6 +204,9 @@ class _Handler(BaseHTTPRequestHandler):
         except GraphQLError as e:
             return self._send(200, {"data": None, "errors": [{"message": e.message}]})
         sb._stats.add(operation=prepared.label)
+        # The quota is charged first: a request the backend then fails still counted (and its answer says so).
+        keys = request_projects(prepared.document, prepared.operation_name, variables, sb.resolvers.entity, sb.store)
+        within_quota, self.quota_headers = sb.faults.limits.charge(keys, prepared.mutations, sb.faults.retry_after)
         # Decide the fault before executing, so a failed request never applies its mutation.
         decision = sb.faults.decide()
         if decision.latency_s:
@@ -224,9 +224,12 @@ class _Handler(BaseHTTPRequestHandler):
             sb._stats.add(fault="500")
             return self._send(500, {"errors": [{"message": "injected server error"}]})
         if decision.status == 429:
-            sb._stats.add(fault="429")
+            sb._stats.add(fault="429", rate_limited=1)
             return self._send(429, {"errors": [{"message": "rate limit exceeded"}]},
                               decision.rate_limit_headers or {"Retry-After": str(decision.retry_after)})
+        if not within_quota:
+            sb._stats.add(rate_limited=1)
+            return self._send(429, {"errors": [{"message": "rate limit exceeded (project quota)"}]})
         refusal = _refused_filter(variables) if sb.strict_filters else None
         if refusal:
             return self._send(500, {"errors": [{"message": f"internal server error (filter with {refusal})"}]})
@@ -238,19 +241,24 @@ class _Handler(BaseHTTPRequestHandler):
         for hook in list(sb.request_hooks):
             hook(prepared.label, variables, prepared.is_mutation)
         try:
-            result = sb.resolvers.run(prepared, variables)
-        except PageTooLarge as e:  # as from a load balancer whose deadline the page outlasted
+            status, result = sb.resolvers.run(prepared, variables)
+        except (PageTooLarge, GatewayTimeout) as e:  # as from a load balancer whose deadline the page outlasted
             sb._stats.add(fault="504")
             return self._send(504, {"errors": [{"message": f"gateway timeout ({e})"}]})
         applied = sum(1 for value in (result.get("data") or {}).values() if value is not None)
         if prepared.is_mutation and applied:
             sb._stats.add(mutations=applied)  # each aliased mutation that was executed without error
+        if status == 400:
+            sb._stats.add(fault="config_too_large")
+        if sb.faults.limits.past_deadline():  # the writes were applied; the gateway had given up on the answer
+            sb._stats.add(fault="504")
+            return self._send(504, {"errors": [{"message": "gateway timeout (the request outlasted the deadline)"}]})
         if prepared.is_mutation and not result.get("errors"):
             if sb.faults.lose_answer():  # applied, then the answer is lost on its way back
                 sb._stats.add(fault="502")
                 return self._send(502, {"errors": [{"message": "bad gateway (injected: the write was applied, "
                                                                "its answer lost)"}]})
-        self._send(200, result)
+        self._send(status, result)
 
 
 def _refused_filter(variables: dict[str, Any]) -> str | None:
@@ -285,8 +293,10 @@ class Sandbox:
         self.faults = faults
         self.resolvers = Resolvers(store, entity)
         self.resolvers.faults = faults  # the page-size limit and overlapping pages
-        self._stats = _Stats()
+        self._stats = Stats()
         self._stopping = threading.Event()
+        faults.limits.stopping = self._stopping  # a slow read ends when the server stops
+        store.max_config_bytes = lambda: faults.limits.max_config_bytes
         self._owns_store = owns_store
         self._server = _Server((host, port), self)
         self.host, self.port = self._server.server_address[:2]
@@ -334,7 +344,7 @@ class Sandbox:
 
     def set_faults(self, **kw: Any) -> None:
         """Change fault injection at runtime: latency_ms, error_rate, rate_limit, hang_rate, seed, lost_answer_rate,
-        max_page_size, overlap_rate, retry_after, max_mutations, write_ms."""
+        max_page_size, overlap_rate, retry_after, max_mutations, write_ms; and limits.py's LIMIT_SETTINGS."""
         self.faults.set(**kw)
 
     def stop(self) -> None:
@@ -372,7 +382,8 @@ def start(db: str | Store = ":memory:", api_key: str | None = None, host: str = 
           entity: str = "e", strict_filters: bool = True, config_merge: str = "merge",
           lost_answer_rate: float = 0.0, live_process_interval: float | None = None,
           max_page_size: int | None = DEFAULT_MAX_PAGE_SIZE, overlap_rate: float = 0.0,
-          retry_after: bool = False, max_mutations: int | None = None, write_ms: float = 0.0) -> Sandbox:
+          retry_after: bool = False, max_mutations: int | None = None, write_ms: float = 0.0,
+          **limits: Any) -> Sandbox:
     """Start a sandbox in a background thread; return once it is listening.
 
     `db` is a SQLite path, ":memory:", or an open Store. `entity` is the viewer's default entity.
@@ -384,6 +395,8 @@ def start(db: str | Store = ":memory:", api_key: str | None = None, host: str = 
     that share of follow-up pages repeat or skip a few runs (a live table re-sorted while paging); 429s carry
     RateLimit-* headers, and `Retry-After` only with `retry_after=True`. Writes: a request with more than
     `max_mutations` root mutations is refused whole; each executed mutation costs `write_ms` of server time.
+    `limits`: the service's charges (limits.py): read_ms_per_run, gateway_timeout_s, quota_per_s, quota_window_s,
+    quota_unit, max_config_bytes (default 15 MB), max_body_bytes (default 10 MB).
     """
     if api_key is not None and len(api_key) < 40:
         raise ValueError("api_key must be at least 40 characters (the wandb client refuses shorter)")
@@ -391,6 +404,6 @@ def start(db: str | Store = ":memory:", api_key: str | None = None, host: str = 
     store = db if isinstance(db, Store) else Store(str(db))
     faults = Faults(latency_ms, error_rate, rate_limit, hang_rate, seed, lost_answer_rate=lost_answer_rate,
                     max_page_size=max_page_size, overlap_rate=overlap_rate, retry_after=retry_after,
-                    max_mutations=max_mutations, write_ms=write_ms)
+                    max_mutations=max_mutations, write_ms=write_ms, **limits)
     return Sandbox(store, api_key or generate_api_key(), host, port, faults, entity, owns, strict_filters,
                    config_merge, live_process_interval)

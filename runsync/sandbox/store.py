@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
 
+from .limits import check_config_size
 from .records import COLUMNS, RunRec, dumps, merge_config, storage_id, wrap_config
 
 _SCHEMA = """
@@ -80,6 +81,7 @@ class Store:
         # How an upsertBucket `config` lands: "merge" (W&B today: deep-merged, wandb/wandb#11055) or
         # "replace" (older self-hosted servers: the config sent becomes the whole config).
         self.config_merge = "merge"
+        self.max_config_bytes: Any = lambda: None  # the serving sandbox's config size limit, asked per write
         self._data_version = self._pragma_data_version()
         self.generation = 0  # bumped on every change seen; keys every derived cache
         self.query_cache: OrderedDict[tuple, Any] = OrderedDict()  # used by query.py, under .lock
@@ -232,9 +234,11 @@ class Store:
         Config deep-merges (`config_merge = "replace"`: replaces), summary merges top-level keys, other
         fields replace when not null.
         """
+        limit = self.max_config_bytes()
         with self._lock:
             self._sync()
             rec, inserted = None, False
+            check_config_size(inp.get("config"), "", limit)  # also before a new run is created
             if inp.get("id"):
                 rec = self.find_by_storage_id(inp["id"])
                 if rec is None:
@@ -263,6 +267,7 @@ class Store:
                     sets["config"] = dumps(merge_config({}, incoming))  # wrapped as stored; nothing else kept
                 else:
                     sets["config"] = dumps(merge_config(rec.raw_config, incoming))
+                check_config_size(inp["config"], sets["config"], limit)  # before anything is written
             if inp.get("summaryMetrics") is not None:
                 incoming = _as_dict(inp["summaryMetrics"], "summaryMetrics")
                 sets["summary"] = dumps({**rec.summary_dict, **incoming})
