@@ -25,7 +25,7 @@ from runsync.errors import (
     SheetError,
 )
 from runsync.exporter.table import ExportShape, Table, base_snapshot, build_table
-from runsync.fields import codec
+from runsync.fields import codec, kind_of
 from runsync.journal.events import (
     check_can_append,
     export_header,
@@ -40,8 +40,6 @@ from runsync.journal.imports import Continuation, find_continuation
 from runsync.model import (
     ABSENT,
     ID,
-    STATUS_COLUMN,
-    SUMMARY_PREFIX,
     ApplyReport,
     Plan,
     RunRecord,
@@ -215,7 +213,6 @@ def _refuse_unsaved_edits(target: str) -> None:
 
 def sheet_differs_from_base(sheet: SheetData) -> list[tuple[int, str]]:
     """(row, column) of every cell that no longer holds its exported value; no W&B request. Pure."""
-    from runsync.fields.classify import TEXT_FIELDS, same
     from runsync.planner.damage import mangled_by_program
 
     if sheet.meta is None:
@@ -228,18 +225,17 @@ def sheet_differs_from_base(sheet: SheetData) -> list[tuple[int, str]]:
             edits.append((row_no, ID))  # a row added, or an id edited
             continue
         for column in sheet.columns:
-            if column in (ID, STATUS_COLUMN):
+            kind = kind_of(column)
+            if kind.name in ("id", "status"):
                 continue
-            raw, old = cells.get(column), base.get(column, ABSENT)
-            if column == "tags" and isinstance(old, list):
-                old = tuple(old)
-            hint = (old if isinstance(old, str) else "") if column in TEXT_FIELDS else old
-            value = codec.decode_cell(raw, column=column, base=hint, source=source)
+            raw, old = cells.get(column), kind.from_base(base.get(column, ABSENT))
+            # as the column's kind decodes it (no column type: the cell is judged against its own base)
+            value = kind.decode(raw, column=column, base=old, source=source)
             if isinstance(value, codec.CellProblem):
                 edits.append((row_no, column))
             elif value is None and old is ABSENT:
                 continue  # an empty cell where the run had no such key
-            elif not same(column, value, old) and not mangled_by_program(old, raw):
+            elif not kind.same(value, old) and not mangled_by_program(old, raw):
                 edits.append((row_no, column))
     return edits
 
@@ -552,7 +548,7 @@ def plan_undo_journal(journal: str | os.PathLike[str], *, force: bool = False,
     if not contents.project:
         raise RunsyncError(f"{journal}: the journal names no project")
     ids = sorted({h.run_id for h in contents.fields})
-    with_summary = any(h.field.startswith(SUMMARY_PREFIX) for h in contents.fields)
+    with_summary = any(kind_of(h.field).name == "summary" for h in contents.fields)
     live = (backend or WandbBackend()).fetch_by_ids(contents.project, ids, with_summary=with_summary) if ids else {}
     # The undo's journal names the same sheet and export as the import's: planning that sheet again
     # then sees the restored values as its base.

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -35,26 +35,8 @@ class _Absent:
 
 ABSENT: Any = _Absent()
 
-# Columns every export has, in order. `id` is the key; the rest of the first group is editable.
+# The run id column: every sheet's key. What the other columns are is runsync.fields' registry (fields.kinds).
 ID = "id"
-EDITABLE_FIELDS = ("name", "tags", "group", "job_type", "notes")
-READONLY_FIELDS = ("state", "created_at", "url")
-CONFIG_PREFIX = "config."
-SUMMARY_PREFIX = "summary."
-TAG_COLUMN_PREFIX = "tag:"
-# What `--write-status` writes back per row (runsync.sheets.status): read-only, and skipped by every import.
-STATUS_COLUMN = "runsync_status"
-
-
-def is_editable(column: str, editable_summary: Collection[str] = ()) -> bool:
-    """Whether the import writes this column; summary columns only when exported with --edit-summary."""
-    return (column in EDITABLE_FIELDS or column.startswith(CONFIG_PREFIX) or column.startswith(TAG_COLUMN_PREFIX)
-            or (column.startswith(SUMMARY_PREFIX) and column[len(SUMMARY_PREFIX):] in editable_summary))
-
-
-def is_readonly(column: str, editable_summary: Collection[str] = ()) -> bool:
-    return column == ID or column in READONLY_FIELDS or column == STATUS_COLUMN or (
-        column.startswith(SUMMARY_PREFIX) and column[len(SUMMARY_PREFIX):] not in editable_summary)
 
 
 def is_wandb_object(value: Any) -> bool:
@@ -152,11 +134,7 @@ class Plan:
     def new_key_counts(self) -> dict[str, int]:
         """{config column: runs it creates the key in}: the fields W&B holds no key for, which no write can
         take back (W&B cannot delete a config key; undo only sets it to null)."""
-        counts: dict[str, int] = {}
-        for change in (*self.changes, *self.conflicts):  # conflicts too: --force writes them
-            if change.field.startswith(CONFIG_PREFIX) and change.live is ABSENT and change.sheet is not ABSENT:
-                counts[change.field] = counts.get(change.field, 0) + 1
-        return counts
+        return PLAN_VIEWS["new_key_counts"](self)
 
     @property
     def empty(self) -> bool:
@@ -192,6 +170,7 @@ class Plan:
 
 # A plan's views (text, DataFrame, notebook HTML), put here by runsync.report when it is imported (runsync's own
 # __init__ imports it, so they are always here): data imports nothing above it, and the views live with the renderers.
+# "new_key_counts" is put here by runsync.fields, which knows which fields' keys cannot be deleted.
 PLAN_VIEWS: dict[str, Callable[[Plan], Any]] = {}
 
 

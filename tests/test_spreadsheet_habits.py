@@ -11,7 +11,7 @@ import pytest
 import wandb
 from helpers import edit_cells, invoke
 
-from runsync.model import is_readonly
+from runsync.fields import is_readonly
 
 FORMATS = ["xlsx", "csv"]
 LONG_KEY = "prompt"

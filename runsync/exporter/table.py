@@ -5,17 +5,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from runsync.fields import codec
-from runsync.model import (
-    ABSENT,
-    CONFIG_PREFIX,
-    EDITABLE_FIELDS,
-    ID,
-    READONLY_FIELDS,
-    SUMMARY_PREFIX,
-    TAG_COLUMN_PREFIX,
-    RunRecord,
-)
+from runsync.fields import codec, export_columns, kind_of, summary_column, tag_column
+from runsync.model import ABSENT, ID, RunRecord
 
 
 @dataclass(frozen=True)
@@ -30,12 +21,11 @@ class ExportShape:
 
     def check(self) -> None:
         """Refuse column names that can never match, before anything is fetched."""
-        known = {ID, *EDITABLE_FIELDS, *READONLY_FIELDS}
-        unknown = [c for c in self.columns or () if c not in known and not c.startswith(CONFIG_PREFIX)
-                   and not (c.startswith(SUMMARY_PREFIX) and c[len(SUMMARY_PREFIX):] in self.summary)]
+        metrics = {summary_column(m) for m in self.summary}
+        unknown = [c for c in self.columns or () if not kind_of(c).exportable and c not in metrics]
         if unknown:
             raise ValueError(f"--columns: unknown column(s) {', '.join(map(repr, unknown))}; known: "
-                             f"{', '.join([ID, *EDITABLE_FIELDS, *READONLY_FIELDS])}, config.KEY, "
+                             f"{', '.join(export_columns())}, config.KEY, "
                              "summary.METRIC (with --summary)")
         if self.edit_summary and not self.summary:
             raise ValueError("--edit-summary needs --summary METRIC,...: which metrics to make editable")
@@ -57,7 +47,7 @@ class Table:
 
 def _key_path(name: str) -> tuple[str, ...]:
     """A --config-keys entry (`lr`, `opt.lr`, `a\\.b`) or a config.* column name as a key path."""
-    return codec.config_path(name if name.startswith(CONFIG_PREFIX) else CONFIG_PREFIX + name)
+    return codec.config_path(name)  # the `config.` is optional
 
 
 def _under_any(path: Sequence[str], prefixes: Sequence[tuple[str, ...]]) -> bool:
@@ -68,7 +58,7 @@ def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape()
     rows: list[dict[str, Any]] = []
     config_paths: dict[str, list[str]] = {}
     # Config columns come from --config-keys, and from config.* names in --columns; with neither, all of them.
-    listed = [_key_path(c) for c in shape.columns or () if c.startswith(CONFIG_PREFIX)]
+    listed = [_key_path(c) for c in shape.columns or () if kind_of(c).name == "config"]
     wanted_keys: list[tuple[str, ...]] | None = None
     if shape.config_keys is not None:
         wanted_keys = [_key_path(k) for k in shape.config_keys] + listed
@@ -76,7 +66,7 @@ def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape()
         wanted_keys = listed
     tags_seen: dict[str, None] = {}
     # `--summary a.b` is the metric b nested in a; `a\\.b` the key "a.b" (codec.summary_path).
-    metrics = [(SUMMARY_PREFIX + m, codec.summary_path(SUMMARY_PREFIX + m)) for m in shape.summary]
+    metrics = [(summary_column(m), codec.summary_path(summary_column(m))) for m in shape.summary]
     found_metrics: set[str] = set()
     for record in records:
         row: dict[str, Any] = {
@@ -105,19 +95,18 @@ def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape()
     vocabulary = sorted(tags_seen) if shape.tag_columns else []
     for row in rows:
         for tag in vocabulary:
-            row[TAG_COLUMN_PREFIX + tag] = tag in row["tags"]
-    columns = [ID, *EDITABLE_FIELDS, *(TAG_COLUMN_PREFIX + t for t in vocabulary), *sorted(config_paths),
-               *READONLY_FIELDS, *(SUMMARY_PREFIX + m for m in shape.summary)]
+            row[tag_column(tag)] = tag in row["tags"]
+    columns = export_columns(vocabulary, sorted(config_paths), shape.summary)
     if shape.columns is not None:
         # What --summary, --tag-columns and --config-keys ask for stays: each is a request of its own.
-        keep = set(shape.columns) | {ID} | {SUMMARY_PREFIX + m for m in shape.summary}
-        columns = [c for c in columns if c in keep or c.startswith((CONFIG_PREFIX, TAG_COLUMN_PREFIX))]
+        keep = set(shape.columns) | {ID} | {summary_column(m) for m in shape.summary}
+        columns = [c for c in columns if c in keep or kind_of(c).name in ("config", "tag tick")]
     found = [tuple(p) for p in config_paths.values()]
     unmatched = [name for name, path in
                  [(f"--config-keys {k}", _key_path(k)) for k in shape.config_keys or ()]
-                 + [(f"--columns {c}", _key_path(c)) for c in shape.columns or () if c.startswith(CONFIG_PREFIX)]
+                 + [(f"--columns {c}", _key_path(c)) for c in shape.columns or () if kind_of(c).name == "config"]
                  if not any(p[: len(path)] == path for p in found)]
-    unmatched += [f"--summary {m}" for m in shape.summary if SUMMARY_PREFIX + m not in found_metrics]
+    unmatched += [f"--summary {m}" for m in shape.summary if summary_column(m) not in found_metrics]
     return Table(columns, rows, {c: p for c, p in config_paths.items() if c in columns}, vocabulary, unmatched)
 
 

@@ -5,35 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runsync.fields import codec
-from runsync.model import ABSENT, CONFIG_PREFIX, Action, Change, RunRecord, Skip
+from runsync.fields import codec, kinds
+from runsync.fields.kinds import _text, kind_of
+from runsync.model import ABSENT, Action, Change, RunRecord, Skip
 from runsync.words import counted
-
-TEXT_FIELDS = ("name", "group", "job_type", "notes")
 
 
 def live_value(record: RunRecord, column: str, path: tuple[str, ...] = ()) -> Any:
-    """The value W&B holds for one sheet column of a run."""
-    if column.startswith(CONFIG_PREFIX):
-        return codec.cell_value_at(record.config, path)
-    if column == "tags":
-        return tuple(record.tags)
-    if column in TEXT_FIELDS:
-        return _text(getattr(record, column))
-    if column == "state":
-        return record.state
-    if column == "created_at":
-        return record.created_at
-    if column == "url":
-        return record.url
-    if column.startswith("summary."):
-        return codec.get_path(record.summary, path or codec.summary_path(column))
-    raise KeyError(column)
+    """The value W&B holds for one sheet column of a run (the column's kind reads it)."""
+    return kind_of(column).live(record, column, path)
 
 
 def live_getter(column: str, path: tuple[str, ...] = ()) -> Callable[[RunRecord], Any]:
     """`live_value` for one column, with the column's kind worked out once (the planner asks per cell)."""
-    if column.startswith(CONFIG_PREFIX) and len(path) == 1:
+    kind = kind_of(column)
+    if kind is kinds.CONFIG and len(path) == 1:
         key = path[0]
 
         def config_leaf(record: RunRecord) -> Any:  # codec.cell_value_at for a top-level key
@@ -42,31 +28,20 @@ def live_getter(column: str, path: tuple[str, ...] = ()) -> Callable[[RunRecord]
             return ABSENT if isinstance(value, dict) and value else value
 
         return config_leaf
-    if column.startswith("summary."):
+    if kind is kinds.SUMMARY:
         keys = path or codec.summary_path(column)
         if len(keys) == 1:
             name = keys[0]
             return lambda record: record.summary.get(name, ABSENT)
         return lambda record: codec.get_path(record.summary, keys)
-    if column in TEXT_FIELDS:
+    if kind is kinds.TEXT:
         return lambda record: _text(getattr(record, column))
-    return lambda record: live_value(record, column, path)
-
-
-def _text(value: Any) -> Any:
-    # W&B answers "" or null for an unset group/notes alike; both are an empty cell in a sheet.
-    return None if value == "" else value
+    return lambda record: kind.live(record, column, path)
 
 
 def same(field: str, a: Any, b: Any) -> bool:
     """Whether two values of a field mean the same (tags: as a set; numbers: as numbers)."""
-    if field == "tags":
-        if a is ABSENT or b is ABSENT:
-            return a is b
-        return set(a) == set(b)
-    if field in TEXT_FIELDS:
-        return codec.values_equal(_text(a), _text(b))
-    return codec.values_equal(a, b)
+    return kind_of(field).same(a, b)
 
 
 def classify(run_id: str, record: RunRecord, column: str, path: tuple[str, ...], base: Any, desired: Any,
@@ -80,7 +55,7 @@ def classify(run_id: str, record: RunRecord, column: str, path: tuple[str, ...],
     live = live_value(record, column, path)
     if changed is None:
         changed = not same(column, desired, base)
-    merged = changed and column == "tags" and not same(column, live, base) and ABSENT not in (base, desired, live)
+    merged = changed and kind_of(column) is kinds.TAGS and not same(column, live, base) and ABSENT not in (base, desired, live)
     if merged:
         desired = merge_tags(base, desired, live)
     change = lambda action: Change(run_id, record.name, column, base, desired, live, action, path)  # noqa: E731
@@ -128,7 +103,7 @@ def summary_edit_refusal(summary: dict[str, Any], column: str, path: tuple[str, 
     if blocked is None:
         return None
     above, held = blocked
-    name = "summary." + codec.config_column(above)[len(CONFIG_PREFIX):]
+    name = kinds.summary_name(above)
     return f"{name} is {_show(held)} in W&B, not a dict: setting {column} would replace it; edit {name} instead"
 
 

@@ -13,11 +13,9 @@ from dataclasses import replace
 from typing import Any
 
 from runsync.errors import CellError
-from runsync.fields import codec
+from runsync.fields import codec, kind_of, tag_column
 from runsync.fields.classify import (
-    TEXT_FIELDS,
     _show,
-    _text,
     classify,
     config_edit_refusal,
     leave_out_running,
@@ -30,11 +28,7 @@ from runsync.fields.scalars import is_nan
 from runsync.journal.history import ExportHistory, stale_conflict
 from runsync.model import (
     ABSENT,
-    CONFIG_PREFIX,
     ID,
-    STATUS_COLUMN,
-    SUMMARY_PREFIX,
-    TAG_COLUMN_PREFIX,
     Action,
     Change,
     Plan,
@@ -42,8 +36,6 @@ from runsync.model import (
     SheetData,
     SheetMeta,
     Skip,
-    is_editable,
-    is_readonly,
     is_wandb_object,
 )
 from runsync.planner import conversions, damage
@@ -86,10 +78,10 @@ class _Planner:
         self.new_keys = new_keys
         self.editable_summary = tuple(self.meta.editable_summary) if self.meta else ()
         self.paths = self._config_paths()
-        self.paths.update({c: codec.summary_path(c) for c in sheet.columns
-                           if c.startswith(SUMMARY_PREFIX) and is_editable(c, self.editable_summary)})
+        self.paths.update({c: kind.path(c) for c in sheet.columns
+                           if (kind := kind_of(c, self.editable_summary)).name == "summary" and kind.editable})
         # Config columns the export did not write: their base is W&B now (it holds what the export left out).
-        self.added = {c for c in self.paths if self.meta is not None and c.startswith(CONFIG_PREFIX)
+        self.added = {c for c in self.paths if self.meta is not None and kind_of(c).name == "config"
                       and c not in self.meta.config_paths}
         self.column_family: dict[str, str] = {}  # config column -> the one family all its values share
         self.column_types = self._column_types()
@@ -106,7 +98,7 @@ class _Planner:
         known = dict(self.meta.config_paths) if self.meta else {}
         paths: dict[str, tuple[str, ...]] = {}
         for column in self.sheet.columns:
-            if not column.startswith(CONFIG_PREFIX):
+            if kind_of(column).name != "config":
                 continue
             # An exported column keeps the path recorded at export; any other is read by the spelling rule.
             paths[column] = tuple(known[column]) if column in known else codec.config_path(column)
@@ -119,7 +111,7 @@ class _Planner:
             return
         for column, twin in twin_headers(columns, self.meta.config_paths, self.meta.tag_columns):
             gone = "" if twin in columns else f"; {twin!r} is no longer in the sheet"
-            what = "keys are case-sensitive, so its values go to a new key" if column.startswith(CONFIG_PREFIX) \
+            what = "keys are case-sensitive, so its values go to a new key" if kind_of(column).name == "config" \
                 else "tags are exact, so its ticks go to a new tag"
             self.warnings.append(f"{self.sheet.path}: column {column!r} is not the exported {twin!r}{gone}: W&B "
                                  f"{what} (rename the header back to edit {twin!r})")
@@ -155,18 +147,18 @@ class _Planner:
         """The column's values as exported (or, with no base or not exported, as W&B holds them)."""
         if self.meta and self.meta.base and column not in self.added:
             return [base.get(column, ABSENT) for base in self.meta.base.values()]
-        if column.startswith(SUMMARY_PREFIX):
-            return [codec.get_path(r.summary, path) for r in self.live.values()]
-        return [codec.cell_value_at(r.config, path) for r in self.live.values()]
+        kind = kind_of(column)
+        return [kind.live(r, column, path) for r in self.live.values()]
 
     def _tag_names(self) -> dict[str, str]:
         """`tag:NAME` column -> the tag; a header that lost a tag's edge spaces still names the exported tag."""
         exported = list(self.meta.tag_columns) if self.meta else []
         names = {}
         for column in self.sheet.columns:
-            if not column.startswith(TAG_COLUMN_PREFIX):
+            kind = kind_of(column)
+            if kind.name != "tag tick":
                 continue
-            tag = column[len(TAG_COLUMN_PREFIX) :]
+            tag = kind.tag(column)
             names[column] = exported_tag(tag, exported) or tag
         return names
 
@@ -176,27 +168,27 @@ class _Planner:
         base = self.meta.base.get(run_id)
         if base is None:
             return ABSENT
-        value = base.get(column, ABSENT)
-        return tuple(value) if column == "tags" and isinstance(value, list) else value
+        return kind_of(column).from_base(base.get(column, ABSENT))
 
     # -- the diff ---------------------------------------------------------------------------
     def run(self) -> Plan:
         damaged = self._damaged_headers()
         # The status column is runsync's own report of the last import (--write-status): never planned.
-        columns = [c for c in self.sheet.columns if c not in damaged and c != STATUS_COLUMN]
-        tag_columns = [c for c in columns if c.startswith(TAG_COLUMN_PREFIX)]
+        kinds = {c: kind_of(c, self.editable_summary) for c in self.sheet.columns}
+        columns = [c for c in self.sheet.columns if c not in damaged and kinds[c].planned]
+        tag_columns = [c for c in columns if kinds[c].name == "tag tick"]
         for column in columns:
-            if column != ID and not is_editable(column, self.editable_summary) and not is_readonly(column):
+            if not kinds[column].editable and not kinds[column].readonly:
                 self.warnings.append(f"{self.sheet.path}: column {column!r} is not a runsync column: ignored")
         self._renamed_headers(columns)
         self._not_exported()
         # Sorted out once, not per cell: a 50,000-run sheet has over a million cells.
-        readonly = [c for c in columns if c != ID and is_readonly(c, self.editable_summary)]
-        editable = [c for c in columns if not c.startswith(TAG_COLUMN_PREFIX) and is_editable(c, self.editable_summary)]
+        readonly = [c for c in columns if c != ID and kinds[c].readonly]
+        editable = [c for c in columns if kinds[c].name != "tag tick" and kinds[c].editable]
         differing: list[tuple[int, str, dict[str, Any]]] = []  # rows where any cell is not its base
         # (column, its live getter or None for tags, config/summary?), for the untouched-cell shortcut.
-        shortcut = [(c, None if c == "tags" else live_getter(c, self.paths.get(c, ())), c not in TEXT_FIELDS)
-                    for c in editable]
+        shortcut = [(c, None if kinds[c].name == "tags" else live_getter(c, self.paths.get(c, ())),
+                     kinds[c].name != "text") for c in editable]
         no_base: dict[str, Any] = {}
         for row_number, cells in self.sheet.rows:
             run_id = _cell_id(cells.get(ID))
@@ -303,7 +295,7 @@ class _Planner:
         """Headers a legacy encoding mangled (`tag:?` for `tag:🔥`): read as new, they'd add a tag or key."""
         if self.meta is None:
             return set()
-        exported = set(self.meta.config_paths) | {TAG_COLUMN_PREFIX + t for t in self.meta.tag_columns}
+        exported = set(self.meta.config_paths) | {tag_column(t) for t in self.meta.tag_columns}
         missing = exported - set(self.sheet.columns)
         damaged = set()
         for column in self.sheet.columns:
@@ -317,24 +309,16 @@ class _Planner:
 
     def _decode(self, row: int, run_id: str, column: str, raw: Any, base: Any) -> Any:
         """The typed value of a cell, or ABSENT after recording an error."""
-        if column == "tags":
-            decoded = codec.decode_cell(raw, column=column, base=base, source=self.source)
-        elif column in TEXT_FIELDS:
-            decoded = codec.decode_cell(raw, column=column, base=base if isinstance(base, str) else "",
-                                        source=self.source)
-        else:
-            decoded = codec.decode_cell(raw, column=column, base=base, column_type=self.column_types.get(column),
-                                        source=self.source)
+        kind = kind_of(column)
+        decoded = kind.decode(raw, column=column, base=base, column_type=self.column_types.get(column),
+                              source=self.source)
         if isinstance(decoded, codec.CellProblem):
             self._error(row, run_id, column, decoded.message, raw)
             return _INVALID
-        if column in TEXT_FIELDS:
-            decoded = _text(decoded)
-            if column == "name" and decoded is None and base not in (None, ABSENT):
-                self._error(row, run_id, column, "a run name cannot be emptied", raw)
-                return _INVALID
-        elif decoded is None and base is ABSENT:
-            decoded = ABSENT  # an empty cell where there was no key: nothing to add
+        decoded = kind.sheet_value(decoded, base)  # e.g. an empty cell where there was no key: nothing to add
+        if column == "name" and decoded is None and base not in (None, ABSENT):
+            self._error(row, run_id, column, "a run name cannot be emptied", raw)
+            return _INVALID
         return decoded
 
     def _untouched(self, column: str, raw: Any, base: Any, live: Any, typed: bool) -> bool:
@@ -372,7 +356,7 @@ class _Planner:
             raw = None  # a DataFrame's NaN is W&B's NaN only where the base holds one; else pandas' "missing"
         if column in self.added and (raw is None or raw == ""):
             return  # a column the export left out: an empty cell asks for nothing (its base is W&B's value)
-        if type(raw) is type(base) and raw == base and column != "tags":
+        if type(raw) is type(base) and raw == base and kind_of(column).name != "tags":
             # The untouched cell, most cells of a sheet: decoding it would give `base` back. Only W&B moving
             # since the export is left to see, and then the full path below reports it.
             live = live_value(record, column, self.paths.get(column, ()))
@@ -389,7 +373,7 @@ class _Planner:
                 return
             if not self._edit_is_sound(row, run_id, record, column, sheet_value, base, raw):
                 return
-        if column == "tags" and tags_from_columns is not None:
+        if kind_of(column).name == "tags" and tags_from_columns is not None:
             # Both differing from the base is fine where they agree on every ticked tag (the tags cell then says
             # more): one edit made twice, or a copy older than an import that changed tags.
             if not same("tags", sheet_value, base) and not same("tags", tags_from_columns, base) and any(
@@ -415,14 +399,15 @@ class _Planner:
     def _edit_is_sound(self, row: int, run_id: str, record: RunRecord, column: str, value: Any, base: Any,
                        raw: Any) -> bool:
         """Refuse edits that would destroy what the plan can't show; warn about likely typing slips."""
-        if column.startswith(SUMMARY_PREFIX) and (is_wandb_object(base) or is_wandb_object(
+        kind = kind_of(column)
+        if kind.name == "summary" and (is_wandb_object(base) or is_wandb_object(
                 live_value(record, column)) or is_wandb_object(value)):
             self._error(row, run_id, column, "a W&B object (histogram, table, image, ...) in the summary is "
                         "read-only: it can't be edited in a sheet", raw)
             return False
-        if column.startswith((CONFIG_PREFIX, SUMMARY_PREFIX)) and value is not ABSENT:
+        if kind.has_path and value is not ABSENT:
             refusal = (config_edit_refusal(record.config, column, self.paths[column], value)
-                       if column.startswith(CONFIG_PREFIX)
+                       if kind.name == "config"
                        else summary_edit_refusal(record.summary, column, self.paths[column], value))
             if refusal is not None:
                 self._error(row, run_id, column, refusal, raw)
@@ -454,7 +439,7 @@ class _Planner:
                 f"refused{why}; quote it for text ({quoted}) or pass --allow-text")
 
     def _mangled(self, base: Any, raw: Any, column: str) -> str | None:
-        return damage.mangled_by_program(base, raw, kind=_kind(column), locales=self.locales,
+        return damage.mangled_by_program(base, raw, kind=_damage_kind(column), locales=self.locales,
                                          exported_as_text=self.exported_as_text)
 
     def _damage_warnings(self) -> None:
@@ -486,8 +471,8 @@ class _Planner:
         for column in tag_columns:
             tag = self.tag_names[column]
             raw = cells.get(column)
-            ticked = raw if type(raw) is bool and self.shortcuts else codec.decode_cell(  # a bool decodes to itself
-                raw, column=column, base=tag in base_tags, column_type="bool", source=self.source)
+            ticked = raw if type(raw) is bool and self.shortcuts else kind_of(column).decode(  # a bool is itself
+                raw, column=column, base=tag in base_tags, source=self.source)
             if isinstance(ticked, codec.CellProblem) or not isinstance(ticked, (bool, type(None))):
                 self._error(row, run_id, column, "a tag column takes TRUE or FALSE", cells.get(column))
                 continue
@@ -541,14 +526,10 @@ def _outside_selection(project: str, run_id: str) -> str:
             f"name={run_id} -o FILE) and edit it there")
 
 
-def _kind(column: str) -> str:
-    if column == "tags":
-        return "tags"
-    if column.startswith(CONFIG_PREFIX):
-        return "config"
-    if column in TEXT_FIELDS:
-        return "text"
-    return "other"
+def _damage_kind(column: str) -> str:
+    """The column's kind as runsync.planner.damage names them."""
+    name = kind_of(column).name
+    return name if name in ("tags", "config", "text") else "other"
 
 
 def build_plan(sheet: SheetData, live: Mapping[str, RunRecord], *, project: str, force: bool = False,

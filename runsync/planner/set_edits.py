@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runsync.errors import CellError, ConfigError
-from runsync.fields import codec
+from runsync.fields import codec, kind_of
 from runsync.fields.classify import (
-    TEXT_FIELDS,
     classify,
     config_edit_refusal,
     leave_out_running,
     live_value,
     same,
 )
-from runsync.model import ABSENT, CONFIG_PREFIX, Change, Plan, RunRecord
+from runsync.model import ABSENT, Change, Plan, RunRecord
 
 if TYPE_CHECKING:
     from runsync.backend.wandb.client import WandbBackend
@@ -55,10 +54,11 @@ class Edit:
 def _field(column: str, option: str) -> tuple[str, tuple[str, ...]]:
     """(column, config path) for a FIELD, or ConfigError naming the option."""
     column = column.strip()
-    if column in TEXT_FIELDS or column == "tags":
+    kind = kind_of(column)
+    if kind.name in ("text", "tags"):
         return column, ()
-    if column.startswith(CONFIG_PREFIX):
-        path = codec.config_path(column)
+    if kind.name == "config":
+        path = kind.path(column)
         if any(key == "" for key in path):
             raise ConfigError(f"{option} {column}: a config key path has an empty key")
         if path[0].startswith("_"):
@@ -87,7 +87,7 @@ def parse_edits(set: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None
         if column == "name" and not (isinstance(text := value.text if isinstance(value, Cell) else value, str)
                                      and text.strip()):
             raise ConfigError("--set name: a run name must be non-empty text")
-        if column in TEXT_FIELDS and not isinstance(value, (Cell, str, type(None))):
+        if kind_of(column).name == "text" and not isinstance(value, (Cell, str, type(None))):
             raise ConfigError(f"--set {column}: takes text, not {type(value).__name__}")
         if column == "tags" and not isinstance(value, Cell):
             if isinstance(value, str) or not all(isinstance(t, str) for t in value or ()):
@@ -174,13 +174,14 @@ def _value(edit: Edit, records: Sequence[RunRecord]) -> Any:
     """The one value a --set writes to every run (decoded once, so all runs get the same), or a CellProblem."""
     if edit.clear or edit.add or edit.remove:
         return None
+    kind = kind_of(edit.column)
     if not isinstance(edit.value, Cell):
-        return None if edit.column in TEXT_FIELDS and edit.value == "" else edit.value
+        return None if kind.name == "text" and edit.value == "" else edit.value
     text = edit.value.text
-    if edit.column in TEXT_FIELDS:
+    if kind.name == "text":
         return text  # text fields take VALUE literally, quotes and all
-    if edit.column == "tags":
-        return codec.decode_cell(text, column="tags", source="typed")
+    if kind.name == "tags":
+        return kind.decode(text, column=edit.column, source="typed")
     if text[:1] == '"':
         try:
             quoted = json.loads(text)
@@ -193,7 +194,7 @@ def _value(edit: Edit, records: Sequence[RunRecord]) -> Any:
     held = [v for r in records if (v := codec.cell_value_at(r.config, edit.path)) is not ABSENT and v is not None]
     kinds = {codec.type_name(v) for v in held}
     hint = held[0] if len(kinds) == 1 else ABSENT
-    return codec.decode_cell(text, column=edit.column, base=hint, source="typed")
+    return kind.decode(text, column=edit.column, base=hint, source="typed")
 
 
 def _desired(edit: Edit, value: Any, live: Any, record: RunRecord) -> Any:
@@ -264,7 +265,7 @@ def _option_text(edit: Edit) -> str:
     value = edit.value
     if isinstance(value, Cell):
         return value.text
-    if edit.column in TEXT_FIELDS:
+    if kind_of(edit.column).name == "text":
         return value or ""
     if edit.column == "tags":
         return codec.format_tags(value)

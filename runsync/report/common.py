@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from runsync.fields import ordered_fields
 from runsync.model import ABSENT, Change, Plan
 from runsync.report.text import SKIP_REASONS, show
 from runsync.report.text import summary_line as text_summary_line
@@ -104,7 +105,4 @@ def run_table(plan: Plan) -> tuple[list[str], list[tuple[str, str | None, dict[s
 
 
 def _ordered(fields: dict[str, None]) -> list[str]:
-    from runsync.model import EDITABLE_FIELDS
-
-    fixed = [f for f in EDITABLE_FIELDS if f in fields]
-    return fixed + sorted(f for f in fields if f not in EDITABLE_FIELDS)
+    return ordered_fields(fields)

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from runsync.errors import CellError
+from runsync.fields import kind_of
 from runsync.fields.codec import format_tags
 from runsync.model import ABSENT, ApplyReport, Change, Plan
 from runsync.report.rollup import rollup_lines
@@ -201,7 +202,8 @@ def render_errors(errors: list[CellError], console: Console) -> None:
 
 
 def _sent(change: Change) -> Any:
-    return None if change.sheet is ABSENT and change.field.startswith("config.") else change.sheet
+    # a key that cannot be deleted (W&B: a config key) is set to null instead
+    return None if change.sheet is ABSENT and not kind_of(change.field).deletable else change.sheet
 
 
 def render_apply_report(report: ApplyReport, console: Console, *, show_journal: bool = True) -> None:

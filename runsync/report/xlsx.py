@@ -9,6 +9,7 @@ import math
 from datetime import date, datetime, time, timezone
 from typing import Any
 
+from runsync.fields import kind_of
 from runsync.model import ID, Plan, SheetData
 from runsync.report.common import (
     CHANGE,
@@ -157,7 +158,7 @@ def _marks(plan: Plan, sheet: SheetData) -> dict[tuple[int, str], Cell]:
         rid = cells.get(ID)
         if rid not in (None, ""):
             row_of.setdefault(str(rid).strip(), row_no)
-    tag_columns = [c for c in sheet.columns if c.startswith("tag:")]
+    tag_columns = {c: kind.tag(c) for c in sheet.columns if (kind := kind_of(c)).name == "tag tick"}
     marks: dict[tuple[int, str], Cell] = {}
     for kind, items in ((CHANGE, plan.changes), (CONFLICT, plan.conflicts)):
         for c in items:
@@ -169,8 +170,8 @@ def _marks(plan: Plan, sheet: SheetData) -> dict[tuple[int, str], Cell]:
                 marks[(row_no, c.field)] = cell
             if c.field == "tags":  # ticked tag:NAME columns: mark each one that flips
                 old, new = set(c.live or ()), set(c.sheet or ())
-                for column in tag_columns:
-                    if (column[4:] in old) != (column[4:] in new):
+                for column, tag in tag_columns.items():
+                    if (tag in old) != (tag in new):
                         marks[(row_no, column)] = cell
     for x in plan.errors:
         if x.row is not None and x.column in sheet.columns:

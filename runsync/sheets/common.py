@@ -9,8 +9,8 @@ from collections.abc import Collection, Iterator
 from typing import IO, Any
 
 from runsync.errors import CellError
-from runsync.fields.codec import TAGS_COLUMN, format_tags
-from runsync.model import ID, STATUS_COLUMN, is_readonly
+from runsync.fields import kind_of
+from runsync.model import ID
 
 
 def sidecar_path(path: str | os.PathLike) -> str:
@@ -20,39 +20,20 @@ def sidecar_path(path: str | os.PathLike) -> str:
 
 def cell_value(column: str, value: Any) -> Any:
     """The value that goes into the cell: tags are one comma-separated text cell."""
-    if column == TAGS_COLUMN and isinstance(value, (list, tuple)):
-        return format_tags(value)
-    return value
+    return kind_of(column).cell(value)
 
 
 def column_note(column: str, notes: dict[str, str] | None = None, editable_summary: Collection[str] = ()) -> str:
     """The header note that tells a person what a column is and how to edit it."""
     if notes and column in notes:
         return notes[column]
-    if column == STATUS_COLUMN:
-        return "read-only: what the last runsync import or undo did to the run (--write-status); ignored by the import."
-    if column == ID:
-        return "read-only: the W&B run id; runsync matches rows by it. Don't edit or delete it."
-    if column.startswith("summary.") and column[len("summary."):] in editable_summary:
-        return ("Summary metric, editable (exported with --edit-summary): a number, true/false, text. W&B objects "
-                "(histograms, tables) can't be edited. Empty = null.")
-    if is_readonly(column):
-        what = "a summary metric" if column.startswith("summary.") else "W&B's own field"
-        return f"read-only: {what}, for reference. Don't edit it: the import refuses a sheet that does."
-    if column == TAGS_COLUMN:
-        return 'Tags, comma-separated: a, b, c. Quote a tag with a comma: "x, y". Empty = no tags.'
-    if column.startswith("config."):
-        return ("Config value: numbers, true/false, text; lists and dicts as JSON ([1, 2], {\"a\": 1}). "
-                "Empty = null.")
-    if column.startswith("tag:"):
-        return "Tick: TRUE = the run has this tag, FALSE = it doesn't. Edit this or the tags column, not both."
-    return f"The run's {column}. Empty = null."
+    return kind_of(column, editable_summary).note(column)
 
 
 def header_name(raw: Any) -> str:
     """A header cell as a column name: stray spaces trimmed, except in config keys and tags, where they are real."""
     text = "" if raw is None else str(raw)
-    return text if text.startswith(("config.", "tag:")) else text.strip()
+    return text if kind_of(text).exact_name else text.strip()
 
 
 def id_text(raw: Any) -> str:

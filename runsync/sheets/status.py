@@ -1,6 +1,6 @@
 """--write-status: each run's outcome written back into the user's sheet, in a `runsync_status` column.
 
-The column is read-only and skipped by the planner (model.STATUS_COLUMN); nothing else in the file changes:
+The column is read-only and skipped by the planner (fields.kinds.STATUS_COLUMN); nothing else in the file changes:
 an XLSX is loaded whole with openpyxl and saved with one column added or overwritten (styles, comments, the
 hidden `_runsync` sheet, drop-downs kept); a CSV is rewritten with its delimiter, encoding/BOM and line ends.
 The base is not touched: the import's journal advances it as always, so the annotated sheet plans "No changes.".
@@ -16,8 +16,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from runsync.errors import ConfigError
+from runsync.fields import STATUS_COLUMN
 from runsync.fields.codec import GUARD_CHARS
-from runsync.model import STATUS_COLUMN, Plan
+from runsync.model import Plan
 from runsync.sheets.common import atomic_output, header_name, id_text
 
 __all__ = ["STATUS_COLUMN", "annotate_sheet", "run_statuses", "write_import_status", "write_undo_status"]

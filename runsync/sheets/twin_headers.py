@@ -8,7 +8,8 @@ import unicodedata
 from collections.abc import Iterable
 
 from runsync.errors import CellError
-from runsync.model import CONFIG_PREFIX, TAG_COLUMN_PREFIX, SheetData
+from runsync.fields import kind_of, tag_column
+from runsync.model import SheetData
 
 
 def _bare(text: str) -> str:
@@ -38,13 +39,14 @@ def twin_headers(columns: Iterable[str], config_columns: Iterable[str],
     exported_config = [c for c in config_columns if isinstance(c, str)]
     exported_tags = [t for t in tag_columns if isinstance(t, str)]
     loose = {_loose(c): c for c in exported_config}
-    loose.update({_loose(TAG_COLUMN_PREFIX + t): TAG_COLUMN_PREFIX + t for t in exported_tags})
+    loose.update({_loose(tag_column(t)): tag_column(t) for t in exported_tags})
     twins = []
     for column in columns:
-        if column.startswith(CONFIG_PREFIX):
+        kind = kind_of(column)
+        if kind.name == "config":
             known = column in exported_config
-        elif column.startswith(TAG_COLUMN_PREFIX):
-            known = exported_tag(column[len(TAG_COLUMN_PREFIX):], exported_tags) is not None
+        elif kind.name == "tag tick":
+            known = exported_tag(kind.tag(column), exported_tags) is not None
         else:
             continue
         twin = None if known else loose.get(_loose(column))
@@ -59,7 +61,7 @@ def twin_header_errors(sheet: SheetData) -> list[CellError]:
         return []
     errors = []
     for column, twin in twin_headers(sheet.columns, sheet.meta.config_paths, sheet.meta.tag_columns):
-        what = "key" if column.startswith(CONFIG_PREFIX) else "tag"
+        what = "key" if kind_of(column).name == "config" else "tag"
         errors.append(CellError(sheet.path, None, None, column,
                                 f"differs from the exported {twin!r} only in {_how_they_differ(column, twin)}: W&B "
                                 f"{what}s are exact, so it would create a new {what}; rename it back to edit "

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 from runsync.errors import CellError, SheetError
+from runsync.fields import kind_of
 from runsync.fields.codec import GUARD_CHARS, decode_cell, type_name
-from runsync.model import ABSENT, ID, SheetData, SheetMeta, is_readonly
+from runsync.model import ABSENT, ID, SheetData, SheetMeta
 from runsync.sheets import xlsx_fast
 from runsync.sheets.common import (
     assemble,
@@ -170,7 +171,7 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
     grey = PatternFill("solid", start_color=GREY, end_color=GREY)
     grey_text = Font(color=GREY_TEXT) if guides else None
     bold = Font(bold=True)
-    readonly = [is_readonly(c, meta.editable_summary) for c in columns]
+    readonly = [kind_of(c, meta.editable_summary).readonly for c in columns]
     sample = records[:WIDTH_SAMPLE]
     # Empty editable cells of a text column get the Text format, so a person typing 007 keeps 007.
     text_column = [
@@ -520,7 +521,7 @@ def _formula_value(path: str, row_no: int, names: list[str | None], i: int, form
         return False
     column = _name(names, i)
     # Summary columns may be editable (--edit-summary; the metadata is read later): a formula is refused there too.
-    if column is None or not is_readonly(column) or column == ID or column.startswith("summary."):
+    if column is None or not (kind := kind_of(column)).readonly or kind.name in ("id", "summary"):
         rid = cells[names.index(ID)].value if ID in names and names.index(ID) < len(cells) else None
         errors.append(CellError(path, row_no, None if rid is None else str(rid), column,
                                 f"formula in an editable cell ({formula}): type the value itself, "

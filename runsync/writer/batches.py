@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from runsync.backend.wandb.client import WandbBackend
 from runsync.errors import BackendError
+from runsync.fields import kind_of
 from runsync.fields.classify import RUNNING, live_value, same
+from runsync.fields.kinds import WRITE_CONFIG, WRITE_SUMMARY
 from runsync.journal.events import Journal, encode_value
-from runsync.model import CONFIG_PREFIX, SUMMARY_PREFIX, Action, Change, RunRecord, Skip
+from runsync.model import Action, Change, RunRecord, Skip
 from runsync.words import counted
 from runsync.writer.patches import would_replace, write_fields
 
@@ -277,11 +279,11 @@ def _journals_config(ctx: WriteContext, changes: list[Change]) -> bool:
 
 
 def has_config(changes: list[Change]) -> bool:
-    return any(c.field.startswith(CONFIG_PREFIX) for c in changes)
+    return any(kind_of(c.field).write_to == WRITE_CONFIG for c in changes)
 
 
 def has_summary(changes: list[Change] | tuple[Change, ...]) -> bool:
-    return any(c.field.startswith(SUMMARY_PREFIX) for c in changes)
+    return any(kind_of(c.field).write_to == WRITE_SUMMARY for c in changes)
 
 
 def _journal_write(ctx: WriteContext, record: RunRecord, to_write: list[Change], config_before: bool) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from runsync.fields import codec
-from runsync.model import ABSENT, CONFIG_PREFIX, SUMMARY_PREFIX, Change, RunRecord
+from runsync.fields import codec, kind_of
+from runsync.fields.kinds import WRITE_CONFIG, WRITE_SUMMARY, WRITE_TAGS
+from runsync.model import ABSENT, Change, RunRecord
 
 
 def would_replace(record: RunRecord, change: Change) -> bool:
-    if not change.field.startswith(CONFIG_PREFIX) or change.sheet is ABSENT:
+    if kind_of(change.field).write_to != WRITE_CONFIG or change.sheet is ABSENT:
         return False
     held = codec.get_path(record.config, change.path)
     return codec.blocking_ancestor(record.config, change.path) is not None or (isinstance(held, dict) and bool(held))
@@ -27,18 +28,19 @@ def write_fields(record: RunRecord, changes: list[Change], *, whole_config: bool
     config: dict[str, Any] | None = None
     for change in changes:
         value = None if change.sheet is ABSENT else change.sheet
-        if change.field.startswith(SUMMARY_PREFIX):
+        target = kind_of(change.field).write_to  # the registry says where the edit goes; the inputs' shape is here
+        if target == WRITE_SUMMARY:
             # The whole summary, as read just before the write, with only this metric changed (a nested one
             # in place: `summary.a.b` never becomes a flat key "a.b").
             fields["summary"] = codec.set_path(fields.get("summary", record.raw_summary), change.path, value)
-        elif change.field.startswith(CONFIG_PREFIX):
+        elif target == WRITE_CONFIG:
             if config is None:
                 config = copy.deepcopy(record.raw_config) if whole_config else {}
             top = change.path[0]
             if top not in config and top in record.raw_config:
                 config[top] = copy.deepcopy(record.raw_config[top])
             _set_config_value(config, change.path, value)
-        elif change.field == "tags":
+        elif target == WRITE_TAGS:
             fields["tags"] = list(value or ())
         else:
             # W&B reads a null input as "leave as is"; an emptied cell must be sent as "".

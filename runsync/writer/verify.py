@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from runsync.backend.wandb.client import IDS_PER_QUERY
 from runsync.errors import BackendError
-from runsync.fields import codec
-from runsync.fields.classify import live_value, same
+from runsync.fields import kind_of
+from runsync.fields.classify import same
 from runsync.journal.events import encode_value
-from runsync.model import ABSENT, CONFIG_PREFIX, Change, RunRecord
+from runsync.model import ABSENT, Change, RunRecord
 
 if TYPE_CHECKING:
     from runsync.writer.batches import WriteContext
@@ -19,17 +19,12 @@ if TYPE_CHECKING:
 
 def _sent_value(change: Change) -> Any:
     """The value a field holds once its write landed (what write_fields sends, as live_value reads it)."""
-    if change.field.startswith(CONFIG_PREFIX):
-        return None if change.sheet is ABSENT else change.sheet
-    if change.field == "tags":
-        return tuple(change.sheet or ())
-    return None if change.sheet is ABSENT else change.sheet
+    return kind_of(change.field).sent(change.sheet)
 
 
 def _held_value(record: RunRecord, change: Change) -> Any:
-    if change.field.startswith(CONFIG_PREFIX):
-        return codec.get_path(record.config, change.path)  # a dict written is a value here, not columns
-    return live_value(record, change.field, change.path)
+    # config: a dict written is a value here, not columns
+    return kind_of(change.field).held(record, change.field, change.path)
 
 
 def verify_writes(ctx: WriteContext) -> None:
