@@ -5,8 +5,8 @@ import io
 import os
 import subprocess
 import sys
-from typing import Any, cast
 from collections.abc import Callable
+from typing import Any, cast
 
 from rich.cells import cell_len
 from rich.console import Console

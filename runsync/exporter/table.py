@@ -5,7 +5,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from runsync.fields import codec, export_columns, kind_of, summary_column, tag_column
+from runsync.fields import ConfigKey, codec, export_columns, kind_of, summary_column, tag_column
 from runsync.model import ABSENT, ID, RunRecord
 
 
@@ -58,7 +58,7 @@ def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape()
     rows: list[dict[str, Any]] = []
     config_paths: dict[str, list[str]] = {}
     # Config columns come from --config-keys, and from config.* names in --columns; with neither, all of them.
-    listed = [_key_path(c) for c in shape.columns or () if kind_of(c).name == "config"]
+    listed = [_key_path(c) for c in shape.columns or () if isinstance(kind_of(c), ConfigKey)]
     wanted_keys: list[tuple[str, ...]] | None = None
     if shape.config_keys is not None:
         wanted_keys = [_key_path(k) for k in shape.config_keys] + listed
@@ -104,7 +104,7 @@ def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape()
     found = [tuple(p) for p in config_paths.values()]
     unmatched = [name for name, path in
                  [(f"--config-keys {k}", _key_path(k)) for k in shape.config_keys or ()]
-                 + [(f"--columns {c}", _key_path(c)) for c in shape.columns or () if kind_of(c).name == "config"]
+                 + [(f"--columns {c}", _key_path(c)) for c in shape.columns or () if isinstance(kind_of(c), ConfigKey)]
                  if not any(p[: len(path)] == path for p in found)]
     unmatched += [f"--summary {m}" for m in shape.summary if summary_column(m) not in found_metrics]
     return Table(columns, rows, {c: p for c, p in config_paths.items() if c in columns}, vocabulary, unmatched)

@@ -406,7 +406,7 @@ def values_equal(a: Any, b: Any) -> bool:
             return math.isnan(a) and math.isnan(b)
         return a == b  # Python compares an int and a float by exact value
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(values_equal(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(values_equal(a[k], b[k]) for k in a)
     if type(a) is not type(b) and not (isinstance(a, str) and isinstance(b, str)):

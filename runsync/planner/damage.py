@@ -258,7 +258,7 @@ def _mangled_tags(base: Sequence[str], raw: Any) -> str | None:
     tags = parse_tags(raw)
     if isinstance(tags, CellProblem) or len(tags) != len(base):
         return None
-    if any(lost_characters(b, t) for b, t in zip(base, tags)):
+    if any(lost_characters(b, t) for b, t in zip(base, tags, strict=True)):
         return (f"characters the file's encoding can't hold were replaced in tags: {_short(format_tags(base))} "
                 f"became {_short(raw)} (save the CSV as UTF-8)")
     return None

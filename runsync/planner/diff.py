@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from runsync.errors import CellError
-from runsync.fields import codec, kind_of, tag_column
+from runsync.fields import ConfigKey, SummaryMetric, Tags, TagTick, TextField, codec, kind_of, tag_column
 from runsync.fields.classify import (
     _show,
     classify,
@@ -79,9 +79,9 @@ class _Planner:
         self.editable_summary = tuple(self.meta.editable_summary) if self.meta else ()
         self.paths = self._config_paths()
         self.paths.update({c: kind.path(c) for c in sheet.columns
-                           if (kind := kind_of(c, self.editable_summary)).name == "summary" and kind.editable})
+                           if isinstance((kind := kind_of(c, self.editable_summary)), SummaryMetric) and kind.editable})
         # Config columns the export did not write: their base is W&B now (it holds what the export left out).
-        self.added = {c for c in self.paths if self.meta is not None and kind_of(c).name == "config"
+        self.added = {c for c in self.paths if self.meta is not None and isinstance(kind_of(c), ConfigKey)
                       and c not in self.meta.config_paths}
         self.column_family: dict[str, str] = {}  # config column -> the one family all its values share
         self.column_types = self._column_types()
@@ -98,7 +98,7 @@ class _Planner:
         known = dict(self.meta.config_paths) if self.meta else {}
         paths: dict[str, tuple[str, ...]] = {}
         for column in self.sheet.columns:
-            if kind_of(column).name != "config":
+            if not isinstance(kind_of(column), ConfigKey):
                 continue
             # An exported column keeps the path recorded at export; any other is read by the spelling rule.
             paths[column] = tuple(known[column]) if column in known else codec.config_path(column)
@@ -111,7 +111,7 @@ class _Planner:
             return
         for column, twin in twin_headers(columns, self.meta.config_paths, self.meta.tag_columns):
             gone = "" if twin in columns else f"; {twin!r} is no longer in the sheet"
-            what = "keys are case-sensitive, so its values go to a new key" if kind_of(column).name == "config" \
+            what = "keys are case-sensitive, so its values go to a new key" if isinstance(kind_of(column), ConfigKey) \
                 else "tags are exact, so its ticks go to a new tag"
             self.warnings.append(f"{self.sheet.path}: column {column!r} is not the exported {twin!r}{gone}: W&B "
                                  f"{what} (rename the header back to edit {twin!r})")
@@ -156,7 +156,7 @@ class _Planner:
         names = {}
         for column in self.sheet.columns:
             kind = kind_of(column)
-            if kind.name != "tag tick":
+            if not isinstance(kind, TagTick):
                 continue
             tag = kind.tag(column)
             names[column] = exported_tag(tag, exported) or tag
@@ -176,7 +176,7 @@ class _Planner:
         # The status column is runsync's own report of the last import (--write-status): never planned.
         kinds = {c: kind_of(c, self.editable_summary) for c in self.sheet.columns}
         columns = [c for c in self.sheet.columns if c not in damaged and kinds[c].planned]
-        tag_columns = [c for c in columns if kinds[c].name == "tag tick"]
+        tag_columns = [c for c in columns if isinstance(kinds[c], TagTick)]
         for column in columns:
             if not kinds[column].editable and not kinds[column].readonly:
                 self.warnings.append(f"{self.sheet.path}: column {column!r} is not a runsync column: ignored")
@@ -184,11 +184,11 @@ class _Planner:
         self._not_exported()
         # Sorted out once, not per cell: a 50,000-run sheet has over a million cells.
         readonly = [c for c in columns if c != ID and kinds[c].readonly]
-        editable = [c for c in columns if kinds[c].name != "tag tick" and kinds[c].editable]
+        editable = [c for c in columns if not isinstance(kinds[c], TagTick) and kinds[c].editable]
         differing: list[tuple[int, str, dict[str, Any]]] = []  # rows where any cell is not its base
         # (column, its live getter or None for tags, config/summary?), for the untouched-cell shortcut.
-        shortcut = [(c, None if kinds[c].name == "tags" else live_getter(c, self.paths.get(c, ())),
-                     kinds[c].name != "text") for c in editable]
+        shortcut = [(c, None if isinstance(kinds[c], Tags) else live_getter(c, self.paths.get(c, ())),
+                     not isinstance(kinds[c], TextField)) for c in editable]
         no_base: dict[str, Any] = {}
         for row_number, cells in self.sheet.rows:
             run_id = _cell_id(cells.get(ID))
@@ -356,7 +356,7 @@ class _Planner:
             raw = None  # a DataFrame's NaN is W&B's NaN only where the base holds one; else pandas' "missing"
         if column in self.added and (raw is None or raw == ""):
             return  # a column the export left out: an empty cell asks for nothing (its base is W&B's value)
-        if type(raw) is type(base) and raw == base and kind_of(column).name != "tags":
+        if type(raw) is type(base) and raw == base and not isinstance(kind_of(column), Tags):
             # The untouched cell, most cells of a sheet: decoding it would give `base` back. Only W&B moving
             # since the export is left to see, and then the full path below reports it.
             live = live_value(record, column, self.paths.get(column, ()))
@@ -373,7 +373,7 @@ class _Planner:
                 return
             if not self._edit_is_sound(row, run_id, record, column, sheet_value, base, raw):
                 return
-        if kind_of(column).name == "tags" and tags_from_columns is not None:
+        if isinstance(kind_of(column), Tags) and tags_from_columns is not None:
             # Both differing from the base is fine where they agree on every ticked tag (the tags cell then says
             # more): one edit made twice, or a copy older than an import that changed tags.
             if not same("tags", sheet_value, base) and not same("tags", tags_from_columns, base) and any(
@@ -400,21 +400,21 @@ class _Planner:
                        raw: Any) -> bool:
         """Refuse edits that would destroy what the plan can't show; warn about likely typing slips."""
         kind = kind_of(column)
-        if kind.name == "summary" and (is_wandb_object(base) or is_wandb_object(
+        if isinstance(kind, SummaryMetric) and (is_wandb_object(base) or is_wandb_object(
                 live_value(record, column)) or is_wandb_object(value)):
             self._error(row, run_id, column, "a W&B object (histogram, table, image, ...) in the summary is "
                         "read-only: it can't be edited in a sheet", raw)
             return False
         if kind.has_path and value is not ABSENT:
             refusal = (config_edit_refusal(record.config, column, self.paths[column], value)
-                       if kind.name == "config"
+                       if isinstance(kind, ConfigKey)
                        else summary_edit_refusal(record.summary, column, self.paths[column], value))
             if refusal is not None:
                 self._error(row, run_id, column, refusal, raw)
                 return False
             family = self.column_family.get(column)
-            kind = codec.type_name(value)
-            if family and family != "text" and kind == "str" and not isinstance(base, str) \
+            value_type = codec.type_name(value)
+            if family and family != "text" and value_type == "str" and not isinstance(base, str) \
                     and not (isinstance(raw, str) and codec.quoted_text(raw) == value):  # quoted: on purpose
                 if not self.allow_text:
                     self._error(row, run_id, column, self._text_refusal(value, family), raw)

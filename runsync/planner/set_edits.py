@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runsync.errors import CellError, ConfigError
-from runsync.fields import codec, kind_of
+from runsync.fields import ConfigKey, Tags, TextField, codec, kind_of
 from runsync.fields.classify import (
     classify,
     config_edit_refusal,
@@ -57,7 +57,7 @@ def _field(column: str, option: str) -> tuple[str, tuple[str, ...]]:
     kind = kind_of(column)
     if kind.name in ("text", "tags"):
         return column, ()
-    if kind.name == "config":
+    if isinstance(kind, ConfigKey):
         path = kind.path(column)
         if any(key == "" for key in path):
             raise ConfigError(f"{option} {column}: a config key path has an empty key")
@@ -87,7 +87,7 @@ def parse_edits(set: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None
         if column == "name" and not (isinstance(text := value.text if isinstance(value, Cell) else value, str)
                                      and text.strip()):
             raise ConfigError("--set name: a run name must be non-empty text")
-        if kind_of(column).name == "text" and not isinstance(value, (Cell, str, type(None))):
+        if isinstance(kind_of(column), TextField) and not isinstance(value, (Cell, str, type(None))):
             raise ConfigError(f"--set {column}: takes text, not {type(value).__name__}")
         if column == "tags" and not isinstance(value, Cell):
             if isinstance(value, str) or not all(isinstance(t, str) for t in value or ()):
@@ -176,11 +176,11 @@ def _value(edit: Edit, records: Sequence[RunRecord]) -> Any:
         return None
     kind = kind_of(edit.column)
     if not isinstance(edit.value, Cell):
-        return None if kind.name == "text" and edit.value == "" else edit.value
+        return None if isinstance(kind, TextField) and edit.value == "" else edit.value
     text = edit.value.text
-    if kind.name == "text":
+    if isinstance(kind, TextField):
         return text  # text fields take VALUE literally, quotes and all
-    if kind.name == "tags":
+    if isinstance(kind, Tags):
         return kind.decode(text, column=edit.column, source="typed")
     if text[:1] == '"':
         try:
@@ -265,7 +265,7 @@ def _option_text(edit: Edit) -> str:
     value = edit.value
     if isinstance(value, Cell):
         return value.text
-    if kind_of(edit.column).name == "text":
+    if isinstance(kind_of(edit.column), TextField):
         return value or ""
     if edit.column == "tags":
         return codec.format_tags(value)

@@ -9,7 +9,7 @@ import math
 from datetime import date, datetime, time, timezone
 from typing import Any
 
-from runsync.fields import kind_of
+from runsync.fields import TagTick, kind_of
 from runsync.model import ID, Plan, SheetData
 from runsync.report.common import (
     CHANGE,
@@ -158,7 +158,7 @@ def _marks(plan: Plan, sheet: SheetData) -> dict[tuple[int, str], Cell]:
         rid = cells.get(ID)
         if rid not in (None, ""):
             row_of.setdefault(str(rid).strip(), row_no)
-    tag_columns = {c: kind.tag(c) for c in sheet.columns if (kind := kind_of(c)).name == "tag tick"}
+    tag_columns = {c: tick.tag(c) for c in sheet.columns if isinstance((tick := kind_of(c)), TagTick)}
     marks: dict[tuple[int, str], Cell] = {}
     for kind, items in ((CHANGE, plan.changes), (CONFLICT, plan.conflicts)):
         for c in items:

@@ -124,7 +124,7 @@ class Store:
                 "SELECT rowid, entity, name, created_at FROM projects WHERE entity = ? AND name = ?",
                 (entity, project),
             ).fetchone()
-        return None if row is None else dict(zip(("rowid", "entity", "name", "created_at"), row))
+        return None if row is None else dict(zip(("rowid", "entity", "name", "created_at"), row, strict=True))
 
     def list_projects(self, entity: str | None = None) -> list[dict[str, Any]]:
         """Return the projects of an entity (all entities when None), oldest first."""
@@ -134,7 +134,7 @@ class Store:
             sql, args = sql + " WHERE entity = ?", (entity,)
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY rowid", args).fetchall()
-        return [dict(zip(("rowid", "entity", "name", "created_at"), r)) for r in rows]
+        return [dict(zip(("rowid", "entity", "name", "created_at"), r, strict=True)) for r in rows]
 
     # -- runs: reading ---------------------------------------------------------------------------
     def snapshot(self, entity: str, project: str) -> tuple[int, list[RunRec], dict[str, RunRec]]:

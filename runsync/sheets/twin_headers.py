@@ -8,7 +8,7 @@ import unicodedata
 from collections.abc import Iterable
 
 from runsync.errors import CellError
-from runsync.fields import kind_of, tag_column
+from runsync.fields import ConfigKey, TagTick, kind_of, tag_column
 from runsync.model import SheetData
 
 
@@ -43,9 +43,9 @@ def twin_headers(columns: Iterable[str], config_columns: Iterable[str],
     twins = []
     for column in columns:
         kind = kind_of(column)
-        if kind.name == "config":
+        if isinstance(kind, ConfigKey):
             known = column in exported_config
-        elif kind.name == "tag tick":
+        elif isinstance(kind, TagTick):
             known = exported_tag(kind.tag(column), exported_tags) is not None
         else:
             continue
@@ -61,7 +61,7 @@ def twin_header_errors(sheet: SheetData) -> list[CellError]:
         return []
     errors = []
     for column, twin in twin_headers(sheet.columns, sheet.meta.config_paths, sheet.meta.tag_columns):
-        what = "key" if kind_of(column).name == "config" else "tag"
+        what = "key" if isinstance(kind_of(column), ConfigKey) else "tag"
         errors.append(CellError(sheet.path, None, None, column,
                                 f"differs from the exported {twin!r} only in {_how_they_differ(column, twin)}: W&B "
                                 f"{what}s are exact, so it would create a new {what}; rename it back to edit "

@@ -177,7 +177,7 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
     text_column = [
         not ro and sum(type_name(r.get(c)) == "str" for r in sample) * 2 > sum(
             r.get(c, ABSENT) not in (None, ABSENT) for r in sample)
-        for c, ro in zip(columns, readonly)
+        for c, ro in zip(columns, readonly, strict=True)
     ]
     for i, column in enumerate(columns):
         width = max([len(column) + 2] + [len(str(cell_value(column, r.get(column, "")) or "")) for r in sample])
@@ -186,7 +186,7 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
     ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{len(records) + 1}"
 
     header = []
-    for column, ro in zip(columns, readonly):
+    for column, ro in zip(columns, readonly, strict=True):
         cell = WriteOnlyCell(ws, value=escape_text(column))
         cell.data_type = "s"
         cell.font = bold
