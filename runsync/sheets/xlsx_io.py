@@ -14,6 +14,7 @@ from typing import Any
 from runsync.errors import CellError, SheetError
 from runsync.fields.codec import GUARD_CHARS, decode_cell, type_name
 from runsync.model import ABSENT, ID, SheetData, SheetMeta, is_readonly
+from runsync.sheets import xlsx_fast
 from runsync.sheets.common import (
     assemble,
     atomic_output,
@@ -21,7 +22,6 @@ from runsync.sheets.common import (
     column_note,
     header_name,
     id_text,
-    xlsx_fast,
 )
 from runsync.sheets.meta import FORMAT_MARKER, dumps, loads, meta_from_json, meta_header
 from runsync.words import counted
