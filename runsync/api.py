@@ -12,11 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runsync.backend.wandb.client import (
-    DEFAULT_PER_PAGE,
-    WandbBackend,
-    parse_project_path,
-)
+from runsync.backend import Backend, connect, parse_project_address
 from runsync.errors import (
     BackendError,
     CellError,
@@ -25,7 +21,7 @@ from runsync.errors import (
     SheetError,
 )
 from runsync.exporter.table import ExportShape, Table, base_snapshot, build_table
-from runsync.fields import codec, kind_of
+from runsync.fields import SummaryMetric, codec, kind_of
 from runsync.journal.events import (
     check_can_append,
     export_header,
@@ -100,17 +96,17 @@ class ExportResult:
     warnings: tuple[str, ...] = ()  # e.g. a --config-keys name that no exported run has
 
 
-def _fetch_table(project: str, selection: Selection, shape: ExportShape, backend: WandbBackend,
+def _fetch_table(project: str, selection: Selection, shape: ExportShape, backend: Backend,
                  on_total: Callable[[int], None] | None, on_run: Callable[[], None] | None,
                  warnings: list[str] | None = None) -> tuple[Table, SheetMeta]:
-    parse_project_path(project)
+    parse_project_address(project)
     try:
         shape.check()
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     records = backend.iter_runs(
         project, filters=selection.filters, order=selection.order, limit=selection.limit,
-        per_page=DEFAULT_PER_PAGE, with_summary=bool(shape.summary), on_total=on_total,
+        per_page=backend.capabilities.default_per_page, with_summary=bool(shape.summary), on_total=on_total,
         on_warning=None if warnings is None else warnings.append,  # e.g. runs the pages skipped
     )
     table = build_table(_counting(records, on_run), shape)
@@ -140,7 +136,7 @@ def export(
     *,
     selection: Selection = Selection(),
     shape: ExportShape = ExportShape(),
-    backend: WandbBackend | None = None,
+    backend: Backend | None = None,
     on_total: Callable[[int], None] | None = None,
     on_run: Callable[[], None] | None = None,
     overwrite: bool = False,
@@ -155,14 +151,14 @@ def export(
     target = str(path)
     if not target.lower().endswith((".xlsx", ".csv")):
         raise ConfigError(f"{target}: the output must end in .xlsx or .csv")
-    project = "/".join(parse_project_path(project))  # `team/proj/` -> `team/proj`, as the file records it
+    project = parse_project_address(project).path  # `team/proj/` -> `team/proj`, as the file records it
     _check_writable(target)
     if target.lower().endswith(".csv") and os.path.isdir(sidecar_path(target)):
         raise ConfigError(f"cannot write {sidecar_path(target)} (the CSV's sidecar): it is a folder")
     if not overwrite:
         _refuse_unsaved_edits(target)
     listing: list[str] = []
-    table, meta = _fetch_table(project, selection, shape, backend or WandbBackend(), on_total, on_run, listing)
+    table, meta = _fetch_table(project, selection, shape, backend or connect(project), on_total, on_run, listing)
     try:
         write_sheet(target, table.columns, table.rows, meta)
     except ValueError as exc:  # e.g. a cell over a spreadsheet program's size limit
@@ -247,12 +243,12 @@ def frame(
     order: str | None = None,
     limit: int | None = None,
     shape: ExportShape = ExportShape(),
-    backend: WandbBackend | None = None,
+    backend: Backend | None = None,
 ) -> pd.DataFrame:
     """The export as a pandas DataFrame (number columns typed, others object); the base rides in `df.attrs`."""
     from runsync.sheets.frame_cells import typed_frame
 
-    table, meta = _fetch_table(project, Selection(filters, order, limit), shape, backend or WandbBackend(), None, None)
+    table, meta = _fetch_table(project, Selection(filters, order, limit), shape, backend or connect(project), None, None)
     df = typed_frame(table.columns, table.rows)
     df.attrs["runsync"] = meta
     return df
@@ -319,7 +315,7 @@ def plan(
     strict: bool = False,
     include_running: bool = False,
     new_keys: bool = False,
-    backend: WandbBackend | None = None,
+    backend: Backend | None = None,
     on_total: Callable[[int], None] | None = None,
     on_run: Callable[[], None] | None = None,
     allow_text: bool = False,
@@ -345,7 +341,7 @@ def plan(
             from runsync.sheets.xlsx_io import read_xlsx
 
             if backend is None:
-                backend = WandbBackend()
+                backend = connect(project)
                 backend.connect_in_background()  # the client and its sidecar start while calamine reads
             early = EarlyFetch(backend, project, on_total, on_run)
 
@@ -372,7 +368,7 @@ def _twins_in(columns: list[str], header: dict[str, Any]) -> bool:
 
 
 def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = False, strict: bool = False,
-               include_running: bool = False, new_keys: bool = False, backend: WandbBackend | None = None,
+               include_running: bool = False, new_keys: bool = False, backend: Backend | None = None,
                allow_text: bool = False) -> Plan:
     """The 3-way Plan for a sheet already read (`read`); writes nothing. `new_keys`, `allow_text`: as for `plan`."""
     with _cycle_collector_paused():
@@ -381,7 +377,7 @@ def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = Fa
 
 
 def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: bool, include_running: bool,
-                backend: WandbBackend | None, early: EarlyFetch | None = None, new_keys: bool = False,
+                backend: Backend | None, early: EarlyFetch | None = None, new_keys: bool = False,
                 on_total: Callable[[int], None] | None = None, on_run: Callable[[], None] | None = None,
                 allow_text: bool = False) -> Plan:
     if sheet.meta is None and project is None and sheet.path == FRAME_SOURCE:
@@ -396,11 +392,11 @@ def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: b
             hint="pass --base with the exported file or its sidecar; or --project ENTITY/PROJECT for a 2-way diff",
         )
     if project is not None:
-        project = "/".join(parse_project_path(project))  # `team/proj/`, a pasted W&B URL -> `team/proj`
+        project = parse_project_address(project).path  # `team/proj/`, a pasted W&B URL -> `team/proj`
     if sheet.meta is not None and project is not None and project != sheet.meta.project:
         raise ConfigError(f"{sheet.path}: exported from {sheet.meta.project}, not {project}")
     target = project or sheet.meta.project  # type: ignore[union-attr]
-    parse_project_path(target)
+    parse_project_address(target)
     if sheet.meta is None:
         sheet.warnings.insert(0, f"{sheet.path}: no base snapshot: 2-way diff against W&B, conflicts cannot be detected")
     if not new_keys and (twins := twin_header_errors(sheet)):
@@ -415,7 +411,7 @@ def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: b
         if live is None:
             if on_total is not None and ids:
                 on_total(len(set(ids)))
-            live = (backend or WandbBackend()).fetch_by_ids(
+            live = (backend or connect(target)).fetch_by_ids(
                 target, ids, on_warning=sheet.warnings.append, with_summary=editable_summary,
                 on_run=on_run) if ids else {}  # ids the pages missed: in the plan
     except BackendError as exc:  # e.g. the sheet's project is gone: say which sheet asked for it
@@ -465,8 +461,8 @@ def _frame_home(project: str) -> Path:
     """A DataFrame has no file for its journals to sit beside: STATE/ENTITY/PROJECT/frame(.runsync-journals)."""
     from runsync.planner.set_edits import state_dir
 
-    entity, name = parse_project_path(project)
-    return state_dir() / entity / name / "frame"
+    address = parse_project_address(project)
+    return state_dir() / address.owner / address.name / "frame"
 
 
 def apply(
@@ -475,7 +471,7 @@ def apply(
     journal: str | os.PathLike[str] | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
     force: bool = False,
-    backend: WandbBackend | None = None,
+    backend: Backend | None = None,
     on_run_done: Callable[[str], None] | None = None,
     verify: bool = True,
     batch_size: int = DEFAULT_BATCH_SIZE,
@@ -513,7 +509,7 @@ def apply(
         check_can_append(path, plan.project, header)  # the same import re-run may add to it; another may not
     options = ApplyOptions(journal=path, concurrency=concurrency, batch_size=batch_size, force=force, header=header,
                            include_running=plan.include_running, verify=verify)
-    return apply_plan(plan, backend or WandbBackend(), options, on_run_done=on_run_done)
+    return apply_plan(plan, backend or connect(plan.project), options, on_run_done=on_run_done)
 
 
 def continued_import(plan: Plan) -> Continuation | None:
@@ -542,14 +538,14 @@ def new_keys_refusal(plan: Plan, *, force: bool = False) -> str | None:
 
 
 def plan_undo_journal(journal: str | os.PathLike[str], *, force: bool = False,
-                      backend: WandbBackend | None = None) -> Plan:
+                      backend: Backend | None = None) -> Plan:
     """The undo of one journal's import as a Plan against W&B now; `undo(journal, plan=...)` applies it."""
     contents = read_journal(journal)
     if not contents.project:
         raise RunsyncError(f"{journal}: the journal names no project")
     ids = sorted({h.run_id for h in contents.fields})
-    with_summary = any(kind_of(h.field).name == "summary" for h in contents.fields)
-    live = (backend or WandbBackend()).fetch_by_ids(contents.project, ids, with_summary=with_summary) if ids else {}
+    with_summary = any(isinstance(kind_of(h.field), SummaryMetric) for h in contents.fields)
+    live = (backend or connect(contents.project)).fetch_by_ids(contents.project, ids, with_summary=with_summary) if ids else {}
     # The undo's journal names the same sheet and export as the import's: planning that sheet again
     # then sees the restored values as its base.
     header = {k: contents.begin[k] for k in ("sheet", "exported_at") if contents.begin.get(k)}
@@ -566,7 +562,7 @@ def undo(
     dry_run: bool = False,
     force: bool = False,
     concurrency: int = DEFAULT_CONCURRENCY,
-    backend: WandbBackend | None = None,
+    backend: Backend | None = None,
     verify: bool = True,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> tuple[Plan, ApplyReport | None]:
@@ -576,7 +572,7 @@ def undo(
     applied, not a fresh plan. The undo is journaled in JOURNAL.undo.jsonl (a re-run resumes it).
     Returns (the undo's Plan, the ApplyReport of its writes): the report is None for `dry_run` or an empty plan.
     """
-    backend = backend or WandbBackend()
+    backend = backend or connect()  # the default tracker's (the journal names the project, read below)
     if plan is not None and plan.source != str(journal):
         raise RunsyncError(f"the plan given is the undo of {plan.source}, not of {journal}")
     undo_plan = plan if plan is not None else plan_undo_journal(journal, force=force, backend=backend)

@@ -5,7 +5,7 @@ import wandb
 from helpers import edit_cells, invoke
 
 import runsync
-from runsync.backend import WandbBackend
+from runsync.backend.wandb.client import WandbBackend
 from runsync.writer.apply import apply_plan
 from runsync.writer.options import ApplyOptions
 

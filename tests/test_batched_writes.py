@@ -12,7 +12,7 @@ import wandb
 from helpers import edit_cells, invoke, upsert_inputs, write_counts
 
 import runsync
-from runsync.backend import WandbBackend
+from runsync.backend.wandb.client import WandbBackend
 from runsync.sandbox import Sandbox
 from runsync.writer.apply import apply_plan
 from runsync.writer.options import ApplyOptions

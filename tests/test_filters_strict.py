@@ -18,7 +18,7 @@ import pytest
 import wandb
 from helpers import invoke
 
-from runsync.backend.wandb import client as backend_wandb
+from runsync.backend.wandb import reads as backend_wandb
 from runsync.backend.wandb.client import WandbBackend
 from runsync.backend.wandb.filters import check_filters, re2_problem
 from runsync.errors import BackendError, ConfigError

@@ -13,7 +13,7 @@ import wandb
 from helpers import edit_cells, invoke, upsert_inputs, write_counts
 
 import runsync
-from runsync.backend import WandbBackend
+from runsync.backend.wandb.client import WandbBackend
 from runsync.journal.events import read_journal
 from runsync.writer.apply import apply_plan
 from runsync.writer.options import ApplyOptions

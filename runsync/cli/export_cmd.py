@@ -7,14 +7,15 @@ import sys
 
 import click
 
-from runsync.backend.wandb.filters import pair_value
+from runsync.backend import capabilities
 from runsync.cli.common import progress, split_list, stderr_console
 from runsync.errors import ConfigError, ExitCode
 
 
-def parse_filters(pairs: tuple[str, ...], filters_json: str | None) -> dict | None:
-    """`--filter K=V` pairs (V as JSON when it parses, else text; always text on a text field such as tags),
-    AND-ed with `--filters JSON`."""
+def parse_filters(pairs: tuple[str, ...], filters_json: str | None, project: str | None = None) -> dict | None:
+    """`--filter K=V` pairs (V as JSON when it parses, else text; always text on a text field such as tags: the
+    project's tracker says which), AND-ed with `--filters JSON`."""
+    filter_value = capabilities(project).filter_value
     parts: list[dict] = []
     if filters_json:
         try:
@@ -28,7 +29,7 @@ def parse_filters(pairs: tuple[str, ...], filters_json: str | None) -> dict | No
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"--filter takes KEY=VALUE, got {pair!r}")
-        parts.append({key.strip(): pair_value(key.strip(), raw)})
+        parts.append({key.strip(): filter_value(key.strip(), raw)})
     if not parts:
         return None
     if len(parts) == 1:
@@ -78,10 +79,10 @@ def export(project: str, output: str, filter_pairs: tuple[str, ...], filters_jso
     from rich.markup import escape
 
     import runsync
-    from runsync.backend.wandb.client import parse_project_path
+    from runsync.backend import parse_project_address
     from runsync.exporter.table import ExportShape
 
-    selection = runsync.Selection(parse_filters(filter_pairs, filters_json), order, limit)
+    selection = runsync.Selection(parse_filters(filter_pairs, filters_json, project), order, limit)
     shape = ExportShape(columns=split_list(columns), config_keys=split_list(config_keys),
                         summary=split_list(summary) or (), tag_columns=tag_columns, edit_summary=edit_summary)
     before = _stamp(output)
@@ -96,7 +97,7 @@ def export(project: str, output: str, filter_pairs: tuple[str, ...], filters_jso
         stderr_console().print(f"interrupted: the export stopped; nothing was written to W&B ({sheet})",
                                markup=False)
         sys.exit(ExitCode.INTERRUPTED)
-    project = "/".join(parse_project_path(project))  # as the file records it: `team/proj/` -> `team/proj`
+    project = parse_project_address(project).path  # as the file records it: `team/proj/` -> `team/proj`
     err = stderr_console()
     for warning in result.warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(warning)}")

@@ -70,11 +70,11 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, all
       runsync import runs.xlsx --yes --write-status
     """
     import runsync
-    from runsync.backend import WandbBackend
+    from runsync.backend import connect
     from runsync.sheets.status import write_import_status
 
     err = stderr_console()
-    backend = WandbBackend()  # one client for the plan and the writes: one login, one sidecar session
+    backend = connect(project)  # one client for the plan and the writes: one login, one sidecar session
     backend.connect_in_background()  # while the sheet is read
     with plan_progress() as (on_total, on_run):
         plan = runsync.plan(sheet, base=base, project=project, force=force, strict=strict,

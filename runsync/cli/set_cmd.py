@@ -90,14 +90,14 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
       runsync set my-team/cifar --filter state=crashed --clear group --set 'config.code="007"'
     """
     import runsync
-    from runsync.backend import WandbBackend
+    from runsync.backend import connect
     from runsync.planner.set_edits import parse_edits
 
-    filters = parse_filters(filter_pairs, filters_json)
+    filters = parse_filters(filter_pairs, filters_json, project)
     pairs = _pairs(set_pairs)
     parse_edits(pairs, add_tags=add_tags, remove_tags=remove_tags, clear=clear)  # a bad FIELD: before any request
     err = stderr_console()
-    backend = WandbBackend()  # one client for the read and the writes
+    backend = connect(project)  # one client for the read and the writes
     selected: list[int] = []  # one entry per run read: how many the selection holds
     with progress("Reading runs", enabled=True) as (_, advance):
         def on_run() -> None:

@@ -52,7 +52,7 @@ def undo(journal: str, last: bool, dry_run: bool, force: bool, yes: bool, no_ver
     """
     import runsync
     from runsync.api import plan_undo_journal
-    from runsync.backend import WandbBackend
+    from runsync.backend import connect
     from runsync.cli.pager import print_paged
     from runsync.journal.imports import list_imports, sheet_folder
     from runsync.report.text import render_apply_report, render_plan
@@ -72,7 +72,7 @@ def undo(journal: str, last: bool, dry_run: bool, force: bool, yes: bool, no_ver
         err.print(f"The newest import of {_quote(journal)}: {_when(newest.at)}, journal {_quote(newest.journal)}",
                   markup=False)
         journal = newest.journal
-    backend = WandbBackend()
+    backend = connect()
     plan = plan_undo_journal(journal, force=force, backend=backend)
     for warning in plan.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}")

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from runsync.fields import ConfigKey, codec, export_columns, kind_of, summary_column, tag_column
+from runsync.fields import ConfigKey, TagTick, codec, export_columns, kind_of, summary_column, tag_column
 from runsync.model import ABSENT, ID, RunRecord
 
 
@@ -100,7 +100,7 @@ def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape()
     if shape.columns is not None:
         # What --summary, --tag-columns and --config-keys ask for stays: each is a request of its own.
         keep = set(shape.columns) | {ID} | {summary_column(m) for m in shape.summary}
-        columns = [c for c in columns if c in keep or kind_of(c).name in ("config", "tag tick")]
+        columns = [c for c in columns if c in keep or isinstance(kind_of(c), (ConfigKey, TagTick))]
     found = [tuple(p) for p in config_paths.values()]
     unmatched = [name for name, path in
                  [(f"--config-keys {k}", _key_path(k)) for k in shape.config_keys or ()]

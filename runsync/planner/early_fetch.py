@@ -12,14 +12,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from runsync.backend.wandb.client import WandbBackend, parse_project_path
+from runsync.backend import Backend, parse_project_address
 from runsync.model import RunRecord
 
 
 class EarlyFetch:
     """`backend.fetch_by_ids` for the ids a sheet seems to hold, on a thread; `take` gives its outcome."""
 
-    def __init__(self, backend: WandbBackend, project: str | None = None,
+    def __init__(self, backend: Backend, project: str | None = None,
                  on_total: Callable[[int], None] | None = None, on_run: Callable[[], None] | None = None) -> None:
         self.backend = backend
         self.on_total, self.on_run = on_total, on_run  # progress: runs to read, and each one read
@@ -38,7 +38,7 @@ class EarlyFetch:
         if self.project is not None and self.project != project:
             return
         try:
-            parse_project_path(project)
+            parse_project_address(project)
         except Exception:  # the plan says what is wrong with it
             return
         with_summary = bool(header.get("editable_summary"))

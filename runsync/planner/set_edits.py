@@ -25,7 +25,7 @@ from runsync.fields.classify import (
 from runsync.model import ABSENT, Change, Plan, RunRecord
 
 if TYPE_CHECKING:
-    from runsync.backend.wandb.client import WandbBackend
+    from runsync.backend import Backend
 
 SOURCE_PREFIX = "set:"  # Plan.source of a set: "set: --filter ... --set group=x" (and its journal's begin line)
 ERROR_FILE = "runsync set"  # what CellError.file says for a refused edit
@@ -286,11 +286,11 @@ def state_dir() -> Path:
 
 def new_set_journal(project: str) -> str:
     """A new, empty journal for one set: STATE/ENTITY/PROJECT/set.runsync-journals/<UTC time>-<n>.jsonl."""
-    from runsync.backend.wandb.client import parse_project_path
+    from runsync.backend import parse_project_address
     from runsync.journal.events import new_journal_path
 
-    entity, name = parse_project_path(project)
-    return new_journal_path(state_dir() / entity / name / "set")
+    address = parse_project_address(project)
+    return new_journal_path(state_dir() / address.owner / address.name / "set")
 
 
 # -- the library call -----------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ def set_runs(
     include_running: bool = False,
     strict: bool = False,
     new_keys: bool = False,
-    backend: WandbBackend | None = None,
+    backend: Backend | None = None,
     on_run: Callable[[], None] | None = None,
     allow_text: bool = False,
 ) -> Plan:
@@ -322,17 +322,14 @@ def set_runs(
     Text for a key whose selected values all share another type (`Cell("Yes")` over booleans) is an error
     unless `allow_text`; a JSON-quoted `Cell('"Yes"')` is text on purpose; `strict` refuses it regardless.
     """
-    from runsync.backend.wandb.client import (
-        DEFAULT_PER_PAGE,
-        WandbBackend,
-        parse_project_path,
-    )
+    from runsync.backend import connect, parse_project_address
 
     edits = parse_edits(set, add_tags=add_tags, remove_tags=remove_tags, clear=clear)
-    project = "/".join(parse_project_path(project))
+    project = parse_project_address(project).path
+    backend = backend or connect(project)
     records = []
-    for record in (backend or WandbBackend()).iter_runs(project, filters=filters, order=order, limit=limit,
-                                                        per_page=DEFAULT_PER_PAGE):
+    for record in backend.iter_runs(project, filters=filters, order=order, limit=limit,
+                                    per_page=backend.capabilities.default_per_page):
         records.append(record)
         if on_run:
             on_run()

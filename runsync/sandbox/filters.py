@@ -189,6 +189,26 @@ def _value_test(cond: Any, time_field: bool = False) -> Callable[[Any], bool]:
     return _op("$eq", cond, {})
 
 
+def _all_of(subs: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    return lambda r: all(p(r) for p in subs)
+
+
+def _any_of(subs: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    return lambda r: any(p(r) for p in subs)
+
+
+def _none_of(subs: list[Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    return lambda r: not any(p(r) for p in subs)
+
+
+def _tested(get: Callable[[Any], Any], test: Callable[[Any], bool],
+            then: Callable[[Any], Any] | None = None) -> Callable[[Any], bool]:
+    """A predicate: the run's field (through `then`, e.g. a time parsed) passes `test`."""
+    if then is None:
+        return lambda r: test(get(r))
+    return lambda r: test(then(get(r)))
+
+
 def compile_filter(spec: Any) -> Predicate:
     """Compile a filter document (already decoded from JSON) into a predicate over runs."""
     if spec is None or spec == {}:
@@ -202,20 +222,20 @@ def compile_filter(spec: Any) -> Predicate:
                 raise FilterError(f"{key} needs a list of filters")
             subs = [compile_filter(c) for c in cond]
             if key == "$and":
-                preds.append(lambda r, s=subs: all(p(r) for p in s))
+                preds.append(_all_of(subs))
             elif key == "$or":
-                preds.append(lambda r, s=subs: any(p(r) for p in s))
+                preds.append(_any_of(subs))
             else:
-                preds.append(lambda r, s=subs: not any(p(r) for p in s))
+                preds.append(_none_of(subs))
         elif key.startswith("$"):
             raise FilterError(f"unsupported filter operator {key!r}")
         else:
             get = field_getter(key)
             test = _value_test(cond, key in _TIME_FIELDS)
             if key in _TIME_FIELDS:
-                preds.append(lambda r, g=get, t=test: t(_run_time(g(r))))
+                preds.append(_tested(get, test, _run_time))
             else:
-                preds.append(lambda r, g=get, t=test: t(g(r)))
+                preds.append(_tested(get, test))
     if len(preds) == 1:
         return preds[0]
     return lambda r: all(p(r) for p in preds)
@@ -304,11 +324,11 @@ def service_refusal(spec: Any) -> str | None:
 def _not_re2(pattern: str) -> str | None:
     """Python's own parse of the pattern, searched for what RE2 lacks (None: RE2-compatible, or unparsable)."""
     try:
-        from re import _constants as c
-        from re import _parser as sre
+        from re import _constants as c  # type: ignore[attr-defined]
+        from re import _parser as sre  # type: ignore[attr-defined]
     except ImportError:  # Python < 3.11: no possessive or atomic groups to find either
-        import sre_constants as c  # type: ignore[no-redef]
-        import sre_parse as sre  # type: ignore[no-redef]
+        import sre_constants as c
+        import sre_parse as sre
     import warnings
 
     try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from graphql import OperationDefinitionNode
@@ -128,7 +129,9 @@ class Limits:
     def past_deadline(self) -> bool:
         """Whether the gateway has given up on this thread's request by now."""
         deadline = self.gateway_timeout_s
-        return bool(deadline) and time.monotonic() - getattr(self._request, "started", time.monotonic()) > deadline
+        if not deadline:
+            return False
+        return time.monotonic() - getattr(self._request, "started", time.monotonic()) > deadline
 
     def read_cost(self, runs: int) -> None:
         """Spend the server time of reading `runs` runs; raise GatewayTimeout, at the deadline, if it is over."""
@@ -151,7 +154,7 @@ class Limits:
         return None
 
     # -- quota ------------------------------------------------------------------------------------------------
-    def charge(self, keys: set[tuple[str, str]], mutations: int, retry_after: bool) -> tuple[bool, dict[str, str]]:
+    def charge(self, keys: AbstractSet[tuple[str, str]], mutations: int, retry_after: bool) -> tuple[bool, dict[str, str]]:
         """Spend one request (or `mutations` writes) from each project's window; return (allowed, headers).
 
         Refused when any project's window cannot pay it all (nothing is spent then); the headers describe the

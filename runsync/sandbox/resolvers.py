@@ -12,6 +12,7 @@ from typing import Any
 
 from graphql import (
     DocumentNode,
+    ExecutionResult,
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
@@ -126,6 +127,7 @@ class Resolvers:
         result = execute(self.schema, prepared.document, root_value=self.root(),
                          variable_values=variables or {}, operation_name=prepared.operation_name,
                          is_awaitable=_never_awaitable)
+        assert isinstance(result, ExecutionResult)  # nothing is awaitable here
         body: dict[str, Any] = {"data": result.data}
         for error in result.errors or ():
             if isinstance(error.original_error, (PageTooLarge, GatewayTimeout)):

@@ -327,7 +327,8 @@ class Sandbox:
     @property
     def url(self) -> str:
         """The base URL for WANDB_BASE_URL."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        host = str(self.host)
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
     def env(self) -> dict[str, str]:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 
-from runsync.backend.wandb.client import WandbBackend
+from runsync.backend import Backend
 from runsync.errors import BackendError, Interrupted
 from runsync.journal.events import Journal, planned_keys
 from runsync.model import ApplyReport, Change, Plan, RunRecord
@@ -43,7 +43,7 @@ __all__ = ["ApplyOptions", "ApplyReport", "MERGE", "REPLACE", "apply_plan", "wri
 
 def apply_plan(
     plan: Plan,
-    backend: WandbBackend,
+    backend: Backend,
     options: ApplyOptions,
     *,
     on_run_done: Callable[[str], None] | None = None,
@@ -87,8 +87,9 @@ def _write_all(plan: Plan, ctx: WriteContext, by_run: dict[str, list[Change]], o
     backend, report, breaker, backoff, lock = ctx.backend, ctx.report, ctx.breaker, ctx.backoff, ctx.lock
     run_ids = list(by_run)
     with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
-        for start in range(0, len(run_ids), options.read_chunk):
-            chunk = run_ids[start : start + options.read_chunk]
+        read_chunk = options.read_chunk or backend.capabilities.ids_per_query
+        for start in range(0, len(run_ids), read_chunk):
+            chunk = run_ids[start : start + read_chunk]
             if breaker.open:
                 give_up(report, [c for r in chunk for c in by_run[r]], stopped(breaker), lock)
                 continue

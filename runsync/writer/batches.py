@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from runsync.backend.wandb.client import WandbBackend
+from runsync.backend import Backend, RunPatch
 from runsync.errors import BackendError
 from runsync.fields import kind_of
 from runsync.fields.classify import RUNNING, live_value, same
@@ -113,7 +113,7 @@ class Breaker:
 class WriteContext:
     """What one apply shares between its workers."""
 
-    backend: WandbBackend
+    backend: Backend
     project: str
     journal: Journal
     options: ApplyOptions
@@ -127,7 +127,7 @@ class WriteContext:
     with_summary: bool = False  # the plan edits summary metrics: every read asks for the summary too
 
 
-def read_fresh(backend: WandbBackend, project: str, ids: list[str], backoff: Backoff,
+def read_fresh(backend: Backend, project: str, ids: list[str], backoff: Backoff,
                 with_summary: bool = False) -> dict[str, RunRecord]:
     backoff.wait()
     return backend.fetch_by_ids(project, ids, with_summary=with_summary)  # the backend retries reads itself
@@ -254,14 +254,14 @@ def _send_journaled(ctx: WriteContext, sends: list[tuple[RunWrite, dict[str, Any
         write, fields = sends[0]
         return _deliver(ctx, write.record, write.changes, fields)
     ctx.backoff.wait()
-    try:
-        _count_request(ctx)
-        ctx.backend.upsert_runs([(w.record.storage_id, f) for w, f in sends])
-    except BackendError as exc:
+    _count_request(ctx)
+    outcomes = ctx.backend.write_runs([RunPatch(w.record.storage_id, f) for w, f in sends])
+    error = next((o.error for o in outcomes if o.error is not None), None)
+    if error is not None:
         half = (len(sends) + 1) // 2
         landed = [_send_journaled(ctx, part) for part in (sends[:half], sends[half:])]
         if all(landed):
-            ctx.batch.halves_landed(len(sends), exc.message, half)
+            ctx.batch.halves_landed(len(sends), error, half)
         return all(landed)
     for write, _ in sends:
         _landed(ctx, write.record, write.changes)
@@ -310,11 +310,10 @@ def _upsert(ctx: WriteContext, storage_id: str, fields: dict[str, Any]) -> str |
     error = ""
     for attempt in range(ctx.options.attempts):
         ctx.backoff.wait()
-        try:
-            _count_request(ctx)
-            ctx.backend.upsert_run(storage_id, fields)
-        except BackendError as exc:
-            error = exc.message
+        _count_request(ctx)
+        outcome = ctx.backend.write_runs([RunPatch(storage_id, fields)])[0]
+        if outcome.error is not None:
+            error = outcome.error
             ctx.backoff.push_back(attempt)
             continue
         return None

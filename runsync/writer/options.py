@@ -4,8 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from runsync.backend.wandb.client import IDS_PER_QUERY
-
 # Writes in flight at once: chosen in benchmarks/ (docs/performance.md).
 DEFAULT_CONCURRENCY = 8
 # Runs per write request (aliased upsertBuckets), chosen in benchmarks/ (docs/performance.md). The server
@@ -28,7 +26,7 @@ class ApplyOptions:
     force: bool = False
     backoff_seconds: float = 1.0
     stop_after_failures: int = DEFAULT_STOP_AFTER_FAILURES
-    read_chunk: int = IDS_PER_QUERY  # runs re-read per query just before their writes
+    read_chunk: int | None = None  # runs re-read per query just before their writes (None: the backend's ids per query)
     include_running: bool = False  # write runs whose state is "running" too
     verify: bool = True  # read the written runs back (a page of ids per request) and report what did not stick
     # Extra begin-line fields naming where the plan came from: sheet, exported_at (journal.export_header);

@@ -6,7 +6,6 @@ import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from runsync.backend.wandb.client import IDS_PER_QUERY
 from runsync.errors import BackendError
 from runsync.fields import kind_of
 from runsync.fields.classify import same
@@ -36,7 +35,7 @@ def verify_writes(ctx: WriteContext) -> None:
     """
     report = ctx.report
     ids = list(ctx.sent)
-    report.verify_requests = math.ceil(len(ids) / max(1, IDS_PER_QUERY))  # fetch_by_ids: a page of ids per query
+    report.verify_requests = math.ceil(len(ids) / max(1, ctx.backend.capabilities.ids_per_query))  # fetch_by_ids: a page of ids per query
     try:
         ctx.backoff.wait()
         found = ctx.backend.fetch_by_ids(ctx.project, ids, with_summary=ctx.with_summary)

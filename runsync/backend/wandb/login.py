@@ -25,7 +25,7 @@ def resolve_host(base_url: str | None) -> tuple[str | None, str]:
     try:
         from wandb.sdk import wandb_setup
 
-        url = wandb_setup.singleton().settings.base_url
+        url: str | None = wandb_setup.singleton().settings.base_url
     except Exception:  # a private path of the newer clients; an older one is asked its own way (transport.py)
         url = classic_base_url()
     origin = "from wandb's settings (`wandb login --host`) or its default"

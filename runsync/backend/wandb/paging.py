@@ -9,7 +9,7 @@ from runsync.backend.wandb.queries import RUNS_QUERY
 from runsync.errors import BackendError
 
 if TYPE_CHECKING:
-    from runsync.backend.wandb.client import WandbBackend
+    from runsync.backend.wandb.connection import Connection
 
 log = logging.getLogger("runsync")
 
@@ -28,7 +28,7 @@ class Pager:
     `deadline` seconds pass without an answered page, it gives up with one line saying what failed.
     """
 
-    def __init__(self, backend: WandbBackend, size: int, what: str) -> None:
+    def __init__(self, backend: Connection, size: int, what: str) -> None:
         self.backend = backend
         self.size = max(1, size)
         self.what = what  # "entity/project", for messages

@@ -155,7 +155,7 @@ class ClassicTransport:
         def check_retry(exc: Any) -> bool:
             if isinstance(exc, requests.ConnectionError) and "refused" in str(exc).lower():
                 return False
-            return util.no_retry_auth(exc)
+            return bool(util.no_retry_auth(exc))  # type: ignore[attr-defined]  # wandb < 0.27 only
 
         raw = self._client._client  # the un-retried gql Client underneath RetryingClient
         send = retry.retriable(
