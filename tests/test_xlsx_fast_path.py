@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runsync.model import SheetMeta
-from runsync.sheets import read_sheet, write_sheet, xlsx_io
+from runsync.sheets import read_sheet, write_sheet, xlsx_io, xlsx_read
 from runsync.sheets.xlsx_fast import openpyxl_like, plain_values_only
 
 HERE = Path(__file__).parent
@@ -135,6 +135,6 @@ def test_base_rows_read_as_meta_loads_reads_them(value):
     from runsync.sheets.meta import dumps, loads
 
     text = dumps(value)
-    assert repr(xlsx_io._loads_base(text)) == repr(loads(text))  # repr: NaN equals itself
+    assert repr(xlsx_read._loads_base(text)) == repr(loads(text))  # repr: NaN equals itself
     escaped = text.replace("$", "\\u0024")  # a hand-edited row may spell $ so
-    assert repr(xlsx_io._loads_base(escaped)) == repr(loads(escaped))
+    assert repr(xlsx_read._loads_base(escaped)) == repr(loads(escaped))

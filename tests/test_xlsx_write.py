@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runsync.fields.codec import GUARD_CHARS
 from runsync.model import SheetMeta
-from runsync.sheets import read_sheet, write_sheet, xlsx_io
+from runsync.sheets import read_sheet, write_sheet, xlsx_fast, xlsx_io, xlsx_write
 from runsync.sheets.meta import dumps, encode_value, loads
 
 TEXTS = ["", " ", "solar-river-1", "http://x/e/p/runs/a", "exp-a", "finished", "007", "1e5", "1.5", ".5", "5.",
@@ -20,20 +21,20 @@ TEXTS = ["", " ", "solar-river-1", "http://x/e/p/runs/a", "exp-a", "finished", "
 
 
 def _full_answer(text: str) -> bool:
-    if text.startswith(xlsx_io.GUARD_CHARS) or text.strip() != text:
+    if text.startswith(GUARD_CHARS) or text.strip() != text:
         return True
-    return xlsx_io._reads_as_other(text)
+    return xlsx_write._reads_as_other(text)
 
 
 @pytest.mark.parametrize("text", TEXTS)
 def test_quick_special_text_check_agrees_with_decoding(text):
-    assert xlsx_io._looks_special(text) == _full_answer(text)
+    assert xlsx_write._looks_special(text) == _full_answer(text)
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.text(max_size=12))
 def test_quick_special_text_check_agrees_with_decoding_on_any_text(text):
-    assert xlsx_io._looks_special(text) == _full_answer(text)
+    assert xlsx_write._looks_special(text) == _full_answer(text)
 
 
 def _slow_dumps(value):
@@ -88,7 +89,7 @@ def test_every_kind_of_cell_reads_back_through_both_readers(tmp_path):
     assert sheet.rows == slow.rows and repr(sheet.meta) == repr(slow.meta) and not sheet.errors
     rows = [r for r in rows if not (isinstance(r["config.v"], str) and r["config.v"].isspace())]
     write_sheet(path, columns, rows, _meta({r["id"]: {k: v for k, v in r.items() if k != "id"} for r in rows}))
-    assert xlsx_io.xlsx_fast.plain_values_only(str(path), xlsx_io.DATA_SHEET)
+    assert xlsx_fast.plain_values_only(str(path), xlsx_io.DATA_SHEET)
     fast, slow = xlsx_io.read_fast(str(path)), xlsx_io.read_with_openpyxl(str(path))
     assert fast.rows == slow.rows and repr(fast.meta) == repr(slow.meta)
     sheet = read_sheet(path)
@@ -104,7 +105,7 @@ def test_a_sheet_written_with_zip64_records_reads_the_same(tmp_path, monkeypatch
     columns = ["id", "name", "config.t", "state"]
     meta = _meta({r["id"]: {k: v for k, v in r.items() if k != "id"} for r in rows})
     write_sheet(tmp_path / "plain.xlsx", columns, rows, meta)
-    monkeypatch.setattr(xlsx_io, "LARGE_CELLS", 10)
+    monkeypatch.setattr(xlsx_write, "LARGE_CELLS", 10)
     path = tmp_path / "zip64.xlsx"
     write_sheet(path, columns, rows, meta)
     with zipfile.ZipFile(path) as zf, open(path, "rb") as fh:

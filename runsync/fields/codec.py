@@ -1,5 +1,7 @@
 """Cell <-> typed value: how runsync writes values into sheet cells and reads them back. Pure, no I/O.
 
+Reading back lives here; writing in cell_encoding, the names of value types in value_types (both re-exported).
+
 Rules (docs/sheet-format.md):
 - The exported (base) value of a cell is the type hint when reading it back: a str stays a str ('007',
   '1e5', 'TRUE', 'null'), an int stays an int, a float a float (typing 10 over 10.0 is no change).
@@ -15,10 +17,25 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from runsync.fields.cell_encoding import (  # re-exported: callers spell them codec.to_csv_cell etc.
+    GUARD_CHARS as GUARD_CHARS,
+)
+from runsync.fields.cell_encoding import (
+    XlsxCell as XlsxCell,
+)
+from runsync.fields.cell_encoding import (
+    to_csv_cell as to_csv_cell,
+)
+from runsync.fields.cell_encoding import (
+    to_json_text as to_json_text,
+)
+from runsync.fields.cell_encoding import (
+    to_xlsx_cell as to_xlsx_cell,
+)
 from runsync.fields.paths import (  # re-exported: callers spell them codec.config_column etc.
     blocking_ancestor as blocking_ancestor,
 )
@@ -50,7 +67,6 @@ from runsync.fields.scalars import (
     FLOAT_RE as _FLOAT_RE,
 )
 from runsync.fields.scalars import (
-    MAX_EXACT_INT,
     FloatOverflow,
 )
 from runsync.fields.scalars import (
@@ -58,9 +74,6 @@ from runsync.fields.scalars import (
 )
 from runsync.fields.scalars import (
     exact_number as _exact_number,
-)
-from runsync.fields.scalars import (
-    float_text as _float_text,
 )
 from runsync.fields.scalars import (
     number_text as _number_text,
@@ -77,9 +90,20 @@ from runsync.fields.scalars import (
 from runsync.fields.scalars import (
     parse_json as _parse_json,
 )
+from runsync.fields.value_types import (  # re-exported: callers spell them codec.type_name etc.
+    TYPE_FAMILY as TYPE_FAMILY,
+)
+from runsync.fields.value_types import (
+    family_of as family_of,
+)
+from runsync.fields.value_types import (
+    type_family as type_family,
+)
+from runsync.fields.value_types import (
+    type_name as type_name,
+)
 from runsync.model import ABSENT
 
-GUARD_CHARS = ("=", "+", "-", "@", "\t", "\r", "'")
 TAGS_COLUMN = "tags"
 
 
@@ -88,67 +112,6 @@ class CellProblem:
     """A cell that cannot be decoded; the planner adds file/row/run/column."""
 
     message: str
-
-
-@dataclass(frozen=True)
-class XlsxCell:
-    """What to store in one XLSX cell."""
-
-    value: Any  # None, bool, int, float or str
-    is_text: bool = False
-    number_format: str | None = None
-
-
-# --- encoding -----------------------------------------------------------------------------------------
-
-def to_json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-
-
-def to_xlsx_cell(value: Any) -> XlsxCell:
-    """How `value` is stored in an XLSX cell: numbers as numbers unless a spreadsheet would round them."""
-    if value is None or value is ABSENT:
-        return XlsxCell(None)
-    if isinstance(value, bool):
-        return XlsxCell(value)
-    if isinstance(value, int):
-        if abs(value) <= MAX_EXACT_INT:
-            return XlsxCell(value, number_format="0")
-        return XlsxCell(str(value), is_text=True, number_format="@")
-    if isinstance(value, float):
-        # A number cell keeps 15 significant digits in every spreadsheet program (openpyxl writes 16), so a
-        # float that needs more is text: exact through any re-save. So are NaN and infinities.
-        if math.isfinite(value) and _significant_digits(value) <= 15:
-            return XlsxCell(value)
-        return XlsxCell(_float_text(value), is_text=True, number_format="@")
-    if isinstance(value, str):
-        return XlsxCell(value, is_text=True, number_format="@")
-    if isinstance(value, (list, tuple, dict)):
-        return XlsxCell(to_json_text(value), is_text=True, number_format="@")
-    raise TypeError(f"cannot put a {type(value).__name__} in a cell: {value!r}")
-
-
-def _significant_digits(x: float) -> int:
-    """Digits in the shortest text that reads back as exactly `x` (repr's)."""
-    mantissa = repr(x).lstrip("-").split("e")[0].replace(".", "")
-    return len(mantissa.strip("0")) or 1
-
-
-def to_csv_cell(value: Any) -> str:
-    """The CSV text for `value` (see the module docstring for the rules)."""
-    if value is None or value is ABSENT:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return _float_text(value)
-    if isinstance(value, str):
-        return "'" + value if value.startswith(GUARD_CHARS) else value
-    if isinstance(value, (list, tuple, dict)):
-        return to_json_text(value)
-    raise TypeError(f"cannot put a {type(value).__name__} in a cell: {value!r}")
 
 
 # --- tags ---------------------------------------------------------------------------------------------
@@ -281,37 +244,6 @@ def _decode_as(raw: Any, kind: str) -> Any | None:
             return _parse_json(_as_text(raw))
         except ValueError:
             return None
-    return None
-
-
-# Kinds of value that a cell of another kind in the same column most likely mistypes (`Yes` among bools).
-TYPE_FAMILY = {"bool": "bool", "int": "number", "float": "number", "str": "text", "list": "JSON list",
-               "dict": "JSON dict"}
-
-
-def type_family(values: Iterable[Any]) -> str | None:
-    """The one family every non-null value shares ("number", "bool", ...), or None when they differ or none."""
-    return family_of(map(type_name, values))
-
-
-def family_of(kinds: Iterable[str | None]) -> str | None:
-    """type_family, given the values' `type_name`s."""
-    families = {TYPE_FAMILY[k] for k in kinds if k is not None}
-    return families.pop() if len(families) == 1 else None
-
-
-_TYPE_NAMES = {bool: "bool", int: "int", float: "float", str: "str", list: "list", tuple: "list", dict: "dict"}
-
-
-def type_name(value: Any) -> str | None:
-    """The codec's name for a value's type, as used for `column_type`."""
-    kind = _TYPE_NAMES.get(type(value))  # the exact built-in types, most values: what the loop below says
-    if kind is not None:
-        return kind
-    for kind, types in (("bool", bool), ("int", int), ("float", float), ("str", str),
-                        ("list", (list, tuple)), ("dict", dict)):
-        if isinstance(value, types):
-            return kind
     return None
 
 

@@ -21,300 +21,46 @@ Pure: no I/O.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import re
 import unicodedata
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
+
+from runsync.planner.date_readings import date_parts, read_dates, read_datetimes, read_times
+from runsync.planner.locales import BOOLEANS, LOCALES, locale_data, locales_for_delimiter
+from runsync.planner.number_readings import read_numbers
+from runsync.planner.reading import Reading
 
 __all__ = ["Reading", "readings", "misread", "LOCALES", "locales_for_delimiter"]
 
-# The locales whose conventions are checked: the five the tests run LibreOffice in, and others with other
-# separators, orders or month names (pt-BR and es-ES: `,` decimal; de-CH: `’` grouping; ru-RU: space grouping).
-LOCALES = ("en_US", "en_GB", "de_DE", "de_CH", "fr_FR", "pl_PL", "ja_JP", "pt_BR", "es_ES", "it_IT", "nl_NL",
-           "ru_RU", "zh_CN", "ko_KR", "sv_SE", "tr_TR")
-
-# Booleans as Excel and LibreOffice show them in their display languages (their TRUE()/FALSE() function names).
-_BOOLEANS = {"true": True, "false": False, "wahr": True, "falsch": False, "vrai": True, "faux": False,
-             "prawda": True, "fałsz": False, "verdadeiro": True, "falso": False, "vero": True, "verdadero": True,
-             "waar": True, "onwaar": False, "истина": True, "ложь": False, "sant": True, "falskt": False,
-             "doğru": True, "yanliş": False, "yanlış": False}
-# Currency symbols a program strips when it reads an amount (each locale's own, from CLDR, and these).
-_CURRENCIES = ("€", "$", "£", "¥", "￥", "₹", "₩", "₽", "R$", "zł", "CHF", "Fr.", "kr", "US$", "USD", "EUR", "JPY",
-               "GBP", "PLN", "BRL", "₺", "元")
 _SHOWN_SECONDS = Decimal("0.005")  # a time shown to hundredths of a second (Calc's format) is that time
 _MIN_NORMAL = Decimal("2.2250738585072014e-308")  # below it a float is denormal: programs flush it to 0
-
-
-@dataclass(frozen=True)
-class Reading:
-    """One value a program may hold for a cell: ("number", Decimal), ("date", (y|None, m, d)),
-    ("time", seconds), ("datetime", (y, m, d, seconds)) or ("bool", b); `how` says how it was read."""
-
-    kind: str
-    value: Any
-    how: str = ""
-
-
-@dataclass(frozen=True)
-class _Locale:
-    name: str
-    decimal: str
-    groups: tuple[str, ...]
-    months: dict[str, int]
-    periods: dict[str, int]  # day period text (lower case) -> 0 for am, 12 for pm
-
-
-@cache
-def _locale(name: str) -> _Locale:
-    from babel import (  # CLDR data: loaded only when a cell needs judging
-        Locale,
-        numbers,
-    )
-
-    loc = Locale.parse(name)
-    group = numbers.get_group_symbol(name)
-    groups = {group}
-    if group in ("\u202f", "\u00a0", " "):  # programs write any of the three spaces for these locales
-        groups |= {"\u202f", "\u00a0", " "}
-    if group in ("’", "'"):
-        groups |= {"’", "'"}
-    months: dict[str, int] = {}
-    for context in ("format", "stand-alone"):
-        for width in ("abbreviated", "wide"):
-            try:
-                names = dict(loc.months[context][width])
-            except KeyError:
-                continue
-            for number, text in names.items():
-                months[text.lower().rstrip(".")] = number
-    periods: dict[str, int] = {}
-    for context in ("format", "stand-alone"):
-        for width in ("abbreviated", "wide", "narrow"):
-            try:
-                table = dict(loc.day_periods[context][width])
-            except KeyError:
-                continue
-            for key, add in (("am", 0), ("pm", 12)):
-                if key in table:
-                    periods[table[key].lower().replace(".", "")] = add
-    return _Locale(name, numbers.get_decimal_symbol(name), tuple(sorted(groups)), months, periods)
-
-
-def locales_for_delimiter(delimiter: str | None) -> tuple[str, ...]:
-    """The locales that may have written a CSV with this delimiter: `;` is what locales with a `,` decimal
-    separator save (their list separator); any other delimiter could come from any locale."""
-    if delimiter == ";":
-        return tuple(name for name in LOCALES if _locale(name).decimal == ",")
-    return LOCALES
-
-
-# --- numbers ---------------------------------------------------------------------------------------------
-
-_SYMBOLS = "|".join(re.escape(c) for c in sorted(_CURRENCIES, key=len, reverse=True))
-_LEADING_CURRENCY = re.compile(rf"(?:{_SYMBOLS})[ \u00a0\u202f]*(.*)", re.DOTALL)
-_TRAILING_CURRENCY = re.compile(rf"(.*?)[ \u00a0\u202f]*(?:{_SYMBOLS})", re.DOTALL)
-
-
-def _strip_currency(text: str) -> tuple[str, bool]:
-    if m := _LEADING_CURRENCY.fullmatch(text) or _TRAILING_CURRENCY.fullmatch(text):
-        return m.group(1), True
-    return text, False
-
-
-@lru_cache(maxsize=64)
-def _number_pattern(decimal: str, groups: tuple[str, ...]) -> re.Pattern[str]:
-    d = re.escape(decimal)
-    g = "|".join(re.escape(x) for x in groups)
-    plain = rf"\d+(?:{d}\d*)?(?:[eE][+-]?\d+)?|{d}\d+(?:[eE][+-]?\d+)?"
-    # Calc (de-DE) takes any digits before the first separator: `1234.567` is 1234567, not only `1.234.567`.
-    grouped = rf"\d+(?:(?:{g})\d{{3}})+(?:{d}\d*)?"
-    return re.compile(rf"(?P<plain>{plain})|(?P<grouped>{grouped})")
-
-
-def _numbers(text: str, loc: _Locale) -> list[Reading]:
-    """The numbers `text` reads as in `loc` (sign, accounting parentheses, currency, %, grouping, exponent)."""
-    t = text.strip()
-    notes: list[str] = []
-    negative = False
-    if len(t) > 2 and t[0] == "(" and t[-1] == ")":
-        t, negative = t[1:-1].strip(), True
-        notes.append("an accounting negative")
-    t, currency = _strip_currency(t)
-    if currency:
-        notes.append("an amount of money")
-    percent = t.endswith("%")
-    if percent:
-        t = t[:-1].rstrip(" \u00a0\u202f")
-        notes.append("a percentage")
-    if t[:1] in "+-\u2212" and t[1:2] != "" and not negative:
-        negative, t = t[0] != "+", t[1:]
-    if not currency:
-        t, currency = _strip_currency(t)  # -€3
-        if currency:
-            notes.append("an amount of money")
-    match = _number_pattern(loc.decimal, loc.groups).fullmatch(t)
-    if not match:
-        return _fraction(t, negative)
-    body = match.group()
-    if match.group("grouped"):
-        for g in loc.groups:
-            body = body.replace(g, "")
-        notes.append(f"{loc.groups[0]!r} as the thousands separator, as {loc.name.replace('_', '-')} does"
-                     if loc.groups[0] not in ("\u202f", "\u00a0", " ") else "grouped digits")
-    body = body.replace(loc.decimal, ".")
-    try:
-        value = Decimal(body)
-    except InvalidOperation:
-        return []
-    if percent:
-        value = value / 100
-    if negative:
-        value = -value
-    return [Reading("number", value, ", ".join(notes))]
-
-
-def _fraction(t: str, negative: bool) -> list[Reading]:
-    # Excel reads `1 1/2` (a whole number, a space, a fraction) as 1.5; `1/2` alone it reads as a date.
-    if m := re.fullmatch(r"(\d+) (\d+)/(\d+)", t):
-        whole, num, den = (int(x) for x in m.groups())
-        if den:
-            value = Decimal(whole) + Decimal(num) / Decimal(den)
-            return [Reading("number", -value if negative else value, "a fraction")]
-    return []
-
-
-# --- dates and times -------------------------------------------------------------------------------------
-
 _DATELIKE = re.compile(r"[-/. ,年月日]|\d[^\W\d_]|[^\W\d_]\d", re.UNICODE)  # parts a date needs between them
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
-_DATE_PART = re.compile(r"\d+|[^\W\d_]+\.?", re.UNICODE)
-_TIME = re.compile(r"(?P<pre>[^\W\d_]+\.?\s*)?(?P<h>\d{1,2})(?::(?P<m>\d{1,2})(?::(?P<s>\d{1,2})(?:[.,](?P<f>\d+))?)?)?"
-                   r"\s*(?P<post>[^\W\d_][^\W\d_.]*\.?(?:[^\W\d_]+\.?)?)?", re.UNICODE)
 
-
-def _year(text: str) -> int:
-    n = int(text)
-    if len(text) >= 3:
-        return n
-    return 2000 + n if n < 30 else 1900 + n  # both programs' two-digit-year window: 1930-2029
-
-
-def _valid(y: int | None, m: int, d: int) -> bool:
-    try:
-        dt.date(y or 2000, m, d)  # 2000: a leap year, so a year-less 29 Feb stays possible
-    except ValueError:
-        return False
-    return True
-
-
-@lru_cache(maxsize=4096)
-def _date_parts(text: str) -> tuple[str, ...] | None:
-    """A date-like text's numbers and words, or None when it cannot be a date (the same in every locale)."""
-    t = text.strip()
-    if not t or len(t) > 40 or not re.search(r"\d", t):
-        return None
-    t = re.sub(r"[年月]", "-", t).replace("日", "")
-    if re.search(r"[^\w\s/.,\-]", t, re.UNICODE):
-        return None
-    parts = _DATE_PART.findall(t)
-    if "".join(parts) != re.sub(r"[\s/.,\-]", "", t) and not any(p.endswith(".") for p in parts):
-        return None
-    return tuple(parts) if 2 <= len(parts) <= 3 else None
-
-
-def _dates(text: str, loc: _Locale) -> list[Reading]:
-    """(year or None, month, day) readings of a date-like text, in every order a locale uses."""
-    parts = _date_parts(text)
-    if parts is None:
-        return []
-    kinds: list[tuple[str, int, str]] = []  # ("n", value, digits) or ("m", month, text)
-    for part in parts:
-        if part.isdigit():
-            kinds.append(("n", int(part), part))
-        elif (month := loc.months.get(part.lower().rstrip("."))) is not None:
-            kinds.append(("m", month, part))
-        else:
-            return []
-    out: set[tuple[int | None, int, int]] = set()
-    names = [k for k in kinds if k[0] == "m"]
-    if len(kinds) == 3 and len(names) <= 1:
-        for y, m, d in itertools.permutations(kinds):
-            if y[0] == "n" and d[0] == "n" and len(d[2]) <= 2 and (m[0] == "m" or (not names and len(m[2]) <= 2)):
-                out.add((_year(y[2]), m[1], d[1]))
-    elif len(kinds) == 2:
-        first, second = kinds
-        if names:
-            (name,), number = names, (second if first[0] == "m" else first)
-            if number[0] == "n":
-                if len(number[2]) <= 2:
-                    out.add((None, name[1], number[1]))  # Apr-7: 7 April of the current year
-                out.add((_year(number[2]), name[1], 1))  # Sep 2023 (and Calc's Apr-7: April 2007)
-        else:
-            for m, d in ((first, second), (second, first)):
-                if len(m[2]) <= 2 and len(d[2]) <= 2:
-                    out.add((None, m[1], d[1]))
-                if len(m[2]) <= 2 and len(d[2]) == 4:
-                    out.add((int(d[2]), m[1], 1))  # 9/2023
-    return [Reading("date", v) for v in sorted(out, key=str) if _valid(*v)]
-
-
-def _times(text: str, loc: _Locale) -> list[Reading]:
-    m = _TIME.fullmatch(text.strip())
-    if not m:
-        return []
-    hours, minutes = int(m.group("h")), int(m.group("m") or 0)
-    seconds = Decimal(m.group("s") or 0) + (Decimal("0." + m.group("f")) if m.group("f") else 0)
-    period = (m.group("pre") or m.group("post") or "").strip().lower().replace(".", "")
-    if m.group("m") is None and not period:
-        return []  # a bare number is no time; `8 AM` is
-    if period:
-        add = loc.periods.get(period, {"am": 0, "pm": 12}.get(period))
-        if add is None or not 1 <= hours <= 12:
-            return []
-        hours = hours % 12 + add
-    if minutes > 59 or seconds >= 60:
-        return []
-    return [Reading("time", hours * 3600 + minutes * 60 + seconds)]
-
-
-def _datetimes(text: str, loc: _Locale) -> list[Reading]:
-    m = re.fullmatch(r"(.+?)[ T](\S*\d:\d\d\S*(?:\s*\S+)?)", text.strip())
-    if not m:
-        return []
-    out = []
-    for day in _dates(m.group(1), loc):
-        for time in _times(m.group(2), loc):
-            if day.value[0] is not None:
-                out.append(Reading("datetime", (*day.value, time.value)))
-    return out
-
-
-# --- the readings of a cell, and the judgement -------------------------------------------------------------
 
 @lru_cache(maxsize=65_536)  # a column's values repeat (one learning rate in a thousand runs)
 def _text_readings(text: str, locales: tuple[str, ...]) -> tuple[Reading, ...]:
     if not any(ch.isdigit() for ch in text):  # every number, date and time has a digit
-        b = _BOOLEANS.get(text.strip().lower())
+        b = BOOLEANS.get(text.strip().lower())
         return () if b is None else (Reading("bool", b),)
     out: list[Reading] = []
-    if (b := _BOOLEANS.get(text.strip().lower())) is not None:
+    if (b := BOOLEANS.get(text.strip().lower())) is not None:
         out.append(Reading("bool", b))
     seen_separators: set[tuple[str, tuple[str, ...]]] = set()
-    parts = _date_parts(text) if _DATELIKE.search(text) else None
+    parts = date_parts(text) if _DATELIKE.search(text) else None
     datelike, numeric_date = parts is not None, parts is not None and all(p.isdigit() for p in parts)
     timelike = ":" in text or _LETTER.search(text) is not None  # `7:45`, or `8 AM` / `午後8時`
     for name in locales:
-        loc = _locale(name)
+        loc = locale_data(name)
         if (loc.decimal, loc.groups) not in seen_separators:  # locales sharing separators read numbers alike
             seen_separators.add((loc.decimal, loc.groups))
-            out += _numbers(text, loc)
+            out += read_numbers(text, loc)
         if datelike and (name == locales[0] or not numeric_date):  # numbers alone read alike in every locale
-            out += _dates(text, loc)
+            out += read_dates(text, loc)
         if timelike:
-            out += _times(text, loc) + _datetimes(text, loc)
+            out += read_times(text, loc) + read_datetimes(text, loc)
     return tuple(dict.fromkeys(out))  # locales agreeing on a reading give it once
 
 

@@ -117,7 +117,7 @@ def _annotate_xlsx(path: str, statuses: Mapping[str, str], default: str, note: s
     )
 
     # rich_text: a person's formatted cell stays formatted; and openpyxl's plain reading drops "x005F_" from
-    # shared strings (xlsx_io._use_raw_shared_strings), which saving would make permanent.
+    # shared strings (xlsx_read._use_raw_shared_strings), which saving would make permanent.
     book = load_workbook(path, rich_text=True)
     if DATA_SHEET in book.sheetnames:
         ws: Any = book[DATA_SHEET]

@@ -145,19 +145,9 @@ def re2_problem(pattern: str) -> str | None:
     while i < n:
         c = pattern[i]
         if c == "\\":
-            if i + 1 >= n:
-                return "it ends with a lone backslash"
-            e = pattern[i + 1]
-            if e == "Q":  # \Q...\E: literal text in RE2
-                end = pattern.find("\\E", i + 2)
-                i = n if end < 0 else end + 2
-                after_quantifier = False
-                continue
-            if not in_class and e in "123456789" and not (i + 2 < n and pattern[i + 2] in "01234567"):
-                return f"back-reference \\{e}"
-            if e in _PY_ONLY_ESCAPES:
-                return f"escape {_PY_ONLY_ESCAPES[e]}"
-            i += 2
+            problem, i = _escape_step(pattern, i, in_class)
+            if problem:
+                return problem
             after_quantifier = False
             continue
         if in_class:
@@ -170,13 +160,7 @@ def re2_problem(pattern: str) -> str | None:
             i += 1
             continue
         if c == "[":
-            in_class = True
-            i += 1
-            if i < n and pattern[i] == "^":
-                i += 1
-            if i < n and pattern[i] == "]":  # a leading ] is literal
-                i += 1
-            after_quantifier = False
+            in_class, i, after_quantifier = True, _class_body_start(pattern, i), False
             continue
         if c in "*+?" or (c == "{" and _counted_repeat_end(pattern, i)):
             end = _counted_repeat_end(pattern, i) if c == "{" else i + 1
@@ -196,34 +180,67 @@ def re2_problem(pattern: str) -> str | None:
             continue
         after_quantifier = False
         if c == "(" and pattern.startswith("(?", i):
-            rest = pattern[i + 2:]
-            if rest.startswith(("=", "!")):
-                return f"look-ahead (?{rest[0]}"
-            if rest.startswith(("<=", "<!")):
-                return f"look-behind (?{rest[:2]}"
-            if rest.startswith(">"):
-                return "atomic group (?>"
-            if rest.startswith("("):
-                return "conditional (?("
-            if rest.startswith("#"):
-                return "comment (?#"
-            if rest.startswith("P="):
-                return "back-reference (?P="
-            if rest.startswith(("P<", "<", ":")):
-                i += 2
-                continue
-            flags = ""
-            for ch in rest:
-                if ch in ":)":
-                    break
-                flags += ch
-            bad = [f for f in flags.replace("-", "") if f not in _RE2_FLAGS]
-            if bad or not flags:
-                return f"inline flag (?{flags})" + (" (RE2 knows only i m s U)" if bad else "")
-            i += 2 + len(flags)
+            problem, i = _group_step(pattern, i)
+            if problem:
+                return problem
             continue
         i += 1
     return None
+
+
+def _escape_step(pattern: str, i: int, in_class: bool) -> tuple[str | None, int]:
+    """The backslash at pattern[i]: why RE2 refuses it (or None), and the index after it."""
+    n = len(pattern)
+    if i + 1 >= n:
+        return "it ends with a lone backslash", i
+    e = pattern[i + 1]
+    if e == "Q":  # \Q...\E: literal text in RE2
+        end = pattern.find("\\E", i + 2)
+        return None, n if end < 0 else end + 2
+    if not in_class and e in "123456789" and not (i + 2 < n and pattern[i + 2] in "01234567"):
+        return f"back-reference \\{e}", i
+    if e in _PY_ONLY_ESCAPES:
+        return f"escape {_PY_ONLY_ESCAPES[e]}", i
+    return None, i + 2
+
+
+def _class_body_start(pattern: str, i: int) -> int:
+    """The index after the `[` at pattern[i], its `^` and a leading `]` (literal there)."""
+    n = len(pattern)
+    i += 1
+    if i < n and pattern[i] == "^":
+        i += 1
+    if i < n and pattern[i] == "]":
+        i += 1
+    return i
+
+
+def _group_step(pattern: str, i: int) -> tuple[str | None, int]:
+    """The `(?` at pattern[i]: why RE2 refuses that group (or None), and the index to scan on from."""
+    rest = pattern[i + 2:]
+    if rest.startswith(("=", "!")):
+        return f"look-ahead (?{rest[0]}", i
+    if rest.startswith(("<=", "<!")):
+        return f"look-behind (?{rest[:2]}", i
+    if rest.startswith(">"):
+        return "atomic group (?>", i
+    if rest.startswith("("):
+        return "conditional (?(", i
+    if rest.startswith("#"):
+        return "comment (?#", i
+    if rest.startswith("P="):
+        return "back-reference (?P=", i
+    if rest.startswith(("P<", "<", ":")):
+        return None, i + 2
+    flags = ""
+    for ch in rest:
+        if ch in ":)":
+            break
+        flags += ch
+    bad = [f for f in flags.replace("-", "") if f not in _RE2_FLAGS]
+    if bad or not flags:
+        return f"inline flag (?{flags})" + (" (RE2 knows only i m s U)" if bad else ""), i
+    return None, i + 2 + len(flags)
 
 
 def _counted_repeat_end(pattern: str, i: int) -> int:
