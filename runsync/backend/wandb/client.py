@@ -28,6 +28,7 @@ from runsync.backend.wandb.queries import (
     RUNS_QUERY,
     UPSERT_MUTATION,
     batch_mutation,
+    request_bytes,
     upsert_input,
 )
 from runsync.backend.wandb.transport import (
@@ -539,6 +540,15 @@ class WandbBackend:
         data = self.execute(UPSERT_MUTATION, {"input": upsert_input(storage_id, fields)})
         if not (data.get("upsertBucket") or {}).get("bucket"):
             raise BackendError(f"W&B did not confirm the write of run {storage_id}")
+
+    def write_request_bytes(self, writes: list[tuple[str, dict[str, Any]]]) -> int:
+        """The size of the request body `upsert_runs(writes)` sends, as the installed client serializes it."""
+        if len(writes) == 1:
+            query, variables = UPSERT_MUTATION, {"input": upsert_input(*writes[0])}
+        else:
+            query = batch_mutation(len(writes))
+            variables = {f"i{n}": upsert_input(storage_id, fields) for n, (storage_id, fields) in enumerate(writes)}
+        return request_bytes(query, variables, ascii_only=getattr(self.api, "name", None) == "classic")
 
     def upsert_runs(self, writes: list[tuple[str, dict[str, Any]]]) -> None:
         """Write several runs in one request: one aliased `upsertBucket` per run, executed in turn by the server.
