@@ -3,21 +3,13 @@ answers such a write HTTP 400 "run config cannot exceed 15 MB"), found before an
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from runsync.errors import CellError
 from runsync.fields import kind_of
 from runsync.fields.kinds import WRITE_CONFIG
 from runsync.fields.limits import config_bytes, config_too_large, max_config_bytes
 from runsync.model import Change, RunRecord
-from runsync.writer.patches import write_fields
-
-
-def config_after(record: RunRecord, changes: list[Change]) -> dict[str, Any]:
-    """The run's whole config (wrapped, as W&B stores it) once these edits are merged in; its changed top-level
-    keys are what the write sends, the others are `record`'s as they are (not copied)."""
-    sent = write_fields(record, changes).get("raw_config", {})
-    return {**record.raw_config, **sent}
+from runsync.writer.patches import config_after, write_fields
 
 
 def config_size_errors(changes: Iterable[Change], live: Mapping[str, RunRecord], *, file: str,
@@ -35,7 +27,7 @@ def config_size_errors(changes: Iterable[Change], live: Mapping[str, RunRecord],
         record = live.get(run_id)
         if record is None:
             continue
-        size = config_bytes(config_after(record, edits))
+        size = config_bytes(config_after(record, write_fields(record, edits)))
         if size <= limit:
             continue
         columns = list(dict.fromkeys(c.field for c in edits))
@@ -45,4 +37,4 @@ def config_size_errors(changes: Iterable[Change], live: Mapping[str, RunRecord],
     return errors
 
 
-__all__ = ["config_after", "config_size_errors"]
+__all__ = ["config_size_errors"]
