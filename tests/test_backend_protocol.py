@@ -123,6 +123,9 @@ class ProbeBackend:
     def write_runs(self, patches: Any) -> list[WriteOutcome]:
         return [WriteOutcome(p.storage_id) for p in patches]
 
+    def write_request_bytes(self, writes: Any) -> int:
+        return 0
+
 
 def _probe_address(address: str) -> ProjectAddress:
     owner, _, name = address.removeprefix("probe://").partition("/")

@@ -65,3 +65,47 @@ def test_serve_prints_env_and_a_plain_wandb_client_works(tmp_path: Path, stop_si
         out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err
     assert lines[1].split("=", 1)[1] not in err + out  # the key is printed once, nowhere else
+
+
+def test_serve_takes_the_services_charges_and_limits_as_flags(tmp_path: Path) -> None:
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+
+    db = tmp_path / "s.db"
+    subprocess.run([*CLI, "seed", "--db", str(db), "--runs", "3", "--seed", "5"], check=True,
+                   env=_env(tmp_path), timeout=60)
+    proc = subprocess.Popen([*CLI, "serve", "--db", str(db), "--read-ms-per-run", "7.5", "--quota-per-s", "40",
+                             "--quota-unit", "mutations", "--max-config-bytes", "4321", "--max-body-bytes", "2500"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(tmp_path))
+    try:
+        url = proc.stdout.readline().strip().split("=", 1)[1]
+        key = proc.stdout.readline().strip().split("=", 1)[1]
+        auth = "Basic " + base64.b64encode(f"api:{key}".encode()).decode()
+
+        def post(path: str, payload: object) -> tuple[int, dict]:
+            req = urllib.request.Request(url + path, data=json.dumps(payload).encode(), method="POST",
+                                         headers={"Content-Type": "application/json", "Authorization": auth})
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    return resp.status, json.loads(resp.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        status, settings = post("/_sandbox/faults", {})  # changes nothing, answers the settings
+        assert status == 200
+        assert (settings["read_ms_per_run"], settings["quota_per_s"], settings["quota_unit"],
+                settings["max_config_bytes"], settings["max_body_bytes"]) == (7.5, 40, "mutations", 4321, 2500)
+        status, body = post("/graphql", {"query": "{ viewer { id } }", "padding": "ü" * 1300})  # 2,600+ bytes
+        assert status == 413 and "0.0025 MB" in body["errors"][0]["message"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+    # 0 switches a size limit off; defaults are the service's.
+    result = CliRunner().invoke(sandbox_cli, ["serve", "--help"])
+    for flag in ("--read-ms-per-run", "--quota-per-s", "--quota-unit", "--max-config-bytes", "--max-body-bytes"):
+        assert flag in result.output
+    assert "15000000" in result.output and "10000000" in result.output
+    bad = CliRunner().invoke(sandbox_cli, ["serve", "--db", str(db), "--quota-unit", "bytes"])
+    assert bad.exit_code == 2 and "--quota-unit" in bad.output

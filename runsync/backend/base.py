@@ -133,6 +133,10 @@ class Backend(Protocol):
         """Write these runs, as one request where the tracker allows; one outcome per patch, in order."""
         ...
 
+    def write_request_bytes(self, writes: list[tuple[str, dict[str, Any]]]) -> int:
+        """The size in bytes of the request `write_runs` would send for these (storage id, fields) pairs."""
+        ...
+
 
 @dataclass(frozen=True)
 class Tracker:

@@ -105,12 +105,24 @@ def _is_loopback(host: str) -> bool:
               help="Share of writes applied and then answered HTTP 502 (the answer lost).")
 @click.option("--live-process-interval", default=None, type=click.FloatRange(min=0, min_open=True),
               help="Seconds: every running run has a simulated process re-sending its stale config this often.")
+@click.option("--read-ms-per-run", default=0.0, type=click.FloatRange(min=0),
+              help="Server time each run a page or a run read returns costs (a page of 1,000 runs: 20x one of 50).")
+@click.option("--quota-per-s", default=None, type=click.FloatRange(min=0, min_open=True),
+              help="Per-project quota: this many requests (or --quota-unit mutations) a second before HTTP 429 "
+                   "(default: none).")
+@click.option("--quota-unit", type=click.Choice(["requests", "mutations"]), default="requests", show_default=True,
+              help="What --quota-per-s counts: requests, or the upsertBuckets they execute.")
+@click.option("--max-config-bytes", default=15_000_000, show_default=True, type=click.IntRange(min=0),
+              help="A run config over this is HTTP 400 \"run config cannot exceed ... MB\", as W&B's (0: no limit).")
+@click.option("--max-body-bytes", default=10_000_000, show_default=True, type=click.IntRange(min=0),
+              help="A /graphql request body over this is HTTP 413 (0: no limit).")
 @click.option("--env-file", type=click.Path(dir_okay=False),
               help="Also write the export lines to this file (mode 0600) once serving; removed on exit.")
 def serve(db: str, host: str, port: int, api_key: str | None, entity: str, latency_ms: float,
           error_rate: float, rate_limit: float | None, hang_rate: float, seed: int, lenient_filters: bool,
           allow_remote: bool, config_merge: str, lost_answer_rate: float, live_process_interval: float | None,
-          env_file: str | None, **paging: Any) -> None:
+          env_file: str | None, read_ms_per_run: float, quota_per_s: float | None, quota_unit: str,
+          max_config_bytes: int, max_body_bytes: int, **paging: Any) -> None:
     """Serve a sandbox database until interrupted (Ctrl-C or SIGTERM).
 
     Prints the environment for the wandb client first (and writes it to --env-file), then serves:
@@ -126,7 +138,8 @@ def serve(db: str, host: str, port: int, api_key: str | None, entity: str, laten
 
     Faults can be changed while it runs: POST /_sandbox/faults with JSON
     {"latency_ms", "error_rate", "rate_limit", "hang_rate", "lost_answer_rate", "max_page_size", "overlap_rate",
-    "retry_after", "max_mutations", "write_ms"}; counters at GET /_sandbox/stats.
+    "retry_after", "max_mutations", "write_ms", "read_ms_per_run", "gateway_timeout_s", "quota_per_s",
+    "quota_window_s", "quota_unit", "max_config_bytes", "max_body_bytes"}; counters at GET /_sandbox/stats.
     Both need the same API key as /graphql.
     """
     if not _is_loopback(host) and not allow_remote:
@@ -144,7 +157,9 @@ def serve(db: str, host: str, port: int, api_key: str | None, entity: str, laten
     sb = start(db=db, api_key=api_key, host=host, port=port, latency_ms=latency_ms,
                error_rate=error_rate, rate_limit=rate_limit or None, hang_rate=hang_rate,
                seed=seed, entity=entity, strict_filters=not lenient_filters, config_merge=config_merge,
-               lost_answer_rate=lost_answer_rate, live_process_interval=live_process_interval, **paging)
+               lost_answer_rate=lost_answer_rate, live_process_interval=live_process_interval,
+               read_ms_per_run=read_ms_per_run, quota_per_s=quota_per_s, quota_unit=quota_unit,
+               max_config_bytes=max_config_bytes or None, max_body_bytes=max_body_bytes or None, **paging)
     lines = f"export WANDB_BASE_URL={sb.url}\nexport WANDB_API_KEY={sb.api_key}\n"
     try:
         # The only places the key is ever shown: handing it to the user is the point.

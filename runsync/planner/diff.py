@@ -40,6 +40,7 @@ from runsync.model import (
 )
 from runsync.planner import conversions, damage
 from runsync.planner.moved_rows import fingerprint, ids_moved_alone, moved_message
+from runsync.planner.sizes import config_size_errors
 from runsync.sheets.twin_headers import exported_tag, twin_headers
 from runsync.words import counted
 
@@ -245,6 +246,9 @@ class _Planner:
             # Only a header: most likely the wrong file or tab; "No changes." would hide that.
             self._error(None, None, None, "no runs in the sheet (only a header row): nothing to import")
         changes, conflicts, skipped = self._leave_out_running()
+        # A config the edits would take past the service's limit: refused by W&B, so an error here.
+        self.errors.extend(config_size_errors(changes, self.live, file=self.sheet.path,
+                                              rows={run_id: row for row, run_id, _ in differing}))
         self._damage_warnings()
         return Plan(
             project=self.project,

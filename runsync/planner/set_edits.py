@@ -23,6 +23,7 @@ from runsync.fields.classify import (
     same,
 )
 from runsync.model import ABSENT, Change, Plan, RunRecord
+from runsync.planner.sizes import config_size_errors
 
 if TYPE_CHECKING:
     from runsync.backend import Backend
@@ -161,6 +162,7 @@ def plan_edits(project: str, edits: Sequence[Edit], records: Sequence[RunRecord]
             if change is not None:
                 changes.append(change)
     kept, conflicts, skipped, warning = leave_out_running(changes, (), {r.id: r for r in records}, include_running)
+    errors.extend(config_size_errors(kept, {r.id: r for r in records}, file=ERROR_FILE))
     if warning:
         warnings.append(warning)
     if not records:

@@ -21,10 +21,12 @@ from runsync.errors import BackendError
 from runsync.fields import kind_of
 from runsync.fields.classify import RUNNING, live_value, same
 from runsync.fields.kinds import WRITE_CONFIG, WRITE_SUMMARY
+from runsync.fields.limits import max_request_bytes
 from runsync.journal.events import Journal, encode_value
 from runsync.model import Action, Change, RunRecord, Skip
 from runsync.words import counted
 from runsync.writer.patches import would_replace, write_fields
+from runsync.writer.sizes import by_body_limit, size_refusal
 
 if TYPE_CHECKING:
     from runsync.model import ApplyReport
@@ -234,11 +236,24 @@ def _read_again(ctx: WriteContext, writes: list[RunWrite]) -> list[RunWrite]:
 
 
 def _send_batch(ctx: WriteContext, writes: list[RunWrite]) -> None:
-    """Journal every run's write, then send them in one request (see _send_journaled)."""
-    sends = [(w, _fields(ctx, w)) for w in writes]
+    """Journal every run's write, then send them in as few requests as the service's body limit allows (see
+    _send_journaled); a run the service would refuse for its size is not sent (nor journaled)."""
+    sends: list[tuple[RunWrite, dict[str, Any]]] = []
+    sizes: list[int] = []
+    body_limit = max_request_bytes()
     for write in writes:
-        _journal_write(ctx, write.record, write.changes, config_before=_journals_config(ctx, write.changes))
-    _send_journaled(ctx, sends)
+        fields = _fields(ctx, write)
+        size, why = size_refusal(ctx.backend, write.record, fields, body_limit)
+        if why is not None:
+            give_up(ctx.report, write.changes, why, ctx.lock)  # a refusal, not a failure of W&B: no breaker count
+            continue
+        sends.append((write, fields))
+        sizes.append(size)
+    requests = [(w.record.storage_id, f) for w, f in sends]
+    for group in by_body_limit(ctx.backend, requests, sizes, body_limit):
+        for write, _ in (chosen := [sends[i] for i in group]):
+            _journal_write(ctx, write.record, write.changes, config_before=_journals_config(ctx, write.changes))
+        _send_journaled(ctx, chosen)
 
 
 def _send_journaled(ctx: WriteContext, sends: list[tuple[RunWrite, dict[str, Any]]]) -> bool:
@@ -358,6 +373,9 @@ def probe_write(ctx: WriteContext, write: RunWrite, read_at: float) -> None:
         _send_batch(ctx, [RunWrite(record, to_write)])
         return
     fields = write_fields(record, to_write)
+    if (why := size_refusal(ctx.backend, record, fields, max_request_bytes())[1]) is not None:
+        give_up(ctx.report, to_write, why, ctx.lock)  # not sent: the next config write is the probe
+        return
     _journal_write(ctx, record, to_write, config_before=True)
     error = _upsert(ctx, record.storage_id, fields)
     if error is not None:

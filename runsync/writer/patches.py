@@ -50,6 +50,12 @@ def write_fields(record: RunRecord, changes: list[Change], *, whole_config: bool
     return fields
 
 
+def config_after(record: RunRecord, fields: dict[str, Any]) -> dict[str, Any]:
+    """The run's whole config (wrapped, as W&B stores it) once the write of `fields` lands: the top-level keys
+    sent replace `record`'s (they carry their whole value), the others stay as they are (not copied)."""
+    return {**record.raw_config, **fields.get("raw_config", {})}
+
+
 def _set_config_value(raw_config: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     """Set a key inside W&B's wrapped config, keeping the key's description."""
     top, rest = path[0], path[1:]

@@ -9,7 +9,7 @@ from typing import Any
 
 from runsync.backend.base import RunPatch, WriteOutcome
 from runsync.backend.wandb.connection import Connection
-from runsync.backend.wandb.queries import UPSERT_MUTATION, batch_mutation, upsert_input
+from runsync.backend.wandb.queries import UPSERT_MUTATION, batch_mutation, request_bytes, upsert_input
 from runsync.errors import BackendError
 
 
@@ -34,6 +34,16 @@ class Writes(Connection):
             return [WriteOutcome(patch.storage_id, exc.message) for patch in patches]
         error = f"W&B did not confirm the write of {len(unconfirmed)} of {len(patches)} runs" if unconfirmed else None
         return [WriteOutcome(patch.storage_id, error if n in unconfirmed else None) for n, patch in enumerate(patches)]
+
+    def write_request_bytes(self, writes: list[tuple[str, dict[str, Any]]]) -> int:
+        """The size of the request body `write_runs` sends for these (storage id, fields), as the installed client
+        serializes it (the service refuses one over ~10 MB: runsync/fields/limits.py)."""
+        if len(writes) == 1:
+            query, variables = UPSERT_MUTATION, {"input": upsert_input(*writes[0])}
+        else:
+            query = batch_mutation(len(writes))
+            variables = {f"i{n}": upsert_input(storage_id, fields) for n, (storage_id, fields) in enumerate(writes)}
+        return request_bytes(query, variables, ascii_only=getattr(self.api, "name", None) == "classic")
 
     def upsert_run(self, storage_id: str, fields: dict[str, Any]) -> None:
         """Write the given run fields in one `upsertBucket`.
