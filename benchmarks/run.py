@@ -33,12 +33,22 @@ from benchmarks.harness import (
 # Requests a client makes besides its real work (Viewer at connect, and slack for the sidecar).
 REQUEST_SLACK = 5
 # The request budgets are written here, not computed from runsync's own constants, so that a change to
-# those (a smaller page, smaller batches) shows up as a budget overrun: a listing or a read by ids costs one
-# request per 250 runs, a write one request per 25 runs.
+# those (a smaller page, smaller batches) shows up as a budget overrun: the import's (issue 13) counts one request
+# per 250 runs read and one per 25 runs written; exports and plans count pages that grow (GROWING_PAGES below).
 RUNS_PER_REQUEST = 250
 RUNS_PER_WRITE = 25
 # An import under rate limiting: W&B answers 429 past its limit (RateLimit-* headers, Retry-After maybe not).
 RATE_LIMIT = 20.0  # requests per second
+# The bare paging an export is measured against (issue 20 §1): the client's listing at 1,000 runs a page.
+BARE_PER_PAGE = 1000
+# Pages that grow (issue 20 §1): a listing asks for 250, 500, then 1,000 runs a page while the server answers fast;
+# reads by id send 4 queries of 250 ids at once, then 500 (the 4 sent before one of 500 answered), then 1,000.
+GROWING_PAGES = (250, 500)
+GROWING_IDS = (250, 250, 250, 250, 500, 500, 500, 500)
+GROWN_PAGE = 1000
+# The slow-page mode: server time per run a page returns, and a gateway deadline twice a grown page's time.
+SLOW_READ_MS_PER_RUN = 2.0
+SLOW_GATEWAY_S = 4.0
 
 
 def import_budget(n: int, k: int) -> int:
@@ -51,8 +61,21 @@ def one_per_request_budget(n: int, k: int) -> int:
     return k + math.ceil(n / RUNS_PER_REQUEST) + math.ceil(k / RUNS_PER_REQUEST) * 2 + 2 + 1 + REQUEST_SLACK
 
 
-def listing_budget(n: int) -> int:
-    return math.ceil(n / RUNS_PER_REQUEST) + 1 + REQUEST_SLACK
+def _pages(n: int, first: tuple[int, ...]) -> int:
+    """Requests for n runs asked in pages of `first`, then of GROWN_PAGE."""
+    for count, size in enumerate(first, start=1):
+        n -= size
+        if n <= 0:
+            return count
+    return len(first) + math.ceil(n / GROWN_PAGE)
+
+
+def growing_listing_budget(n: int) -> int:
+    return _pages(n, GROWING_PAGES) + 1 + REQUEST_SLACK
+
+
+def growing_ids_budget(n: int) -> int:
+    return _pages(n, GROWING_IDS) + 1 + REQUEST_SLACK
 
 
 @dataclass
@@ -228,29 +251,43 @@ def bench_rate_limited(sizes: Sizes, work: Path) -> list[Row]:
                 {"baseline_requests": s_single["requests"], "429": ours, "baseline_429": theirs})]
 
 
-def _per_page() -> int:
-    from runsync.backend.wandb.client import DEFAULT_PER_PAGE
-
-    return DEFAULT_PER_PAGE
-
-
 # -- 2. export --------------------------------------------------------------------------------------
 def bench_export(sizes: Sizes, work: Path) -> list[Row]:
-    n, per_page = sizes.export_runs, RUNS_PER_REQUEST
-    budget = math.ceil(n / per_page) + 1 + REQUEST_SLACK
+    n = sizes.export_runs
+    budget = growing_listing_budget(n)
+    bare_name = f"`Api().runs(per_page={BARE_PER_PAGE}, lazy=False)`"
     rows = []
     with sandbox(seeded_db(n), sizes.latency_ms, work) as sb:
         sb.reset_stats()
         log(f"export: bare wandb paging N={n}")
-        bare = measure(task("bare-paging", per_page), sb.env(), work)
+        bare = measure(task("bare-paging", BARE_PER_PAGE), sb.env(), work)
         bare_requests = sb.stats()["requests"]
         for suffix in ("xlsx", "csv"):
             sb.reset_stats()
             log(f"export: runsync export -o .{suffix}")
             m = measure(runsync_cli("export", PATH, "-o", work / f"export.{suffix}"), sb.env(), work)
             rows.append(Row(f"export N={n:,} → .{suffix} ({sizes.latency_ms:g} ms latency)", m.seconds, bare.seconds,
-                            f"`Api().runs(per_page={per_page}, lazy=False)`", sb.stats()["requests"], budget,
-                            m.max_rss_mb, "≤ 1.2× bare paging", {"baseline_requests": bare_requests}))
+                            bare_name, sb.stats()["requests"], budget, m.max_rss_mb, "≤ 1.2× bare paging",
+                            {"baseline_requests": bare_requests}))
+        # Slow pages: server time per run returned, under a gateway deadline (HTTP 504 past it). Pages grow only
+        # while answered well inside the client's deadline, so none should outlast the gateway's.
+        slow = {"read_ms_per_run": SLOW_READ_MS_PER_RUN, "gateway_timeout_s": SLOW_GATEWAY_S}
+        sb._call("POST", "/_sandbox/faults", slow)
+        sb.reset_stats()
+        log(f"export: bare wandb paging N={n}, slow pages")
+        bare_slow = measure(task("bare-paging", BARE_PER_PAGE), sb.env(), work)
+        bare_stats = sb.stats()
+        sb.reset_stats()
+        log("export: runsync export -o .csv, slow pages")
+        m = measure(runsync_cli("export", PATH, "-o", work / "export-slow.csv"), sb.env(), work)
+        stats = sb.stats()
+        over = stats["faults"].get("504", 0)
+        rows.append(Row(f"export N={n:,} → .csv, {SLOW_READ_MS_PER_RUN:g} ms server time a run, gateway deadline "
+                        f"{SLOW_GATEWAY_S:g} s ({sizes.latency_ms:g} ms latency)", m.seconds, bare_slow.seconds,
+                        bare_name, stats["requests"], budget, m.max_rss_mb,
+                        f"pages over the deadline: 0 (measured {over})",
+                        {"baseline_requests": bare_stats["requests"], "504": over,
+                         "baseline_504": bare_stats["faults"].get("504", 0)}))
     return rows
 
 
@@ -272,7 +309,7 @@ def bench_scaling(sizes: Sizes, work: Path) -> tuple[list[Row], list[dict[str, A
             pl = measure(task("plan", sheet), sb.env(), work)
             plan_requests = sb.stats()["requests"]
             raw_s = _raw_paging(sb, n)
-            bare = measure(task("bare-paging", RUNS_PER_REQUEST), sb.env(), work) if n == sizes.plan_runs else None
+            bare = measure(task("bare-paging", BARE_PER_PAGE), sb.env(), work) if n == sizes.plan_runs else None
         log(f"scaling: pandas.read_excel N={n}")
         pd_default = measure(task("read-excel", sheet, "openpyxl"), sb.env(), work)
         pd_calamine = measure(task("read-excel", sheet, "calamine"), sb.env(), work)
@@ -282,7 +319,7 @@ def bench_scaling(sizes: Sizes, work: Path) -> tuple[list[Row], list[dict[str, A
                       "pandas_openpyxl_s": pd_default.seconds, "pandas_calamine_s": pd_calamine.seconds})
         if n == sizes.plan_runs:
             cols = pl.result["columns"]
-            budget = listing_budget(n)
+            budget = growing_ids_budget(n)
             rows.append(Row(f"plan N={n:,} × {cols} columns vs `read_excel` (openpyxl)", pl.seconds,
                             pd_default.seconds, "`pandas.read_excel` (pandas' default engine, openpyxl)",
                             plan_requests, budget, pl.max_rss_mb, "≤ 1.5×", {"changes": pl.result["changes"]}))
@@ -290,10 +327,10 @@ def bench_scaling(sizes: Sizes, work: Path) -> tuple[list[Row], list[dict[str, A
             rows.append(Row(f"plan N={n:,} × {cols} columns vs `read_excel` (calamine) + bare paging", pl.seconds,
                             pd_calamine.seconds + bare.seconds,
                             f"`pandas.read_excel(engine=\"calamine\")` {pd_calamine.seconds:.1f} s + "
-                            f"`Api().runs(per_page={RUNS_PER_REQUEST}, lazy=False)` {bare.seconds:.1f} s =",
+                            f"`Api().runs(per_page={BARE_PER_PAGE}, lazy=False)` {bare.seconds:.1f} s =",
                             plan_requests, budget, pl.max_rss_mb, "≤ 1.5×"))
             rows.append(Row(f"export N={n:,} × {cols} columns → .xlsx (peak RSS)", exp.seconds, None, "",
-                            exp_requests, listing_budget(n), exp.max_rss_mb,
+                            exp_requests, growing_listing_budget(n), exp.max_rss_mb,
                             "RSS ≤ 1 GiB"))
     return rows, scale
 
@@ -304,7 +341,7 @@ def _raw_paging(sb: Any, n: int) -> float:
 
     start, cursor = time.perf_counter(), None
     while True:
-        data = sb.graphql(RUNS_QUERY, {"project": "p", "entity": "e", "cursor": cursor, "perPage": _per_page(),
+        data = sb.graphql(RUNS_QUERY, {"project": "p", "entity": "e", "cursor": cursor, "perPage": BARE_PER_PAGE,
                                         "order": "+created_at", "filters": "{}", "withCount": False,
                                         "withSummary": False})
         runs = data["data"]["project"]["runs"]
@@ -318,7 +355,7 @@ def sweep_per_page(sizes: Sizes, work: Path) -> list[dict[str, Any]]:
     out = []
     with sandbox(seeded_db(sizes.export_runs), sizes.latency_ms, work) as sb:
         sb._call("POST", "/_sandbox/faults", {"max_page_size": None})  # the sweep measures pages past its limit
-        for per_page in (250, 500, 1000, 2000, 5000):
+        for per_page in ("250", "500", "1000", "2000", "5000", "grown"):  # grown: runsync's own (250, 500, 1000)
             log(f"sweep: per_page={per_page}")
             sb.reset_stats()
             m = measure(task("fetch", per_page), sb.env(), work)
@@ -371,6 +408,10 @@ def _fmt(value: float | None, unit: str = "", digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}{unit}"
 
 
+def _per_page_label(per_page: str) -> str:
+    return "grown: 250, 500, then 1,000 (runsync's default)" if per_page == "grown" else f"{int(per_page):,}"
+
+
 def render(rows: list[Row], scale: list[dict[str, Any]], sweeps: dict[str, list[dict[str, Any]]]) -> str:
     lines = ["| benchmark | runsync | baseline | runsync ÷ baseline | requests (budget) | peak RSS | goal |",
              "|---|---:|---|---:|---:|---:|---|"]
@@ -397,7 +438,8 @@ def render(rows: list[Row], scale: list[dict[str, Any]], sweeps: dict[str, list[
     if sweeps.get("per_page"):
         lines += ["", "Page size (runsync's listing alone, 100 ms latency):", "", "| per_page | fetch | requests |",
                   "|---:|---:|---:|"]
-        lines += [f"| {s['per_page']:,} | {s['fetch_s']:.1f} s | {s['requests']} |" for s in sweeps["per_page"]]
+        lines += [f"| {_per_page_label(s['per_page'])} | {s['fetch_s']:.1f} s | {s['requests']} |"
+                  for s in sweeps["per_page"]]
     if sweeps.get("batch_size"):
         lines += ["", "Runs per write request (apply only, K runs, concurrency 8, 100 ms latency; server time per "
                   "write 0 or 30 ms):", "", "| batch size | apply (0 ms/write) | apply (30 ms/write) | write requests |",

@@ -45,13 +45,13 @@ def bare_paging(per_page: str) -> dict[str, Any]:
 
 
 def fetch(per_page: str) -> dict[str, Any]:
-    """runsync's listing alone (no sheet): for choosing DEFAULT_PER_PAGE."""
+    """runsync's listing alone (no sheet), at a fixed page size or ("grown") at runsync's own sizes."""
     from runsync.backend.wandb.client import WandbBackend
 
     backend = WandbBackend()
     _ = backend.api  # connect first: the sidecar's start is not paging
     start = time.perf_counter()
-    n = sum(1 for _ in backend.iter_runs(PATH, per_page=int(per_page)))
+    n = sum(1 for _ in backend.iter_runs(PATH, per_page=None if per_page == "grown" else int(per_page)))
     return {"runs": n, "fetch_s": time.perf_counter() - start}
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from conftest import DEAD_BASE_URL, DUMMY_API_KEY
 
 REPO = Path(__file__).resolve().parent.parent
-ROWS = ("import N=", "one run per request", "requests/s", "export N=", "→ .xlsx", "→ .csv", "vs `read_excel` (openpyxl)", "vs `read_excel` (calamine)",
+ROWS = ("import N=", "one run per request", "requests/s", "export N=", "→ .xlsx", "→ .csv", "gateway deadline", "vs `read_excel` (openpyxl)", "vs `read_excel` (calamine)",
         "(peak RSS)")
 
 
@@ -32,18 +32,20 @@ def test_benchmarks_smoke(tmp_path: Path) -> None:
 
     results = json.loads(out.read_text())
     rows = results["rows"]
-    assert len(rows) == 9
+    assert len(rows) == 10
     for row in rows:
         assert row["requests"] is not None and row["requests"] <= row["budget"], row
     # Written numbers, not runsync's constants (a smaller page or batch size must fail here). --smoke: import
     # N=200 K=20 = Viewer + plan read + the re-read before writing + the config-merge probe's read-back + the
     # read-back of the written runs; the probe's write alone, then the other 19 runs in one request;
-    # export and plan of N=300 = a page (or id query) of up to 250 runs each.
+    # export and plan of N=300 = Viewer + a page (or id query) of 250 runs + one of the 50 left (asked at 500).
     assert rows[0]["extra"]["operations"] == {"Viewer": 1, "RunsyncRuns": 4, "RunsyncUpsertBucket": 1,
                                               "RunsyncUpsertBuckets": 1}
     assert rows[0]["requests"] == rows[0]["budget"] == 7
     assert rows[2]["requests"] == 1 + 4 + 20  # one run per request
-    assert [r["requests"] for r in rows[4:]] == [3, 3, 3, 3, 3]
+    assert [r["requests"] for r in rows[4:]] == [3, 3, 3, 3, 3, 3]
+    slow = rows[6]
+    assert "gateway deadline" in slow["name"] and slow["extra"]["504"] == 0, slow  # no page over the deadline
     imported = rows[0]
     assert imported["extra"]["same_end_state"] is True  # runsync and the loop made the same changes
     # ... except what the loop destroys, which the comparison names

@@ -48,7 +48,7 @@ def fetch_table(project: str, selection: Selection, shape: ExportShape, backend:
         raise ConfigError(str(exc)) from None
     records = backend.iter_runs(
         project, filters=selection.filters, order=selection.order, limit=selection.limit,
-        per_page=backend.capabilities.default_per_page, with_summary=bool(shape.summary), on_total=on_total,
+        with_summary=bool(shape.summary), on_total=on_total,  # page sizes: the backend's (they grow, W&B's)
         on_warning=None if warnings is None else warnings.append,  # e.g. runs the pages skipped
     )
     table = build_table(_counting(records, on_run), shape)

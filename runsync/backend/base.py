@@ -47,7 +47,7 @@ class Capabilities:
     editable: frozenset[str]  # FIELD_KINDS whose values a write may change
     deletable: frozenset[str]  # FIELD_KINDS whose keys a write may remove (W&B: none; undo sets a new key to null)
     add_only: frozenset[str]  # FIELD_KINDS that take new keys but never a changed value (MLflow params)
-    ids_per_query: int  # run ids asked for in one read by id (`fetch_by_ids` chunks by this)
+    ids_per_query: int  # run ids asked for in one read by id (`fetch_by_ids` starts with this)
     default_per_page: int  # runs per page a listing starts with
     min_per_page: int  # a page that fails is asked again smaller, down to this
     max_runs_per_request: int | None  # runs one write request may carry (None: only the apply's batch size)
@@ -107,7 +107,7 @@ class Backend(Protocol):
         filters: dict[str, Any] | None = ...,
         order: str | None = ...,
         limit: int | None = ...,
-        per_page: int = ...,
+        per_page: int | None = ...,  # None: the tracker's own page sizes (W&B: they grow with fast answers)
         with_summary: bool = ...,
         on_total: Callable[[int], None] | None = ...,
         on_warning: Callable[[str], None] | None = ...,

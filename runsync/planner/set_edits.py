@@ -330,8 +330,7 @@ def set_runs(
     project = parse_project_address(project).path
     backend = backend or connect(project)
     records = []
-    for record in backend.iter_runs(project, filters=filters, order=order, limit=limit,
-                                    per_page=backend.capabilities.default_per_page):
+    for record in backend.iter_runs(project, filters=filters, order=order, limit=limit):
         records.append(record)
         if on_run:
             on_run()

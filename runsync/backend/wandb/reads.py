@@ -7,27 +7,30 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from runsync.backend.wandb.address import parse_project_path
 from runsync.backend.wandb.connection import Connection
 from runsync.backend.wandb.filters import check_filters
-from runsync.backend.wandb.paging import MIN_PER_PAGE, Pager
+from runsync.backend.wandb.paging import MIN_PER_PAGE, Pager, PageSize
 from runsync.backend.wandb.queries import RUNS_QUERY
 from runsync.errors import BackendError
 from runsync.model import RunRecord
 
 log = logging.getLogger("runsync")
 
-# The page size a listing starts with. Against the sandbox bigger pages are faster (fewer round trips:
-# docs/performance.md, page-size sweep of `python -m benchmarks --full`). Against W&B that is not the whole story: a
-# page of 1,000 runs with big configs can outlast a gateway's or the client's deadline (REAL_WANDB.md), and a
-# page that fails costs the client's whole deadline (~19 s) before it is asked again smaller. 250 is a size
-# the service is expected to answer, not the sandbox's optimum.
+# The page size a listing starts with; pages then grow while the server answers them well inside the client's
+# deadline (paging.py: PageSize, up to MAX_PER_PAGE). Against the sandbox bigger pages are faster (fewer round
+# trips: docs/performance.md, page-size sweep of `python -m benchmarks --full`). Against W&B a page of 1,000 runs
+# with big configs can outlast a gateway's or the client's deadline (REAL_WANDB.md), and a page that fails costs
+# the client's whole deadline (~19 s) before it is asked again smaller: 250 is a size the service is expected to
+# answer, the start, not the sandbox's optimum.
 DEFAULT_PER_PAGE = 250
-# Ids per `{"name": {"$in": [...]}}` query when reading runs by id: one page per query.
+# Ids per `{"name": {"$in": [...]}}` query when reading runs by id (one page per query) to start with; they grow
+# as pages do.
 IDS_PER_QUERY = DEFAULT_PER_PAGE
 # Such queries in flight at once (they are independent): the plan of N runs waits ~N/1000 round trips, not
 # N/250; fewer than the writes' 8, as each asks the server for a whole page.
@@ -47,7 +50,7 @@ class Reads(Connection):
         filters: dict[str, Any] | None = None,
         order: str | None = None,
         limit: int | None = None,
-        per_page: int = DEFAULT_PER_PAGE,
+        per_page: int | None = None,
         with_summary: bool = False,
         on_total: Callable[[int], None] | None = None,
         on_warning: Callable[[str], None] | None = None,
@@ -56,7 +59,8 @@ class Reads(Connection):
 
         The filters are checked (and `$all` rewritten) here, before anything is sent: a filter W&B would
         answer with HTTP 500 raises ConfigError at once (runsync/backend/filters.py).
-        Pages that fail are asked again smaller (`Pager`). A run repeated by an overlapping page is yielded
+        Pages start at DEFAULT_PER_PAGE runs and are sized by how the server answers them (paging.py: PageSize);
+        a `per_page` given is kept as it is. Pages that fail are asked again smaller (`Pager`). A run repeated by an overlapping page is yielded
         once; when fewer runs came than W&B's `runCount`, the listing is paged again in the reverse order and
         the missing runs follow; if some are still missing, `on_warning` (default: the "runsync" log) gets
         the numbers.
@@ -67,11 +71,14 @@ class Reads(Connection):
                                guard=bool(checked), on_warning=on_warning)
 
     def _iter_runs(self, entity: str, name: str, filters: dict[str, Any] | None, order: str | None,
-                   limit: int | None, per_page: int, with_summary: bool,
+                   limit: int | None, per_page: int | None, with_summary: bool,
                    on_total: Callable[[int], None] | None, *, guard: bool,
-                   on_warning: Callable[[str], None] | None = None, repage: bool = True) -> Iterator[RunRecord]:
+                   on_warning: Callable[[str], None] | None = None, repage: bool = True,
+                   sizes: PageSize | None = None) -> Iterator[RunRecord]:
         order = order or "+created_at"
-        pager = Pager(self, min(per_page, self._page_cap or per_page), f"{entity}/{name}")
+        start = DEFAULT_PER_PAGE if per_page is None else per_page
+        pager = Pager(self, min(start, self._page_cap or start), f"{entity}/{name}", grow=per_page is None,
+                      sizes=sizes)
         seen: set[str] = set()
         repeated = 0
         total: int | None = None
@@ -174,8 +181,10 @@ class Reads(Connection):
         asked = variables["perPage"]
         pager.requests += 1
         try:
+            _ = self.api  # connected first: the page's time is the server's, not the login's
+            sent = time.monotonic()
             data = self.execute(RUNS_QUERY, variables, timeout=self._filter_timeout)
-            pager.answer(asked)
+            pager.answer(asked, time.monotonic() - sent)
             return data
         except BackendError as exc:
             if getattr(exc, "no_retry", False):
@@ -213,18 +222,25 @@ class Reads(Connection):
                  "or retry, if the server was only slow")
 
     def fetch_by_ids(
-        self, project: str, ids: Iterable[str], *, with_summary: bool = False, chunk: int = IDS_PER_QUERY,
-        per_page: int = DEFAULT_PER_PAGE, on_warning: Callable[[str], None] | None = None,
+        self, project: str, ids: Iterable[str], *, with_summary: bool = False, chunk: int | None = None,
+        per_page: int | None = None, on_warning: Callable[[str], None] | None = None,
         on_run: Callable[[], None] | None = None,
     ) -> dict[str, RunRecord]:
         """Read the runs with these ids, a chunk of ids per query (paged); missing ids are simply absent.
         `on_run` is called for each run read (from several threads: a progress bar's advance).
 
+        Without `chunk` and `per_page`, a query asks for IDS_PER_QUERY ids at first, READ_CONCURRENCY at once,
+        and later queries are sized as a listing's pages are (paging.py: PageSize, shared by the queries); with
+        either, chunks of `chunk` ids (IDS_PER_QUERY) in pages of `per_page` runs, as given.
         Ids W&B counts among a chunk's matches but the pages did not return (pages that overlapped or
         skipped) are asked for once more; any still missing then are reported to `on_warning`.
         """
         entity, name = parse_project_path(project)
         wanted = list(dict.fromkeys(ids))
+        if chunk is None and per_page is None and wanted:
+            return self._read_ids_sized(entity, name, wanted, with_summary, on_warning, on_run)
+        chunk = chunk or IDS_PER_QUERY
+        per_page = per_page or DEFAULT_PER_PAGE
         parts = [wanted[start : start + chunk] for start in range(0, len(wanted), chunk)]
         if len(parts) <= 1:
             return self._read_id_chunk(entity, name, parts[0], with_summary, per_page, on_warning,
@@ -238,30 +254,59 @@ class Reads(Connection):
                 found.update(part_found)
         return found
 
-    def _read_id_chunk(self, entity: str, name: str, part: list[str], with_summary: bool, per_page: int,
-                       on_warning: Callable[[str], None] | None,
-                       on_run: Callable[[], None] | None = None) -> dict[str, RunRecord]:
+    def _read_ids_sized(self, entity: str, name: str, wanted: list[str], with_summary: bool,
+                        on_warning: Callable[[str], None] | None,
+                        on_run: Callable[[], None] | None) -> dict[str, RunRecord]:
+        """fetch_by_ids with queries sized by how the server answers: each query asks for the ids the last
+        answers allow (one page per query), READ_CONCURRENCY in flight; a query that fails is asked again
+        smaller, as a listing's page."""
+        start = min(IDS_PER_QUERY, self._page_cap or IDS_PER_QUERY)
+        sizes = PageSize(start, self._client_deadline(), grow=True, ceiling=lambda: self._page_cap)
         found: dict[str, RunRecord] = {}
-        counted = self._read_ids(entity, name, part, with_summary, per_page, found, on_run)
+        position = queries = 0
+        with ThreadPoolExecutor(max_workers=READ_CONCURRENCY) as pool:
+            pending: set[Future[dict[str, RunRecord]]] = set()
+            while position < len(wanted) or pending:
+                while position < len(wanted) and len(pending) < READ_CONCURRENCY:
+                    part = wanted[position : position + sizes.size]
+                    position += len(part)
+                    queries += 1
+                    pending.add(pool.submit(self._read_id_chunk, entity, name, part, with_summary, None,
+                                            on_warning, on_run, sizes))
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    found.update(future.result())
+        log.debug("%s/%s: %d ids in %d queries; ids per query: %s", entity, name, len(wanted), queries,
+                  sizes.describe())
+        return found
+
+    def _read_id_chunk(self, entity: str, name: str, part: list[str], with_summary: bool, per_page: int | None,
+                       on_warning: Callable[[str], None] | None,
+                       on_run: Callable[[], None] | None = None, sizes: PageSize | None = None) -> dict[str, RunRecord]:
+        found: dict[str, RunRecord] = {}
+        counted = self._read_ids(entity, name, part, with_summary, per_page, found, on_run, sizes)
         got = sum(1 for run_id in part if run_id in found)
         if got < counted:
             missing = [run_id for run_id in part if run_id not in found]
             log.debug("%s/%s: W&B counts %d of %d ids but %d came; asking for the %d missing again", entity,
                       name, counted, len(part), got, len(missing))
-            self._read_ids(entity, name, missing, with_summary, per_page, found)
+            self._read_ids(entity, name, missing, with_summary, per_page, found, sizes=sizes)
             got = sum(1 for run_id in part if run_id in found)
             if got < counted:
                 _warn(on_warning, f"{entity}/{name}: W&B counts {counted} of {len(part)} runs asked for by id, "
                                   f"but reading them gave {got}, also when asked again")
         return found
 
-    def _read_ids(self, entity: str, name: str, ids: list[str], with_summary: bool, per_page: int,
-                  found: dict[str, RunRecord], on_run: Callable[[], None] | None = None) -> int:
-        """Read the runs with these ids into `found`; return how many of them W&B counts (`runCount`)."""
+    def _read_ids(self, entity: str, name: str, ids: list[str], with_summary: bool, per_page: int | None,
+                  found: dict[str, RunRecord], on_run: Callable[[], None] | None = None,
+                  sizes: PageSize | None = None) -> int:
+        """Read the runs with these ids into `found`; return how many of them W&B counts (`runCount`).
+        With `sizes` (shared by the queries of one read), pages are as big as it says, at most the ids asked."""
         counted: list[int] = []
-        for record in self._iter_runs(entity, name, {"name": {"$in": ids}}, None, None,
-                                      max(1, min(len(ids), per_page)), with_summary, counted.append, guard=False,
-                                      repage=False):
+        page = None if per_page is None else max(1, min(len(ids), per_page))
+        for record in self._iter_runs(entity, name, {"name": {"$in": ids}}, None,
+                                      len(ids) if sizes is not None else None, page, with_summary,
+                                      counted.append, guard=False, repage=False, sizes=sizes):
             if on_run is not None and record.id not in found:
                 on_run()
             found[record.id] = record

@@ -1,0 +1,182 @@
+"""Pages sized by how the server answers (issue 20 §1), through the real wandb client against the sandbox.
+
+A listing (and reads by id) starts at 250 runs a page and doubles while pages come back well inside the client's
+deadline, up to a cap; a page that is slow, or not answered, makes the next one half the size. The sandbox charges
+server time per run a page returns (`read_ms_per_run`) and answers HTTP 504 past its gateway deadline
+(`gateway_timeout_s`): the page sizes asked are seen by a sandbox request hook (what the server got, not what
+runsync says it sent), 504s by the sandbox's counters, the runs by the plain client or the sandbox store. Every
+number here is written out, not computed from runsync's constants; timing margins are wide (a loaded machine).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import wandb
+from helpers import invoke
+
+from runsync.backend.wandb.client import WandbBackend
+from runsync.sandbox import Sandbox, seed_project
+
+
+class Pages:
+    """A sandbox request hook: the runs each `RunsyncRuns` request asked for, and how many ids its `$in` named."""
+
+    def __init__(self, sb: Sandbox, switch_at: int | None = None, **faults: Any) -> None:
+        self.asked: list[int] = []
+        self.ids: list[int] = []  # ids per `{"name": {"$in": [...]}}` query
+        self.sb, self.switch_at, self.faults = sb, switch_at, faults
+        sb.request_hooks.append(self)
+
+    def __call__(self, label: str, variables: dict[str, Any], is_mutation: bool) -> None:
+        if label != "RunsyncRuns" or variables.get("perPage") == 1:  # 1: the filter check's probe
+            return
+        self.asked.append(int(variables["perPage"]))
+        wanted = json.loads(variables.get("filters") or "{}").get("name", {}).get("$in")
+        if wanted is not None:
+            self.ids.append(len(wanted))
+        if self.switch_at is not None and len(self.asked) == self.switch_at:
+            self.sb.set_faults(**self.faults)  # before this request is served: it is the first one charged
+
+
+def plain_ids(sb: Sandbox) -> list[str]:
+    """The project's runs as the plain client lists them (read before any server time is charged)."""
+    return [r.id for r in wandb.Api(timeout=60).runs("e/p", per_page=1000, lazy=False)]
+
+
+def csv_ids(path: Path) -> list[str]:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return [row["id"] for row in csv.DictReader(fh)]
+
+
+def client_deadline(monkeypatch: pytest.MonkeyPatch, seconds: str) -> None:
+    monkeypatch.setenv("WANDB_HTTP_TIMEOUT", seconds)
+
+
+def test_without_server_time_pages_grow_to_1000_and_no_further(sandbox: Sandbox, tmp_path: Path) -> None:
+    seed_project(sandbox.store, "e", "p", runs=3_333, seed=11)
+    expected = plain_ids(sandbox)
+    sandbox.set_faults(max_page_size=0)  # no page limit: the cap is runsync's own
+    sandbox.reset_stats()
+    pages = Pages(sandbox)
+    out = tmp_path / "runs.csv"
+    result = invoke("--debug", "export", "e/p", "-o", out)
+    assert Counter(csv_ids(out)) == Counter(expected)
+    assert pages.asked == [250, 500, 1000, 1000, 1000], pages.asked  # 250+500+1000+1000+583: 5 pages, not 14
+    assert "page sizes: 250, 500, 1000" in result.stderr, result.stderr
+    assert sandbox.stats()["faults"].get("504", 0) == 0
+
+
+def test_with_server_time_pages_grow_only_while_well_inside_the_deadline(sandbox: Sandbox, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_project(sandbox.store, "e", "p", runs=1_337, seed=12)
+    expected = plain_ids(sandbox)
+    client_deadline(monkeypatch, "8")  # grow under 2 s a page, halve over 4 s
+    # 5 ms a run: 250 runs take 1.25 s (grow), 500 take 2.5 s (keep); 1,000 would take 5 s, over the gateway.
+    sandbox.set_faults(read_ms_per_run=5, gateway_timeout_s=3.5)
+    sandbox.reset_stats()
+    pages = Pages(sandbox)
+    out = tmp_path / "runs.csv"
+    result = invoke("--debug", "export", "e/p", "-o", out)
+    assert Counter(csv_ids(out)) == Counter(expected)
+    assert pages.asked == [250, 500, 500, 500], pages.asked  # 250+500+500+87: not today's 6 pages of 250
+    assert sandbox.stats()["faults"].get("504", 0) == 0  # never a page over the deadline
+    assert "page sizes: 250, 500" in result.stderr and "failed" not in result.stderr, result.stderr
+
+
+def test_a_gateway_deadline_met_while_growing_is_kept_and_never_met_again(sandbox: Sandbox, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_project(sandbox.store, "e", "p", runs=2_654, seed=13)
+    expected = plain_ids(sandbox)
+    client_deadline(monkeypatch, "4")  # grow under 1 s a page
+    # 1 ms a run: 500 runs take 0.5 s (grow), 1,000 take 1 s, over the gateway's 0.8 s: HTTP 504.
+    sandbox.set_faults(read_ms_per_run=1, gateway_timeout_s=0.8)
+    sandbox.reset_stats()
+    pages = Pages(sandbox)
+    out = tmp_path / "runs.csv"
+    result = invoke("--debug", "export", "e/p", "-o", out)
+    assert Counter(csv_ids(out)) == Counter(expected)
+    tries = pages.asked.count(1000)  # the client retries a 504 until its deadline
+    # 250 + 500, then 1,000 (504) asked again at 500 from the same cursor, and 500 kept: 750 + 4×500 ≥ 2,654.
+    assert tries >= 1 and pages.asked == [250, 500, *[1000] * tries, 500, 500, 500, 500], pages.asked
+    # Every 504 is a request for 1,000 runs (the client's retries of it), none once the size settled at 500.
+    assert sandbox.stats()["faults"].get("504", 0) == pages.asked.count(1000) >= 1
+    assert "page sizes: 250, 500, 1000 failed, 500" in result.stderr, result.stderr
+
+
+def test_a_server_that_gets_slow_mid_listing_makes_the_pages_shrink(sandbox: Sandbox, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_project(sandbox.store, "e", "p", runs=3_711, seed=14)
+    expected = plain_ids(sandbox)
+    client_deadline(monkeypatch, "4")  # grow under 1 s a page, halve over 2 s
+    sandbox.set_faults(gateway_timeout_s=3.5)
+    sandbox.reset_stats()
+    # From the fourth page on, 2.5 ms a run: 1,000 runs take 2.5 s (slow), 500 take 1.25 s (kept).
+    pages = Pages(sandbox, switch_at=4, read_ms_per_run=2.5)
+    out = tmp_path / "runs.csv"
+    result = invoke("--debug", "export", "e/p", "-o", out)
+    assert Counter(csv_ids(out)) == Counter(expected)
+    assert pages.asked == [250, 500, 1000, 1000, 500, 500], pages.asked  # 1,750 fast, 1,000 slow, 961 in 500s
+    assert sandbox.stats()["faults"].get("504", 0) == 0
+    assert "page sizes: 250, 500, 1000, 1000 slow, 500" in result.stderr, result.stderr
+
+
+def test_reads_by_id_grow_their_queries_to_1000_ids(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    seed_project(sandbox.store, "e", "p", runs=5_555, seed=15)
+    wanted = plain_ids(sandbox)[::-1]
+    sandbox.set_faults(max_page_size=0)
+    sandbox.reset_stats()
+    pages = Pages(sandbox)
+    with caplog.at_level(logging.DEBUG, logger="runsync"):
+        found = WandbBackend().fetch_by_ids("e/p", [*wanted, "no-such-run-ü"])
+    assert sorted(found) == sorted(wanted)
+    assert pages.ids[:4] == [250, 250, 250, 250], pages.ids  # 4 queries at once before any has answered
+    assert max(pages.ids) == 1000 and 1000 in pages.ids[4:], pages.ids
+    assert sum(pages.ids) == len(wanted) + 1 and len(pages.ids) < 23 - 6, pages.ids  # today: 23 queries of 250
+    assert pages.asked == pages.ids  # one page per query
+    assert sandbox.stats()["faults"].get("504", 0) == 0
+    assert any("ids per query: 250, 500" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_reads_by_id_grow_only_while_well_inside_the_deadline(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch,
+                                                              ) -> None:
+    seed_project(sandbox.store, "e", "p", runs=2_222, seed=16)
+    wanted = plain_ids(sandbox)
+    client_deadline(monkeypatch, "8")  # grow under 2 s a query, halve over 4 s
+    # 5 ms a run: 250 ids take 1.25 s (grow), 500 take 2.5 s (keep), 1,000 would be over the gateway.
+    sandbox.set_faults(read_ms_per_run=5, gateway_timeout_s=3.5)
+    sandbox.reset_stats()
+    pages = Pages(sandbox)
+    found = WandbBackend().fetch_by_ids("e/p", wanted)
+    assert sorted(found) == sorted(wanted)
+    # 4×250 at once, then 500 (the last one the 222 left): 1,000 + 2×500 + 222, not 9 queries of 250.
+    assert pages.ids[:4] == [250, 250, 250, 250] and sorted(pages.ids[4:]) == [222, 500, 500], pages.ids
+    assert sandbox.stats()["faults"].get("504", 0) == 0
+
+
+def test_reads_by_id_shrink_when_the_server_gets_slow(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    seed_project(sandbox.store, "e", "p", runs=7_777, seed=17)
+    wanted = plain_ids(sandbox)
+    client_deadline(monkeypatch, "6")  # grow under 1.5 s a query, halve over 3 s
+    sandbox.set_faults(gateway_timeout_s=5.5)
+    sandbox.reset_stats()
+    # From the seventh query on, 4 ms a run: 1,000 ids take 4 s (slow), 500 take 2 s (kept).
+    pages = Pages(sandbox, switch_at=7, read_ms_per_run=4)
+    found = WandbBackend().fetch_by_ids("e/p", wanted)
+    assert sorted(found) == sorted(wanted)
+    assert 1000 in pages.ids, pages.ids  # grown to 1,000 (by the queries answered before the switch)
+    assert max(pages.ids[-2:]) <= 500, pages.ids  # the queries after the slow ones are halved
+    assert sandbox.stats()["faults"].get("504", 0) == 0
+
+
+def test_a_callers_page_size_is_kept(sandbox: Sandbox) -> None:
+    seed_project(sandbox.store, "e", "p", runs=345, seed=18)
+    pages = Pages(sandbox)
+    got = [r.id for r in WandbBackend().iter_runs("e/p", per_page=60)]
+    assert sorted(got) == sorted(plain_ids(sandbox))
+    assert pages.asked == [60] * 6  # a size asked for is not grown
