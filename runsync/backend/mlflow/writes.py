@@ -10,6 +10,8 @@ also leaves the rest unwritten.
 from __future__ import annotations
 
 import json
+import posixpath
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,10 +23,13 @@ from runsync.errors import BackendError
 
 # mlflow/utils/validation.py (checked with 3.17): per log_batch call, and per value.
 MAX_PER_BATCH = 100  # params, and tags, in one log_batch
-MAX_BATCH_BYTES = 900_000  # under MAX_BATCH_LOG_REQUEST_SIZE (1 MB), leaving room for the request's own JSON
+MAX_BATCH_BYTES = 900_000  # under MAX_BATCH_LOG_REQUEST_SIZE (1e6 characters of JSON), room for the request's own
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
 MAX_KEY = 250
+# A param or tag key MLflow takes: letters, digits, `_ - . / : ` and spaces, and a path that normalises to itself
+# (mlflow.utils.validation.validate_param_and_metric_name, path_not_unique).
+_KEY_CHARACTERS = re.compile(r"^[/\w.\- :]*$")
 _NO_SUCH_FIELD = {"group": "a group", "job_type": "a job type", "tags": "a tag list (its tags have keys)",
                   "summary": "writable metrics (a metric's history only grows: logging a point is not an edit)"}
 
@@ -153,15 +158,23 @@ def _check_key(run_id: str, what: str, key: Any) -> None:
     if len(key) > MAX_KEY:
         raise PatchRefused(f"run {run_id}: {what} key {key[:40]!r}... is {len(key)} characters; MLflow takes at "
                            f"most {MAX_KEY}: nothing written")
+    if not _KEY_CHARACTERS.match(key):
+        raise PatchRefused(f"run {run_id}: {what} key {key!r}: MLflow keys hold only letters, digits, spaces and "
+                           "_ - . / : (nothing written)")
+    normal = posixpath.normpath(key)
+    if normal != key or normal == "." or normal.startswith(("..", "/")):
+        raise PatchRefused(f"run {run_id}: {what} key {key!r}: MLflow refuses a key that reads as another path "
+                           f"({normal!r}): nothing written")
 
 
 def _chunks(values: dict[str, str]) -> list[dict[str, str]]:
-    """`values` in pieces one log_batch takes: at most 100 keys and ~0.9 MB (keys and values, as UTF-8)."""
+    """`values` in pieces one log_batch takes: at most 100 keys and ~0.9 MB of JSON."""
     chunks: list[dict[str, str]] = []
     current: dict[str, str] = {}
     size = 0
     for key, value in values.items():
-        cost = len(key.encode()) + len(value.encode()) + 64  # the JSON around each entity
+        # The server measures the request's JSON text (quotes, backslashes and control characters escaped).
+        cost = len(json.dumps(key, ensure_ascii=False)) + len(json.dumps(value, ensure_ascii=False)) + 32
         if current and (len(current) >= MAX_PER_BATCH or size + cost > MAX_BATCH_BYTES):
             chunks.append(current)
             current, size = {}, 0
