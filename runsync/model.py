@@ -46,7 +46,7 @@ def is_wandb_object(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """One W&B run, as much of it as runsync reads or writes."""
+    """One run (W&B's or MLflow's), as much of it as runsync reads or writes."""
 
     id: str  # the short run id W&B calls `name`
     storage_id: str  # the opaque node id upsertBucket wants
@@ -62,6 +62,10 @@ class RunRecord:
     url: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)  # user metrics: no `_` keys
     raw_summary: dict[str, Any] = field(default_factory=dict)  # all of it, as W&B returned it (whole-summary writes)
+    # Keyed tags, key -> text (MLflow's tags; W&B has none): the user's, editable and deletable.
+    tag_values: dict[str, str] = field(default_factory=dict)
+    # The tracker's own keyed tags (MLflow's `mlflow.*`: source, user, git commit, ...): read-only, never written.
+    system_tags: dict[str, str] = field(default_factory=dict)
 
 
 class Action(str, enum.Enum):

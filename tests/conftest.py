@@ -1,4 +1,5 @@
-"""Shared fixtures: a sandbox W&B server per test, and a guard that keeps the client on loopback."""
+"""Shared fixtures: a sandbox W&B server per test, a real MLflow server per session (tests/mlflow_server.py),
+and guards that keep the clients on loopback."""
 from __future__ import annotations
 
 import ipaddress
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import pytest
+from mlflow_server import experiment, mlflow_server, mlflow_uri  # noqa: F401  # fixtures, for tests marked mlflow
 
 if TYPE_CHECKING:
     from runsync.sandbox import Sandbox
@@ -43,17 +45,27 @@ def _wandb_guard() -> Iterator[None]:
         mp.setenv("WANDB_API_KEY", DUMMY_API_KEY)  # never a real key in the test process
         for name in ("WANDB_ENTITY", "WANDB_PROJECT", "WANDB_MODE", "WANDB__GRAPHQL_RETRY_MAX"):
             mp.delenv(name, raising=False)
+        # MLflow: no user's tracking server (the `mlflow_uri` fixture sets the test's), no telemetry.
+        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME",
+                     "MLFLOW_TRACKING_PASSWORD", "MLFLOW_REGISTRY_URI"):
+            mp.delenv(name, raising=False)
+        mp.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        mp.setenv("DO_NOT_TRACK", "true")
         yield
 
 
 @pytest.fixture(autouse=True)
 def _loopback_only() -> Iterator[None]:
-    """Fail any test that left WANDB_BASE_URL pointing off this machine."""
+    """Fail any test that left WANDB_BASE_URL (or MLFLOW_TRACKING_URI) pointing off this machine."""
     yield
     url = os.environ.get("WANDB_BASE_URL", "")
     if not is_loopback_url(url):
         os.environ["WANDB_BASE_URL"] = DEAD_BASE_URL
         pytest.fail(f"WANDB_BASE_URL pointed off loopback: {url!r}")
+    tracking = os.environ.get("MLFLOW_TRACKING_URI", "")
+    if tracking.lower().startswith(("http://", "https://")) and not is_loopback_url(tracking):
+        os.environ.pop("MLFLOW_TRACKING_URI")
+        pytest.fail(f"MLFLOW_TRACKING_URI pointed off loopback: {tracking!r}")
 
 
 @pytest.fixture

@@ -191,7 +191,7 @@ def _top_level_imports(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("tracker", ["wandb"])
+@pytest.mark.parametrize("tracker", ["wandb", "mlflow"])
 def test_tracker_named_only_inside_backend(tracker: str) -> None:
     """Nothing outside backend/ imports the tracker's client or runsync's module for it (the sandbox is W&B's
     stand-in and the demo shows W&B's own client reading the result back: both are W&B by purpose)."""

@@ -1,4 +1,5 @@
-"""The trackers runsync talks to, behind one protocol (base.py); everything that knows W&B is in backend/wandb/.
+"""The trackers runsync talks to, behind one protocol (base.py); everything that knows W&B is in backend/wandb/,
+everything that knows MLflow in backend/mlflow/ (addresses `mlflow:EXPERIMENT`, `mlflow:id=N`).
 
 Stages above this package hold a `Backend` and use only what is exported here: the protocol and its data,
 `connect` (the backend for a project's address), `parse_project_address` and `capabilities`.
@@ -17,6 +18,9 @@ from runsync.backend.base import (
     Tracker,
     WriteOutcome,
 )
+from runsync.backend.mlflow.address import TRACKER as _MLFLOW
+from runsync.backend.mlflow.address import claims as _mlflow_claims
+from runsync.backend.mlflow.address import project_address as _mlflow_address
 from runsync.backend.wandb.address import TRACKER as _WANDB
 from runsync.backend.wandb.address import project_address as _wandb_address
 
@@ -33,10 +37,24 @@ def _open_wandb(**options: Any) -> Backend:
     return WandbBackend(**options)
 
 
+def _mlflow_capabilities() -> Capabilities:
+    from runsync.backend.mlflow.client import CAPABILITIES
+
+    return CAPABILITIES
+
+
+def _open_mlflow(**options: Any) -> Backend:
+    from runsync.backend.mlflow.client import MlflowBackend  # imports mlflow only on first use of the client
+
+    return MlflowBackend(**options)
+
+
 # Asked in order; the first that claims an address is its tracker. W&B, the last, claims every address (a bare
 # "ENTITY/PROJECT" is W&B's, as before there was a choice): a tracker added later goes before it and claims only
 # its own addresses (e.g. its URL scheme).
 TRACKERS: list[Tracker] = [
+    Tracker(name=_MLFLOW, claims=_mlflow_claims, parse_project=_mlflow_address,
+            capabilities=_mlflow_capabilities, open=_open_mlflow),
     Tracker(name=_WANDB, claims=lambda address: True, parse_project=_wandb_address,
             capabilities=_wandb_capabilities, open=_open_wandb),
 ]
@@ -63,7 +81,7 @@ def capabilities(project_address: str | None = None) -> Capabilities:
 
 def connect(project_address: str | None = None, **options: Any) -> Backend:
     """The backend for a project's address (None: the default tracker's), with the tracker's own options
-    (W&B: base_url, api_key, timeout, ...). It connects on first use; `login()` connects now."""
+    (W&B: base_url, api_key, timeout, ...; MLflow: tracking_uri). It connects on first use; `login()` connects now."""
     return tracker_for(project_address).open(**options)
 
 

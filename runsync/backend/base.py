@@ -16,13 +16,15 @@ from typing import Any, Protocol, runtime_checkable
 
 from runsync.model import RunRecord
 
-# The field kinds a run has, as `Capabilities` names them: the run's own text fields, its tag list, config
-# keys (W&B config, MLflow params) and summary metrics.
-FIELD_KINDS = frozenset({"name", "group", "job_type", "notes", "tags", "config", "summary"})
+# The field kinds a run has, as `Capabilities` names them: the run's own text fields, its tag list, its keyed
+# tags (MLflow's key -> text tags: `RunRecord.tag_values`), config keys (W&B config, MLflow params) and summary
+# metrics.
+FIELD_KINDS = frozenset({"name", "group", "job_type", "notes", "tags", "tag_values", "config", "summary"})
 
 # The keys a `RunPatch` may carry: each run field as written, `raw_config` (the config keys to write, in the
-# tracker's form as `RunRecord.raw_config` holds it) and `summary` (the whole summary, as read just before).
-PATCH_FIELDS = frozenset({"name", "group", "job_type", "notes", "tags", "raw_config", "summary"})
+# tracker's form as `RunRecord.raw_config` holds it), `summary` (the whole summary, as read just before) and
+# `tag_values` (keyed tags to set, {key: text}, or to delete, {key: None}; only the keys that change).
+PATCH_FIELDS = frozenset({"name", "group", "job_type", "notes", "tags", "tag_values", "raw_config", "summary"})
 
 
 @dataclass(frozen=True)
@@ -30,13 +32,16 @@ class ProjectAddress:
     """A project as a user names it, parsed: which tracker holds it and where (W&B: entity and project)."""
 
     tracker: str  # the `Tracker.name` that parsed it, e.g. "wandb"
-    owner: str  # W&B: the entity
-    name: str  # W&B: the project
+    owner: str  # W&B: the entity; MLflow: "name" or "id" (how the experiment is named)
+    name: str  # W&B: the project; MLflow: the experiment's name or id
+    # The address as files and journals record it, when not "owner/name" (MLflow: "mlflow:NAME"); the factory
+    # must claim it for the same tracker again.
+    canonical: str | None = None
 
     @property
     def path(self) -> str:
-        """The project as files and journals record it: "owner/name"."""
-        return f"{self.owner}/{self.name}"
+        """The project as files and journals record it: "owner/name" (W&B), or the tracker's `canonical`."""
+        return self.canonical or f"{self.owner}/{self.name}"
 
 
 @dataclass(frozen=True)
