@@ -32,7 +32,7 @@ class Reads(Connection):
         filters: dict[str, Any] | str | None = None,
         order: str | None = None,
         limit: int | None = None,
-        per_page: int = DEFAULT_PER_PAGE,
+        per_page: int | None = None,
         with_summary: bool = False,
         on_total: Callable[[int], None] | None = None,
         on_warning: Callable[[str], None] | None = None,
@@ -43,7 +43,7 @@ class Reads(Connection):
         where = filter_string(filters)  # a filter MLflow cannot take is refused before anything is sent
         ordering = order_by(order)
         experiment = self.experiment_id(project)
-        return self._listing(experiment, where, ordering, limit, per_page, with_summary, on_total)
+        return self._listing(experiment, where, ordering, limit, per_page or DEFAULT_PER_PAGE, with_summary, on_total)
 
     def _listing(self, experiment: str, where: str, ordering: list[str], limit: int | None, per_page: int,
                  with_summary: bool, on_total: Callable[[int], None] | None) -> Iterator[RunRecord]:

@@ -65,6 +65,12 @@ class Writes(Connection):
                 outcomes.append(WriteOutcome(patch.storage_id))
         return outcomes
 
+    def write_request_bytes(self, writes: list[tuple[str, dict[str, Any]]]) -> int:
+        """An upper bound of any one request these writes make: the JSON of the biggest run's fields (each run is
+        its own calls, and its `log_batch` calls are split under ~0.9 MB by `_chunks`)."""
+        return max((len(json.dumps(fields, ensure_ascii=False, default=str).encode()) for _, fields in writes),
+                   default=0)
+
     def _write_run(self, write: _RunWrite) -> None:
         client = self.client
         run_id = write.run_id
