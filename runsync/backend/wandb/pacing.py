@@ -173,17 +173,20 @@ class Pacer:
                           or remaining > self._window_low + (self._cost or 0.0))
             if new_window:
                 self._window_low, self._window_answers = remaining, 1
+                self._window_end = now + reset
             else:
                 self._window_low = min(self._window_low or remaining, remaining)
                 self._window_answers += 1
-            self._window_end = now + reset
+                # Reset is in whole seconds (rounded up): the earliest end any answer of the window implies.
+                self._window_end = min(self._window_end, now + reset)
+            until_reset = max(0.05, self._window_end - now)
             spent = (limit - (self._window_low or 0.0)) / self._window_answers
             if spent > 0:
                 self._cost = spent if self._cost is None else SMOOTHING * self._cost + (1 - SMOOTHING) * spent
             cost = self._cost or max(1.0, limit - remaining)
             left = remaining / cost - self._in_flight  # requests this window still takes, beyond those in flight
             if left < 1:
-                self._hold_until = max(self._hold_until, now + max(reset, 1.0))
+                self._hold_until = max(self._hold_until, now + until_reset)
                 self._interval = 0.0
             else:
-                self._interval = reset / left
+                self._interval = until_reset / left
