@@ -49,6 +49,9 @@ GROWN_PAGE = 1000
 # The slow-page mode: server time per run a page returns, and a gateway deadline twice a grown page's time.
 SLOW_READ_MS_PER_RUN = 2.0
 SLOW_GATEWAY_S = 4.0
+# A per-project quota of writes the import of every run would exceed at full speed: it needs this many 1 s windows.
+QUOTA_WINDOWS = 8
+QUOTA_BATCH = 5  # small batches: many requests, so the pacer has windows to learn from
 
 
 def import_budget(n: int, k: int) -> int:
@@ -218,8 +221,10 @@ def bench_import(sizes: Sizes, work: Path) -> list[Row]:
 
 
 def _import_variant(seed: Path, work: Path, sizes: Sizes, name: str, *options: str,
-                    faults: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
-    """`runsync import --yes` of the edited sheet with `options`, on a fresh copy of the seeded database."""
+                    faults: dict[str, Any] | None = None, edited: str = "import-edited.xlsx",
+                    env: dict[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
+    """`runsync import --yes` of the edited sheet (`edited`, in `work`) with `options`, on a fresh copy of the
+    seeded database; `env`: more environment for runsync."""
     db = scratch_copy(seed, work, f"import-runsync-{name}")
     with sandbox(db, sizes.latency_ms, work) as sb:
         if faults:
@@ -228,10 +233,11 @@ def _import_variant(seed: Path, work: Path, sizes: Sizes, name: str, *options: s
         log(f"import: runsync import --yes {' '.join(options)}")
         # A fresh copy of the sheet in a folder of its own: the other imports' journals beside it would count
         # for its base (copies of one export see each other's imports), though each starts from a fresh database.
-        fresh = work / f"import-{name}" / "import-edited.xlsx"
+        fresh = work / f"import-{name}" / edited
         fresh.parent.mkdir(exist_ok=True)
-        shutil.copyfile(work / "import-edited.xlsx", fresh)
-        measured = measure(runsync_cli("import", fresh, "--yes", "--include-running", *options), sb.env(), work)
+        shutil.copyfile(work / edited, fresh)
+        measured = measure(runsync_cli("import", fresh, "--yes", "--include-running", *options),
+                           {**sb.env(), **(env or {})}, work)
         return measured, sb.stats()
 
 
@@ -249,6 +255,32 @@ def bench_rate_limited(sizes: Sizes, work: Path) -> list[Row]:
                 s_batched["requests"] - ours, import_budget(n, k), m_batched.max_rss_mb,
                 f"fewer 429s than one run per request: {ours} vs {theirs}",
                 {"baseline_requests": s_single["requests"], "429": ours, "baseline_429": theirs})]
+
+
+def bench_quota(sizes: Sizes, work: Path) -> list[Row]:
+    """Every run written under a per-project quota of upsertBuckets the import would exceed at full speed (1 s
+    windows, RateLimit-* on every answer, no Retry-After): how many 429s it meets and how long it takes, paced
+    by the server's signal and not (RUNSYNC_PACING=off). Requests count those answered (a 429 is asked again)."""
+    n = sizes.import_runs
+    seed = seeded_db(n)
+    sheet, edited = work / "quota.xlsx", "quota-edited.xlsx"
+    with sandbox(scratch_copy(seed, work, "quota-export"), 0, work) as sb:
+        measure(runsync_cli("export", PATH, "-o", sheet), sb.env(), work)
+    make_edits(sheet, work / edited, n)
+    per_s = max(QUOTA_BATCH, n // QUOTA_WINDOWS)  # the import needs about QUOTA_WINDOWS windows
+    quota = {"quota_per_s": per_s, "quota_window_s": 1, "quota_unit": "mutations", "retry_after": False}
+    small = ("--batch-size", str(QUOTA_BATCH))
+    m_paced, s_paced = _import_variant(seed, work, sizes, "quota", *small, faults=quota, edited=edited)
+    m_full, s_full = _import_variant(seed, work, sizes, "quota-off", *small, faults=quota, edited=edited,
+                                     env={"RUNSYNC_PACING": "off"})
+    ours, theirs = s_paced["rate_limited"], s_full["rate_limited"]
+    budget = math.ceil(n / QUOTA_BATCH) + 2 * math.ceil(n / RUNS_PER_REQUEST) + 5
+    return [Row(f"{n:,} runs written under a quota of {per_s:g} upsertBuckets/s, `--batch-size {QUOTA_BATCH}` "
+                f"({sizes.latency_ms:g} ms latency)",
+                m_paced.seconds, m_full.seconds, "the same import without pacing (`RUNSYNC_PACING=off`)",
+                s_paced["requests"] - ours, budget, m_paced.max_rss_mb,
+                f"a handful of 429s, not a storm: {ours} vs {theirs}",
+                {"baseline_requests": s_full["requests"], "429": ours, "baseline_429": theirs})]
 
 
 # -- 2. export --------------------------------------------------------------------------------------
@@ -475,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         rows += bench_export(sizes, work)
         scaling_rows, scale = bench_scaling(sizes, work)
         rows += scaling_rows
+        rows += bench_quota(sizes, work)
         sweeps = {}
         if sizes.sweeps:
             sweeps = {"per_page": sweep_per_page(sizes, work), "concurrency": sweep_concurrency(sizes, work),

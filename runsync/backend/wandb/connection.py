@@ -12,6 +12,7 @@ from runsync.backend.wandb.login import (
     probe,
     resolve_host,
 )
+from runsync.backend.wandb.pacing import Pacer, enabled_by_env
 from runsync.backend.wandb.transport import (
     Transport,
     TransportError,
@@ -56,6 +57,8 @@ class Connection:
         self._secrets: list[str] = [k for k in (api_key,) if k]
         self._lock = threading.Lock()
         self._early_error: BaseException | None = None  # what connect_in_background met
+        # Spaces every read and write by the server's rate-limit signal (pacing.py); RUNSYNC_PACING=off: full speed.
+        self.pacing = Pacer(enabled=enabled_by_env())
 
     @property
     def api(self) -> Transport:
@@ -124,6 +127,7 @@ class Connection:
                     hint=f"run `wandb login --relogin --host {where}`, or set WANDB_API_KEY",
                 ) from None
             raise BackendError(f"cannot connect to W&B at {where}: {text}") from None
+        self.pacing.sees_headers = transport.watch(self.pacing)
         key = getattr(transport.api, "api_key", None)
         if isinstance(key, str) and key and key not in self._secrets:
             self._secrets.append(key)
@@ -149,9 +153,11 @@ class Connection:
     def execute(self, query: str, variables: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         """Send one GraphQL operation through the client's authenticated transport (backend/transport.py)."""
         transport = self.api
+        started = self.pacing.before()
         try:
-            return transport.execute(query, variables, timeout=timeout)
+            data = transport.execute(query, variables, timeout=timeout)
         except Exception as exc:
+            self.pacing.after(query, started, status=http_status(exc))
             message = self._scrub(exc)
             timed_out = getattr(exc, "timed_out", False)
             if timed_out:
@@ -165,6 +171,8 @@ class Connection:
             error = BackendError(message)
             error.timed_out = timed_out  # type: ignore[attr-defined]
             raise error from None
+        self.pacing.after(query, started)
+        return data
 
     def _client_deadline(self) -> float:
         """How long one request may take with the client's retries (`Api(timeout=)`, WANDB_HTTP_TIMEOUT, 19 s)."""

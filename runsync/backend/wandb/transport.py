@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -33,6 +34,14 @@ class TransportError(Exception):
         self.timed_out = timed_out
 
 
+class Pacing(Protocol):
+    """What a transport tells the pacer (pacing.Pacer): each answer's headers, and each retry before it is sent."""
+
+    def observe_headers(self, headers: Mapping[str, str]) -> None: ...
+
+    def before(self, *, retry: bool = False) -> float: ...
+
+
 class Transport(Protocol):
     """One GraphQL request at a time, through an authenticated `wandb.Api`."""
 
@@ -47,6 +56,10 @@ class Transport(Protocol):
 
     def execute(self, query: str, variables: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         """Return the response's `data`; raise TransportError (or the client's own error) on failure."""
+        ...
+
+    def watch(self, pacing: Pacing) -> bool:
+        """Hand `pacing` what this client lets runsync see of each answer; whether that includes the headers."""
         ...
 
 
@@ -74,6 +87,11 @@ class ServiceTransport:
     @property
     def app_url(self) -> str:
         return str(self._service.app_url).rstrip("/")
+
+    def watch(self, pacing: Pacing) -> bool:
+        # The sidecar answers with the `data` JSON only (GraphQLResponse.data_json): no headers, no status; it
+        # waits out 429s itself. The pacer judges by how long a request was held (pacing.py).
+        return False
 
     def execute(self, query: str, variables: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         try:
@@ -106,6 +124,7 @@ class ClassicTransport:
         self._gql = gql
         self._docs: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._pacing: Pacing | None = None
 
     @classmethod
     def fits(cls, api: Any) -> bool:
@@ -122,6 +141,21 @@ class ClassicTransport:
     @property
     def app_url(self) -> str:
         return str(self._client.app_url).rstrip("/")
+
+    def watch(self, pacing: Pacing) -> bool:
+        """Every answer's headers (429s too), by a response hook on the client's `requests.Session`
+        (GraphQLSession in 0.17 to 0.26); a client without one shows them on failures only (HTTPError)."""
+        self._pacing = pacing
+        session = getattr(getattr(self._client._client, "transport", None), "session", None)
+        hooks = getattr(session, "hooks", None)
+        if not isinstance(hooks, dict):
+            return False
+
+        def on_answer(response: Any, *args: Any, **kwargs: Any) -> None:
+            pacing.observe_headers(response.headers)
+
+        hooks.setdefault("response", []).append(on_answer)
+        return True
 
     def _document(self, query: str) -> Any:
         with self._lock:
@@ -158,11 +192,20 @@ class ClassicTransport:
             return bool(util.no_retry_auth(exc))  # type: ignore[attr-defined]  # wandb < 0.27 only
 
         raw = self._client._client  # the un-retried gql Client underneath RetryingClient
+        attempts = 0
+
+        def attempt(*args: Any, **kwargs: Any) -> Any:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and self._pacing is not None:
+                self._pacing.before(retry=True)  # a retry waits for its slot too (a spent window: its Reset)
+            return raw.execute(*args, **kwargs)
+
         send = retry.retriable(
             retry_timedelta=datetime.timedelta(seconds=self._deadline if timeout is None else timeout),
             check_retry_fn=check_retry,
             retryable_exceptions=(RetryError, requests.RequestException),
-        )(raw.execute)
+        )(attempt)
         if timeout is None:
             return send(doc, variable_values=variables)
         return send(doc, variable_values=variables, timeout=timeout)
