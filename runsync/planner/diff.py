@@ -1,54 +1,38 @@
 """The 3-way diff: base (at export) x sheet (as edited) x live (W&B now) -> Plan. Pure: no I/O.
 
-The planner reads the sheet cell by cell (which columns, their types, the per-cell checks); each field's
-verdict is runsync.fields.classify's, shared with `runsync set` and undo; an id column sorted on its own is
-runsync.planner.moved_rows'."""
+The planner reads the sheet cell by cell (which columns and their types: planner.columns; the per-cell checks:
+planner.cell_checks); each field's verdict is runsync.fields.classify's, shared with `runsync set` and undo; an
+id column sorted on its own is runsync.planner.moved_rows'."""
 from __future__ import annotations
 
-import json
-import re
-from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from runsync.errors import CellError
-from runsync.fields import ConfigKey, SummaryMetric, Tags, TagTick, TextField, codec, kind_of, tag_column
-from runsync.fields.classify import (
-    _show,
-    classify,
-    config_edit_refusal,
-    leave_out_running,
-    live_getter,
-    live_value,
-    same,
-    summary_edit_refusal,
-)
+from runsync.fields import ConfigKey, SummaryMetric, Tags, TagTick, TextField, codec, kind_of
+from runsync.fields.classify import classify, leave_out_running, live_getter, live_value, same
 from runsync.fields.scalars import is_nan
 from runsync.journal.history import ExportHistory, stale_conflict
-from runsync.model import (
-    ABSENT,
-    ID,
-    Action,
-    Change,
-    Plan,
-    RunRecord,
-    SheetData,
-    SheetMeta,
-    Skip,
-    is_wandb_object,
-)
-from runsync.planner import conversions, damage
-from runsync.planner.moved_rows import fingerprint, ids_moved_alone, moved_message
+from runsync.model import ABSENT, ID, Action, Change, Plan, RunRecord, SheetData, SheetMeta, Skip
+from runsync.planner import columns as sheet_columns
+from runsync.planner import conversions
+from runsync.planner.cell_checks import damage_warnings, edit_finding, mangled, readonly_edit
+from runsync.planner.moved_rows import ids_moved_over, moved_message
 from runsync.planner.sizes import config_size_errors
-from runsync.sheets.twin_headers import exported_tag, twin_headers
-from runsync.words import counted
+
+Row = tuple[int, str, dict[str, Any]]  # (row number, run id, raw cells)
 
 
-def _dominant_type(kinds: list[str | None]) -> str | None:
-    """The most common of the `codec.type_name`s of a column's non-null values."""
-    counted = Counter(kinds)
-    return counted.most_common(1)[0][0] if counted else None
+class _Columns(NamedTuple):
+    """The columns the planner reads, sorted out once, not per cell: a 50,000-run sheet has over a million."""
+
+    planned: list[str]
+    ticks: list[str]  # the `tag:NAME` columns
+    readonly: list[str]  # but the id
+    editable: list[str]  # but the ticks
+    # (column, its live getter or None for tags, config/summary?), for the untouched-cell shortcut.
+    shortcut: list[tuple[str, Callable[[RunRecord], Any] | None, bool]]
 
 
 class _Planner:
@@ -78,15 +62,16 @@ class _Planner:
         self.include_running = include_running
         self.new_keys = new_keys
         self.editable_summary = tuple(self.meta.editable_summary) if self.meta else ()
-        self.paths = self._config_paths()
+        self.paths = sheet_columns.config_paths(sheet.columns, self.meta)
         self.paths.update({c: kind.path(c) for c in sheet.columns
                            if isinstance((kind := kind_of(c, self.editable_summary)), SummaryMetric) and kind.editable})
         # Config columns the export did not write: their base is W&B now (it holds what the export left out).
         self.added = {c for c in self.paths if self.meta is not None and isinstance(kind_of(c), ConfigKey)
                       and c not in self.meta.config_paths}
-        self.column_family: dict[str, str] = {}  # config column -> the one family all its values share
-        self.column_types = self._column_types()
-        self.tag_names = self._tag_names()
+        # column -> its type; config column -> the one family all its values share
+        self.column_types, self.column_family = sheet_columns.column_types(sheet, self.source, self.paths,
+                                                                           self.added, live)
+        self.tag_names = sheet_columns.tag_names(sheet.columns, self.meta)
         self._json_cells: dict[str, Any] = {}  # a JSON cell's text -> decode_cell's value (_untouched)
         # Who may have opened the file: a `;` CSV comes from a locale with a `,` decimal separator.
         self.locales = conversions.locales_for_delimiter(sheet.delimiter)
@@ -95,74 +80,6 @@ class _Planner:
         self.damaged: dict[str, list[tuple[int, str, str]]] = {}  # column -> (row, run id, what a program did)
 
     # -- setup ------------------------------------------------------------------------------
-    def _config_paths(self) -> dict[str, tuple[str, ...]]:
-        known = dict(self.meta.config_paths) if self.meta else {}
-        paths: dict[str, tuple[str, ...]] = {}
-        for column in self.sheet.columns:
-            if not isinstance(kind_of(column), ConfigKey):
-                continue
-            # An exported column keeps the path recorded at export; any other is read by the spelling rule.
-            paths[column] = tuple(known[column]) if column in known else codec.config_path(column)
-        return paths
-
-    def _renamed_headers(self, columns: list[str]) -> None:
-        """Warn about a column the export did not write whose name differs from an exported one only in case,
-        spaces or invisible characters (planned with --new-keys only: api refuses it before reading W&B)."""
-        if self.meta is None:
-            return
-        for column, twin in twin_headers(columns, self.meta.config_paths, self.meta.tag_columns):
-            gone = "" if twin in columns else f"; {twin!r} is no longer in the sheet"
-            what = "keys are case-sensitive, so its values go to a new key" if isinstance(kind_of(column), ConfigKey) \
-                else "tags are exact, so its ticks go to a new tag"
-            self.warnings.append(f"{self.sheet.path}: column {column!r} is not the exported {twin!r}{gone}: W&B "
-                                 f"{what} (rename the header back to edit {twin!r})")
-
-    def _not_exported(self) -> None:
-        """Warn about an added column for a key W&B holds: planned against W&B now, not against the export."""
-        for column in sorted(self.added):
-            held = sum(codec.get_path(r.config, self.paths[column]) is not ABSENT for r in self.live.values())
-            if held:
-                self.warnings.append(
-                    f"{self.sheet.path}: column {column!r} was not exported: planned against W&B now (it holds "
-                    f"the key in {held} of the sheet's runs; an empty cell keeps W&B's value)")
-
-    def _column_types(self) -> dict[str, str | None]:
-        types: dict[str, str | None] = {}
-        for column, path in self.paths.items():
-            kinds = [codec.type_name(v) for v in self._reference_values(column, path) if v is not ABSENT and v is not None]
-            types[column] = _dominant_type(kinds) or self._numbers_in_sheet(column)
-            if family := codec.family_of(kinds):
-                self.column_family[column] = family
-        return types
-
-    def _numbers_in_sheet(self, column: str) -> str | None:
-        """"number" for an XLSX column with no exported type whose value cells are all numbers: a text cell
-        there holding a number's exact text (a copy of a float runsync wrote as text) is that number."""
-        if self.source != "xlsx":
-            return None  # a CSV cell is text anyway: inference reads numbers
-        kinds = [codec.type_name(cells.get(column)) for _, cells in self.sheet.rows
-                 if not isinstance(cells.get(column), (str, type(None)))]
-        return "number" if kinds and codec.family_of(kinds) == "number" else None
-
-    def _reference_values(self, column: str, path: tuple[str, ...]) -> list[Any]:
-        """The column's values as exported (or, with no base or not exported, as W&B holds them)."""
-        if self.meta and self.meta.base and column not in self.added:
-            return [base.get(column, ABSENT) for base in self.meta.base.values()]
-        kind = kind_of(column)
-        return [kind.live(r, column, path) for r in self.live.values()]
-
-    def _tag_names(self) -> dict[str, str]:
-        """`tag:NAME` column -> the tag; a header that lost a tag's edge spaces still names the exported tag."""
-        exported = list(self.meta.tag_columns) if self.meta else []
-        names = {}
-        for column in self.sheet.columns:
-            kind = kind_of(column)
-            if not isinstance(kind, TagTick):
-                continue
-            tag = kind.tag(column)
-            names[column] = exported_tag(tag, exported) or tag
-        return names
-
     def base_of(self, run_id: str, column: str, record: RunRecord | None) -> Any:
         if self.meta is None or column in self.added:  # 2-way, or not exported: W&B now is the reference
             return live_value(record, column, self.paths.get(column, ())) if record else ABSENT
@@ -173,70 +90,20 @@ class _Planner:
 
     # -- the diff ---------------------------------------------------------------------------
     def run(self) -> Plan:
-        damaged = self._damaged_headers()
-        # The status column is runsync's own report of the last import (--write-status): never planned.
-        kinds = {c: kind_of(c, self.editable_summary) for c in self.sheet.columns}
-        columns = [c for c in self.sheet.columns if c not in damaged and kinds[c].planned]
-        tag_columns = [c for c in columns if isinstance(kinds[c], TagTick)]
-        for column in columns:
-            if not kinds[column].editable and not kinds[column].readonly:
-                self.warnings.append(f"{self.sheet.path}: column {column!r} is not a runsync column: ignored")
-        self._renamed_headers(columns)
-        self._not_exported()
-        # Sorted out once, not per cell: a 50,000-run sheet has over a million cells.
-        readonly = [c for c in columns if c != ID and kinds[c].readonly]
-        editable = [c for c in columns if not isinstance(kinds[c], TagTick) and kinds[c].editable]
-        differing: list[tuple[int, str, dict[str, Any]]] = []  # rows where any cell is not its base
-        # (column, its live getter or None for tags, config/summary?), for the untouched-cell shortcut.
-        shortcut = [(c, None if isinstance(kinds[c], Tags) else live_getter(c, self.paths.get(c, ())),
-                     not isinstance(kinds[c], TextField)) for c in editable]
-        no_base: dict[str, Any] = {}
+        columns = self._columns()
+        differing: list[Row] = []  # rows where any cell is not its base
         for row_number, cells in self.sheet.rows:
             run_id = _cell_id(cells.get(ID))
             if not run_id:
                 continue  # the reader reported blank ids
-            record = self.live.get(run_id)
+            record = self._record(row_number, run_id)
             if record is None:
-                if self.meta is not None and run_id in self.meta.base:
-                    self.warnings.append(f"run {run_id} (row {row_number}) was deleted in W&B since the export: skipped")
-                else:
-                    self._error(row_number, run_id, ID, f"run id not found in project {self.project}")
-                continue
-            if self.meta is not None and run_id not in self.meta.base:
-                # No base to tell an emptied cell from one never filled: none of the row is written.
-                self._error(row_number, run_id, ID, _outside_selection(self.project, run_id))
                 continue
             before = self._tally()
-            tags_from_columns = self._tags_from_columns(row_number, run_id, record, cells, tag_columns)
-            if self.meta is None or not self.shortcuts:
-                for column in readonly:
-                    self._check_readonly(row_number, run_id, column, cells.get(column), record)
-                for column in editable:
-                    self._diff_cell(row_number, run_id, record, column, cells.get(column), tags_from_columns)
-            else:
-                bases = self.meta.base.get(run_id) or no_base  # base_of, for every column but tags
-                for column in readonly:
-                    raw, base = cells.get(column), bases.get(column, ABSENT)
-                    if not (type(raw) is type(base) and raw == base):  # else untouched, as _check_readonly says
-                        self._check_readonly(row_number, run_id, column, raw, record)
-                for column, live_of, typed in shortcut:
-                    raw = cells.get(column)
-                    if live_of is not None:
-                        base = bases.get(column, ABSENT)
-                        if type(raw) is type(base) and raw == base:  # _untouched's first case, inlined
-                            live = live_of(record)
-                            if type(live) is type(base) and live == base:
-                                continue
-                        elif typed and self._untouched(column, raw, base, live_of(record), typed):
-                            continue
-                    self._diff_cell(row_number, run_id, record, column, raw, tags_from_columns)
-            if tags_from_columns is not None and "tags" not in columns:
-                base = self.base_of(run_id, "tags", record)
-                if not self._predates_an_import(run_id, record, "tags", (), base, tags_from_columns):
-                    self._classify(run_id, record, "tags", (), base, tags_from_columns)
+            self._diff_row(row_number, run_id, record, cells, columns)
             if self._tally() != before:
                 differing.append((row_number, run_id, cells))
-        if (moved := self._ids_moved_alone(differing, [c for c in columns if c != ID and c not in tag_columns
+        if (moved := self._ids_moved_alone(differing, [c for c in columns.planned if c != ID and c not in columns.ticks
                                                        and c not in self.added])):
             # One clear error instead of a cell error (or a wrong change) for every cell of every row.
             self.errors = list(self.sheet.errors)
@@ -245,11 +112,77 @@ class _Planner:
         if not self.sheet.rows and not self.errors:
             # Only a header: most likely the wrong file or tab; "No changes." would hide that.
             self._error(None, None, None, "no runs in the sheet (only a header row): nothing to import")
+        return self._plan(differing)
+
+    def _columns(self) -> _Columns:
+        """The columns to plan, and the warnings about the others and about headers."""
+        damaged, warnings = sheet_columns.damaged_headers(self.sheet.path, self.sheet.columns, self.meta)
+        self.warnings.extend(warnings)
+        # The status column is runsync's own report of the last import (--write-status): never planned.
+        kinds = {c: kind_of(c, self.editable_summary) for c in self.sheet.columns}
+        columns = [c for c in self.sheet.columns if c not in damaged and kinds[c].planned]
+        for column in columns:
+            if not kinds[column].editable and not kinds[column].readonly:
+                self.warnings.append(f"{self.sheet.path}: column {column!r} is not a runsync column: ignored")
+        self.warnings.extend(sheet_columns.renamed_headers(self.sheet.path, columns, self.meta))
+        self.warnings.extend(sheet_columns.not_exported(self.sheet.path, self.added, self.paths, self.live))
+        editable = [c for c in columns if not isinstance(kinds[c], TagTick) and kinds[c].editable]
+        shortcut = [(c, None if isinstance(kinds[c], Tags) else live_getter(c, self.paths.get(c, ())),
+                     not isinstance(kinds[c], TextField)) for c in editable]
+        return _Columns(columns, [c for c in columns if isinstance(kinds[c], TagTick)],
+                        [c for c in columns if c != ID and kinds[c].readonly], editable, shortcut)
+
+    def _record(self, row_number: int, run_id: str) -> RunRecord | None:
+        """The row's run as W&B holds it, or None after recording why the row is not planned."""
+        record = self.live.get(run_id)
+        if record is None:
+            if self.meta is not None and run_id in self.meta.base:
+                self.warnings.append(f"run {run_id} (row {row_number}) was deleted in W&B since the export: skipped")
+            else:
+                self._error(row_number, run_id, ID, f"run id not found in project {self.project}")
+            return None
+        if self.meta is not None and run_id not in self.meta.base:
+            # No base to tell an emptied cell from one never filled: none of the row is written.
+            self._error(row_number, run_id, ID, _outside_selection(self.project, run_id))
+            return None
+        return record
+
+    def _diff_row(self, row_number: int, run_id: str, record: RunRecord, cells: dict[str, Any],
+                  columns: _Columns) -> None:
+        tags_from_columns = self._tags_from_columns(row_number, run_id, record, cells, columns.ticks)
+        if self.meta is None or not self.shortcuts:
+            for column in columns.readonly:
+                self._check_readonly(row_number, run_id, column, cells.get(column), record)
+            for column in columns.editable:
+                self._diff_cell(row_number, run_id, record, column, cells.get(column), tags_from_columns)
+        else:
+            bases = self.meta.base.get(run_id) or _NO_BASE  # base_of, for every column but tags
+            for column in columns.readonly:
+                raw, base = cells.get(column), bases.get(column, ABSENT)
+                if not (type(raw) is type(base) and raw == base):  # else untouched, as _check_readonly says
+                    self._check_readonly(row_number, run_id, column, raw, record)
+            for column, live_of, typed in columns.shortcut:
+                raw = cells.get(column)
+                if live_of is not None:
+                    base = bases.get(column, ABSENT)
+                    if type(raw) is type(base) and raw == base:  # _untouched's first case, inlined
+                        live = live_of(record)
+                        if type(live) is type(base) and live == base:
+                            continue
+                    elif typed and self._untouched(column, raw, base, live_of(record), typed):
+                        continue
+                self._diff_cell(row_number, run_id, record, column, raw, tags_from_columns)
+        if tags_from_columns is not None and "tags" not in columns.planned:
+            base = self.base_of(run_id, "tags", record)
+            if not self._predates_an_import(run_id, record, "tags", (), base, tags_from_columns):
+                self._classify(run_id, record, "tags", (), base, tags_from_columns)
+
+    def _plan(self, differing: list[Row]) -> Plan:
         changes, conflicts, skipped = self._leave_out_running()
         # A config the edits would take past the service's limit: refused by W&B, so an error here.
         self.errors.extend(config_size_errors(changes, self.live, file=self.sheet.path,
                                               rows={run_id: row for row, run_id, _ in differing}))
-        self._damage_warnings()
+        self.warnings.extend(damage_warnings(self.sheet.path, self.damaged))
         return Plan(
             project=self.project,
             source=self.sheet.path,
@@ -276,40 +209,12 @@ class _Planner:
         return (len(self.changes), len(self.conflicts), len(self.errors), len(self.warnings),
                 sum(map(len, self.damaged.values())))
 
-    def _ids_moved_alone(self, rows: list[tuple[int, str, dict[str, Any]]],
-                         columns: list[str]) -> list[tuple[int, str, str]]:
+    def _ids_moved_alone(self, rows: list[Row], columns: list[str]) -> list[tuple[int, str, str]]:
         if self.meta is None or len(rows) < 2 or not columns:
             return []
         known = [r for _, r, _ in rows if r in self.meta.base]
-        return ids_moved_alone(rows, known, lambda rid: self._base_print(rid, columns),
-                               lambda rid, cells: self._row_print(rid, cells, columns))
-
-    def _base_print(self, run_id: str, columns: list[str]) -> tuple:
-        return tuple(fingerprint(c, self.base_of(run_id, c, None)) for c in columns)
-
-    def _row_print(self, run_id: str, cells: dict[str, Any], columns: list[str]) -> tuple:
-        out = []
-        for column in columns:
-            value = codec.decode_cell(cells.get(column), column=column, base=self.base_of(run_id, column, None),
-                                      column_type=self.column_types.get(column), source=self.source)
-            out.append(fingerprint(column, ABSENT if value is None else value))
-        return tuple(out)
-
-    def _damaged_headers(self) -> set[str]:
-        """Headers a legacy encoding mangled (`tag:?` for `tag:🔥`): read as new, they'd add a tag or key."""
-        if self.meta is None:
-            return set()
-        exported = set(self.meta.config_paths) | {tag_column(t) for t in self.meta.tag_columns}
-        missing = exported - set(self.sheet.columns)
-        damaged = set()
-        for column in self.sheet.columns:
-            for original in missing if column not in exported else ():
-                if why := damage.lost_characters(original, column):
-                    self.warnings.append(f"{self.sheet.path}: column {column!r} is {original!r} damaged ({why}): "
-                                         "ignored")
-                    damaged.add(column)
-                    break
-        return damaged
+        return ids_moved_over(rows, known, columns, lambda rid, c: self.base_of(rid, c, None), self.column_types,
+                              self.source)
 
     def _decode(self, row: int, run_id: str, column: str, raw: Any, base: Any) -> Any:
         """The typed value of a cell, or ABSENT after recording an error."""
@@ -402,58 +307,18 @@ class _Planner:
 
     def _edit_is_sound(self, row: int, run_id: str, record: RunRecord, column: str, value: Any, base: Any,
                        raw: Any) -> bool:
-        """Refuse edits that would destroy what the plan can't show; warn about likely typing slips."""
-        kind = kind_of(column)
-        if isinstance(kind, SummaryMetric) and (is_wandb_object(base) or is_wandb_object(
-                live_value(record, column)) or is_wandb_object(value)):
-            self._error(row, run_id, column, "a W&B object (histogram, table, image, ...) in the summary is "
-                        "read-only: it can't be edited in a sheet", raw)
+        """Refuse edits that would destroy what the plan can't show; warn about likely typing slips (cell_checks)."""
+        finding = edit_finding(record, column, self.paths, value, base, raw, family=self.column_family.get(column),
+                               allow_text=self.allow_text, strict=self.strict, delimiter=self.sheet.delimiter)
+        if finding is not None and finding.refused:
+            self._error(row, run_id, column, finding.message, raw)
             return False
-        if kind.has_path and value is not ABSENT:
-            refusal = (config_edit_refusal(record.config, column, self.paths[column], value)
-                       if isinstance(kind, ConfigKey)
-                       else summary_edit_refusal(record.summary, column, self.paths[column], value))
-            if refusal is not None:
-                self._error(row, run_id, column, refusal, raw)
-                return False
-            family = self.column_family.get(column)
-            value_type = codec.type_name(value)
-            if family and family != "text" and value_type == "str" and not isinstance(base, str) \
-                    and not (isinstance(raw, str) and codec.quoted_text(raw) == value):  # quoted: on purpose
-                if not self.allow_text:
-                    self._error(row, run_id, column, self._text_refusal(value, family), raw)
-                    return False
-                self._warn(row, run_id, column, f"{value!r} is text in a column of {family} values: written as "
-                                                "text (--allow-text)")
-        elif column in ("name", "group", "job_type") and isinstance(value, str) and value.strip() \
-                and value != value.strip():
-            self._warn(row, run_id, column, f"{value!r} has leading or trailing spaces: written as is")
+        if finding is not None:
+            self._warn(row, run_id, column, finding.message)
         return True
 
-    def _text_refusal(self, value: str, family: str) -> str:
-        """Why text typed into a column of numbers (booleans, JSON) is not written, and the ways to write it."""
-        quoted = json.dumps(value, ensure_ascii=False)
-        if family == "number" and self.sheet.delimiter == ";" and (number := _comma_decimal(value)) is not None:
-            # A `;` CSV was saved in a locale whose decimal separator is `,`: most likely that locale's number.
-            return (f"{value!r} looks like the number {number} typed in a locale with a decimal comma (a "
-                    f"';'-separated CSV), in a column of number values: refused; type {number}, quote it for "
-                    f"text ({quoted}) or pass --allow-text")
-        why = " (--strict)" if self.strict else ""
-        return (f"{value!r} is text in a column of {family} values (a typo, or a program's number format?): "
-                f"refused{why}; quote it for text ({quoted}) or pass --allow-text")
-
     def _mangled(self, base: Any, raw: Any, column: str) -> str | None:
-        return damage.mangled_by_program(base, raw, kind=_damage_kind(column), locales=self.locales,
-                                         exported_as_text=self.exported_as_text)
-
-    def _damage_warnings(self) -> None:
-        """One warning per column a program changed: how many cells, and which (the first few)."""
-        for column, cells in self.damaged.items():
-            shown = "; ".join(f"row {row}, run {run_id}: {why}" for row, run_id, why in cells[:_DAMAGE_SHOWN])
-            more = f"; and {len(cells) - _DAMAGE_SHOWN} more" if len(cells) > _DAMAGE_SHOWN else ""
-            self.warnings.append(
-                f"{self.sheet.path}: column {column!r}: {counted(len(cells), 'cell')} changed by a spreadsheet program, not "
-                f"by an edit: kept the W&B values, nothing written ({shown}{more})")
+        return mangled(base, raw, column, locales=self.locales, exported_as_text=self.exported_as_text)
 
     def _warn(self, row: int, run_id: str, column: str, message: str) -> None:
         self.warnings.append(f"{self.sheet.path}: row {row}, run {run_id}, column {column!r}: {message}")
@@ -489,32 +354,17 @@ class _Planner:
     def _check_readonly(self, row: int, run_id: str, column: str, raw: Any, record: RunRecord) -> None:
         if self.meta is None:
             return  # no base: live read-only values move on their own (a running run finishes)
-        base = self.base_of(run_id, column, record)
-        if type(raw) is type(base) and raw == base:
-            return  # untouched
-        value = codec.decode_cell(raw, column=column, base=base, source=self.source)
-        if isinstance(value, codec.CellProblem):
-            value = raw
-        if value is None and base is ABSENT:
-            return
-        if not codec.values_equal(value, base) and not self._mangled(base, raw, column):
-            self._error(row, run_id, column, f"read-only column edited (was {_show(base)}, now {_show(value)})", raw)
+        error = readonly_edit(column, raw, self.base_of(run_id, column, record), source=self.source,
+                              locales=self.locales, exported_as_text=self.exported_as_text)
+        if error is not None:
+            self._error(row, run_id, column, error, raw)
 
     def _error(self, row: int | None, run_id: str | None, column: str | None, message: str, raw: Any = None) -> None:
         self.errors.append(CellError(self.sheet.path, row, run_id, column, message, raw))
 
 
 _INVALID = object()
-_COMMA_DECIMAL = re.compile(r"[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+")  # 0,01 -1,5 1.234,5
-
-
-def _comma_decimal(text: str) -> str | None:
-    """`text` read as a number written with a decimal comma (`1.234,5` -> "1234.5"), or None."""
-    text = text.strip()
-    return text.replace(".", "").replace(",", ".") if _COMMA_DECIMAL.fullmatch(text) else None
-_DAMAGE_SHOWN = 5  # cells named in a column's damage warning; the count covers the rest
-
-
+_NO_BASE: dict[str, Any] = {}  # a run the export holds no base for (never written to)
 
 
 def _cell_id(raw: Any) -> str | None:
@@ -528,12 +378,6 @@ def _outside_selection(project: str, run_id: str) -> str:
     return (f"the run is in {project} but not in this export (outside its selection), so its row has no base and "
             f"none of it is written; export a selection that includes it (runsync export {project} --filter "
             f"name={run_id} -o FILE) and edit it there")
-
-
-def _damage_kind(column: str) -> str:
-    """The column's kind as runsync.planner.damage names them."""
-    name = kind_of(column).name
-    return name if name in ("tags", "config", "text") else "other"
 
 
 def build_plan(sheet: SheetData, live: Mapping[str, RunRecord], *, project: str, force: bool = False,

@@ -55,3 +55,21 @@ def moved_message(moved: list[tuple[int, str, str]]) -> str:
     examples = "; ".join(f"row {row} (run {rid}) holds run {other}'s values" for row, rid, other in moved[:3])
     return (f"the id column looks sorted on its own: {len(moved)} rows hold the values another run had at "
             f"export ({examples}). Undo the sort (sort whole rows, never one column) and import again")
+
+
+def ids_moved_over(rows: Sequence[Row], known: Sequence[str], columns: list[str], base_of: Callable[[str, str], Any],
+                   column_types: dict[str, str | None], source: str) -> list[tuple[int, str, str]]:
+    """ids_moved_alone over `columns`: each run's exported values (`base_of(run id, column)`) against the rows'
+    cells, decoded as the planner decodes them."""
+    def base_print(run_id: str) -> tuple:
+        return tuple(fingerprint(c, base_of(run_id, c)) for c in columns)
+
+    def row_print(run_id: str, cells: dict[str, Any]) -> tuple:
+        out = []
+        for column in columns:
+            value = codec.decode_cell(cells.get(column), column=column, base=base_of(run_id, column),
+                                      column_type=column_types.get(column), source=source)
+            out.append(fingerprint(column, ABSENT if value is None else value))
+        return tuple(out)
+
+    return ids_moved_alone(rows, known, base_print, row_print)

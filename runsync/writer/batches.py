@@ -1,4 +1,4 @@
-"""How one apply writes its runs: the state its workers share, a run's changes judged against W&B now, batches
+"""How one apply writes its runs (with the state its workers share: context.py): a run's changes judged against W&B now, batches
 (several aliased upsertBuckets per request) with their fallback to one run per request, the journal lines around
 each write, and the config-merge probe.
 
@@ -10,10 +10,9 @@ sends the whole config, re-read just before it.
 """
 from __future__ import annotations
 
-import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from runsync.backend import Backend, RunPatch
@@ -22,111 +21,20 @@ from runsync.fields import kind_of
 from runsync.fields.classify import RUNNING, live_value, same
 from runsync.fields.kinds import WRITE_CONFIG, WRITE_SUMMARY
 from runsync.fields.limits import max_request_bytes
-from runsync.journal.events import Journal, encode_value
+from runsync.journal.events import encode_value
 from runsync.model import Action, Change, RunRecord, Skip
-from runsync.words import counted
+from runsync.writer.context import MERGE, REPLACE, Backoff, Breaker, WriteContext
+from runsync.writer.context import BatchSize as BatchSize  # apply.py imports it from here, as before
+from runsync.writer.context import ConfigMode as ConfigMode
 from runsync.writer.patches import would_replace, write_fields
 from runsync.writer.sizes import by_body_limit, size_refusal
 
 if TYPE_CHECKING:
     from runsync.model import ApplyReport
-    from runsync.writer.options import ApplyOptions
 
 # The first config write (the probe) uses the runs read for its batch when that read is this recent; older,
 # it reads its run again (the config journaled must be the one the write replaces).
 PROBE_REREAD_AFTER_SECONDS = 2.0
-
-# How the server takes a config input (REAL_WANDB.md "Writing runs").
-MERGE = "merge"  # merged into the stored config: send only the changed keys
-REPLACE = "replace"  # replaces it (older self-hosted servers): send the whole config, re-read just before
-
-
-class ConfigMode:
-    """MERGE, REPLACE or None (unknown yet: config writes wait for the probe)."""
-
-    def __init__(self) -> None:
-        self.mode: str | None = None
-
-
-class BatchSize:
-    """Runs per write request, shared by the workers. A failed batch is sent again in halves; when both halves
-    land, the size was the trouble: later batches are at most the larger half."""
-
-    def __init__(self, size: int) -> None:
-        self.size = max(1, size)
-        self.first_failure: tuple[int, str] | None = None  # (runs, error) of the first batch halves then took
-        self._lock = threading.Lock()
-
-    def halves_landed(self, tried: int, error: str, larger_half: int) -> None:
-        with self._lock:
-            self.size = max(1, min(self.size, larger_half))
-            if self.first_failure is None:
-                self.first_failure = (tried, error)
-
-    def warning(self) -> str | None:
-        """What the report says once when batches had to shrink."""
-        if self.first_failure is None:
-            return None
-        tried, error = self.first_failure
-        return (f"W&B did not take {tried} runs in one request ({error}); runsync sent them again in smaller "
-                f"requests, and then at most {counted(self.size, 'run')} per request")
-
-
-class Backoff:
-    """One shared pause: when the server pushes back, every worker waits, not just the one that saw it."""
-
-    def __init__(self, base: float) -> None:
-        self.base = base
-        self._until = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        while True:
-            with self._lock:
-                delay = self._until - time.monotonic()
-            if delay <= 0:
-                return
-            time.sleep(delay)
-
-    def push_back(self, attempt: int) -> None:
-        delay = self.base * (2**attempt) * (0.5 + random.random())
-        with self._lock:
-            self._until = max(self._until, time.monotonic() + delay)
-
-
-class Breaker:
-    """Counts runs that failed every attempt in a row; open once there were too many."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.in_a_row = 0
-        self._lock = threading.Lock()
-
-    def record(self, ok: bool) -> None:
-        with self._lock:
-            self.in_a_row = 0 if ok else self.in_a_row + 1
-
-    @property
-    def open(self) -> bool:
-        return self.in_a_row >= self.limit
-
-
-@dataclass
-class WriteContext:
-    """What one apply shares between its workers."""
-
-    backend: Backend
-    project: str
-    journal: Journal
-    options: ApplyOptions
-    backoff: Backoff
-    breaker: Breaker
-    report: ApplyReport
-    lock: threading.Lock
-    mode: ConfigMode = field(default_factory=ConfigMode)
-    batch: BatchSize = field(default_factory=lambda: BatchSize(1))  # apply_plan gives the size asked for
-    sent: dict[str, list[Change]] = field(default_factory=dict)  # run id -> the changes its write line records
-    with_summary: bool = False  # the plan edits summary metrics: every read asks for the summary too
 
 
 def read_fresh(backend: Backend, project: str, ids: list[str], backoff: Backoff,
