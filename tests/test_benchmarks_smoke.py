@@ -32,7 +32,7 @@ def test_benchmarks_smoke(tmp_path: Path) -> None:
 
     results = json.loads(out.read_text())
     rows = results["rows"]
-    assert len(rows) == 10
+    assert len(rows) == len(ROWS)
     for row in rows:
         assert row["requests"] is not None and row["requests"] <= row["budget"], row
     # Written numbers, not runsync's constants (a smaller page or batch size must fail here). --smoke: import
