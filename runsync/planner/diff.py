@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from runsync.backend import capabilities
 from runsync.errors import CellError
 from runsync.fields import ConfigKey, SummaryMetric, Tags, TagTick, TextField, codec, kind_of, tag_column
 from runsync.fields.classify import (
@@ -178,9 +179,15 @@ class _Planner:
         kinds = {c: kind_of(c, self.editable_summary) for c in self.sheet.columns}
         columns = [c for c in self.sheet.columns if c not in damaged and kinds[c].planned]
         tag_columns = [c for c in columns if isinstance(kinds[c], TagTick)]
+        tracker = capabilities(self.project).tracker
         for column in columns:
-            if not kinds[column].editable and not kinds[column].readonly:
+            if tracker not in kinds[column].trackers and kinds[column].keyed:
+                self._error(None, None, column, f"a {' and '.join(sorted(kinds[column].trackers))} column, but this "
+                            f"sheet is of the {tracker} project {self.project}: {tracker} runs have no such field; "
+                            "remove the column")
+            elif not kinds[column].editable and not kinds[column].readonly or tracker not in kinds[column].trackers:
                 self.warnings.append(f"{self.sheet.path}: column {column!r} is not a runsync column: ignored")
+        columns = [c for c in columns if tracker in kinds[c].trackers]
         self._renamed_headers(columns)
         self._not_exported()
         # Sorted out once, not per cell: a 50,000-run sheet has over a million cells.
@@ -404,6 +411,9 @@ class _Planner:
                        raw: Any) -> bool:
         """Refuse edits that would destroy what the plan can't show; warn about likely typing slips."""
         kind = kind_of(column)
+        if (refusal := kind.edit_refusal(column, base, live_value(record, column), value)) is not None:
+            self._error(row, run_id, column, refusal, raw)  # e.g. a set MLflow param: write-once
+            return False
         if isinstance(kind, SummaryMetric) and (is_wandb_object(base) or is_wandb_object(
                 live_value(record, column)) or is_wandb_object(value)):
             self._error(row, run_id, column, "a W&B object (histogram, table, image, ...) in the summary is "
