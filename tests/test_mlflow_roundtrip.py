@@ -4,6 +4,7 @@ found, undo restores). The oracle is the plain `MlflowClient`, never runsync's r
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,7 +160,7 @@ def test_set_edits_tags_by_filter_and_undo_takes_it_back(world: World, tmp_path:
     assert world.state("c")[1]["reviewed"] == "yes ✓"
     assert "reviewed" not in world.state("b")[1]
     journal = next(line.split("runsync undo ", 1)[1] for line in result.stderr.splitlines() if "runsync undo " in line)
-    invoke("undo", journal.strip(), "--yes")
+    invoke("undo", *shlex.split(journal), "--yes")
     assert world.all_state() == before
 
 
