@@ -207,3 +207,16 @@ def test_a_libreoffice_resave_of_an_untouched_export_plans_nothing(world: World,
     (resaved,) = lo.convert([sheet], tmp_path / "resaved", "xlsx:Calc MS Excel 2007 XML")
     assert resaved.read_bytes() != sheet.read_bytes()
     assert "No changes." in invoke("import", resaved, "--dry-run").stdout
+
+
+def test_the_dataframe_api_plans_and_applies_an_mlflow_edit(world: World) -> None:
+    import runsync
+
+    df = runsync.frame(world.project)
+    assert runsync.plan(df).empty
+    row = df.index[df["id"] == world.runs["c"]][0]
+    df.loc[row, "tags.team"] = "frames ✓"
+    plan = runsync.plan(df)
+    assert [(c.field, c.sheet) for c in plan.changes] == [("tags.team", "frames ✓")]
+    runsync.apply(plan)
+    assert world.state("c")[1]["team"] == "frames ✓"
