@@ -66,6 +66,7 @@ class RunRecord:
     tag_values: dict[str, str] = field(default_factory=dict)
     # The tracker's own keyed tags (MLflow's `mlflow.*`: source, user, git commit, ...): read-only, never written.
     system_tags: dict[str, str] = field(default_factory=dict)
+    experiment: str | None = None  # the MLflow experiment's name (W&B: none; the project is the sheet's)
 
 
 class Action(str, enum.Enum):

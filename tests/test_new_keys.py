@@ -278,3 +278,18 @@ def test_the_apply_line_runs_as_printed_with_base_and_a_path_with_spaces(runs, t
     assert command == ["runsync", "import", str(copy), "--base", f"{sheet}.runsync.json", "--new-keys"]
     invoke(*command[1:], "--yes")
     assert json.loads(configs()["r3"])["bs"] == 9
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "csv"])
+def test_an_mlflow_column_in_a_w_and_b_sheet_is_refused(runs, tmp_path, fmt):
+    """`params.x`, `tags.x`, `metrics.x` are MLflow's columns: a W&B sheet holding one is refused naming it."""
+    sheet = export(tmp_path, fmt)
+    before = configs()
+    edit_cells(sheet, {("r0", "params.lr ü"): "0.5", ("r1", "tags.team"): "a", ("r0", "config.lr"): 0.75})
+    result = invoke("import", sheet, "--yes", "--new-keys", exit_code=1)
+    errors = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert len(errors) == 2 and "column 'params.lr ü'" in errors[0] and "column 'tags.team'" in errors[1]
+    assert all("MLflow column" in e and "W&B project e/p" in e for e in errors)
+    assert configs() == before
+    refused = invoke("set", "e/p", "--set", "params.lr=1", "--yes", exit_code=1)
+    assert "no field 'params.lr'" in refused.stderr and configs() == before

@@ -10,7 +10,7 @@ from typing import Any
 
 from runsync.api.journals import advance_base
 from runsync.api.reading import read
-from runsync.backend import Backend, connect, parse_project_address
+from runsync.backend import Backend, backend_for, parse_project_address
 from runsync.errors import ConfigError, RunsyncError
 from runsync.exporter.table import ExportShape, Table, base_snapshot, build_table
 from runsync.fields import codec, kind_of
@@ -22,7 +22,7 @@ from runsync.version import __version__
 class Selection:
     """Which runs an export takes; recorded in the file."""
 
-    filters: dict[str, Any] | None = None
+    filters: dict[str, Any] | str | None = None  # a str: the tracker's own filter language (MLflow's)
     order: str | None = None
     limit: int | None = None
 
@@ -42,8 +42,9 @@ def fetch_table(project: str, selection: Selection, shape: ExportShape, backend:
                  on_total: Callable[[int], None] | None, on_run: Callable[[], None] | None,
                  warnings: list[str] | None = None) -> tuple[Table, SheetMeta]:
     parse_project_address(project)
+    tracker = backend.capabilities.tracker
     try:
-        shape.check()
+        shape.check(tracker)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     records = backend.iter_runs(
@@ -51,7 +52,7 @@ def fetch_table(project: str, selection: Selection, shape: ExportShape, backend:
         with_summary=bool(shape.summary), on_total=on_total,  # page sizes: the backend's (they grow, W&B's)
         on_warning=None if warnings is None else warnings.append,  # e.g. runs the pages skipped
     )
-    table = build_table(_counting(records, on_run), shape)
+    table = build_table(_counting(records, on_run), shape, tracker)
     meta = SheetMeta(
         project=project,
         selection=selection.to_json(),
@@ -82,11 +83,13 @@ def export(
     on_total: Callable[[int], None] | None = None,
     on_run: Callable[[], None] | None = None,
     overwrite: bool = False,
+    tracking_uri: str | None = None,
 ) -> ExportResult:
     """Write the project's selected runs to an XLSX or CSV sheet, with its base snapshot; returns an ExportResult.
 
     Refuses, before asking W&B for anything, a path it can't write, and (unless `overwrite`) a file that
-    holds edits not imported yet or that it can't read.
+    holds edits not imported yet or that it can't read. `tracking_uri`: an MLflow project's server (else
+    MLFLOW_TRACKING_URI).
     """
     from runsync.sheets import sidecar_path, write_sheet
 
@@ -100,7 +103,8 @@ def export(
     if not overwrite:
         _refuse_unsaved_edits(target)
     listing: list[str] = []
-    table, meta = fetch_table(project, selection, shape, backend or connect(project), on_total, on_run, listing)
+    backend = backend_for(project, backend, tracking_uri=tracking_uri)
+    table, meta = fetch_table(project, selection, shape, backend, on_total, on_run, listing)
     try:
         write_sheet(target, table.columns, table.rows, meta)
     except ValueError as exc:  # e.g. a cell over a spreadsheet program's size limit

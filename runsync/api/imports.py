@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from runsync.api.journals import default_journal, frame_home
-from runsync.api.provenance import header_of
-from runsync.backend import Backend, connect
+from runsync.api.provenance import backend_of, header_of
+from runsync.backend import Backend, backend_for, capabilities
 from runsync.errors import RunsyncError, SheetError
 from runsync.journal.events import check_can_append, journal_dir, planned_keys
 from runsync.journal.imports import Continuation, find_continuation
@@ -29,6 +29,7 @@ def apply(
     verify: bool = True,
     batch_size: int = DEFAULT_BATCH_SIZE,
     new_keys: bool = False,
+    tracking_uri: str | None = None,
 ) -> ApplyReport:
     """Write a plan's changes to W&B; refuses a plan with errors, conflicts unless `force`, and one that creates
     config keys (`Plan.new_key_counts`) unless `new_keys` here or when planning.
@@ -62,7 +63,9 @@ def apply(
         check_can_append(path, plan.project, header)  # the same import re-run may add to it; another may not
     options = ApplyOptions(journal=path, concurrency=concurrency, batch_size=batch_size, force=force, header=header,
                            include_running=plan.include_running, verify=verify)
-    return apply_plan(plan, backend or connect(plan.project), options, on_run_done=on_run_done)
+    # The plan's project names its tracker: the backend that read it, or `backend` when it is that tracker's.
+    chosen = backend_for(plan.project, backend if backend is not None else backend_of(plan), tracking_uri=tracking_uri)
+    return apply_plan(plan, chosen, options, on_run_done=on_run_done)
 
 
 def continued_import(plan: Plan) -> Continuation | None:
@@ -86,5 +89,8 @@ def new_keys_refusal(plan: Plan, *, force: bool = False) -> str | None:
     if not written:
         return None
     shown = ", ".join(f"{field!r} ({counted(n, 'run')})" for field, n in written.items())
+    if capabilities(plan.project).add_only:  # MLflow's params: logged once, never changed nor deleted
+        return (f"{plan.source}: the plan adds params {capabilities(plan.project).tracker} cannot change or delete "
+                f"(undo cannot take them back): {shown}; nothing written: pass --new-keys to add them")
     return (f"{plan.source}: the plan creates config keys W&B cannot delete (undo only sets them to null): "
             f"{shown}; nothing written: pass --new-keys to create them")

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from runsync.api.frames import sheet_from_frame
 from runsync.api.journals import advance_base
-from runsync.api.provenance import remember_header
+from runsync.api.provenance import remember_backend, remember_header
 from runsync.api.reading import cycle_collector_paused, read_unpaused
-from runsync.backend import Backend, connect, parse_project_address
-from runsync.errors import BackendError, ConfigError, SheetError
+from runsync.backend import Backend, backend_for, connect, parse_project_address
+from runsync.errors import BackendError, ConfigError, RunsyncError, SheetError
 from runsync.journal.events import export_header
 from runsync.model import ID, Plan, RunRecord, SheetData
 from runsync.planner.diff import build_plan
@@ -36,6 +36,7 @@ def plan(
     on_total: Callable[[int], None] | None = None,
     on_run: Callable[[], None] | None = None,
     allow_text: bool = False,
+    tracking_uri: str | None = None,
 ) -> Plan:
     """The 3-way plan for an edited sheet (path) or DataFrame from `frame()`; writes nothing. Returns the Plan.
 
@@ -47,7 +48,8 @@ def plan(
     JSON string (`"0,01"`) is text on purpose. `strict` refuses that text even with `allow_text`.
     `new_keys` (the CLI's --new-keys) opts in to creating config keys the runs lack, which W&B cannot delete:
     without it `apply` refuses such a plan, and a header that differs from an exported one only by case,
-    spaces or invisible characters raises SheetError before W&B is read.
+    spaces or invisible characters raises SheetError before W&B is read. The tracker is the sheet's (its
+    project's address); `backend` is used when it is that tracker's; `tracking_uri`: MLflow's server.
     """
     early = None
     with cycle_collector_paused():
@@ -57,7 +59,7 @@ def plan(
             from runsync.planner.early_fetch import EarlyFetch
             from runsync.sheets.xlsx_io import read_xlsx
 
-            if backend is None:
+            if backend is None and project is not None and tracking_uri is None:
                 backend = connect(project)
                 backend.connect_in_background()  # the client and its sidecar start while calamine reads
             early = EarlyFetch(backend, project, on_total, on_run)
@@ -65,6 +67,14 @@ def plan(
             def read_ahead(header: dict[str, Any], ids: list[str], columns: list[str]) -> None:
                 # Not when the header will be refused: then nothing is read from W&B.
                 if new_keys or not _twins_in(columns, header):
+                    if isinstance(recorded := header.get("project"), str):
+                        try:  # the sheet's own tracker, now that its header says which
+                            chosen = backend_for(recorded, early.backend, tracking_uri=tracking_uri)
+                        except RunsyncError:
+                            return  # the plan says what is wrong
+                        if chosen is not early.backend:
+                            early.backend = chosen
+                            chosen.connect_in_background()
                     early.start(header, ids)
 
             sheet = read_xlsx(os.fspath(source), on_ids=read_ahead)
@@ -73,8 +83,8 @@ def plan(
         else:
             sheet = sheet_from_frame(source, source.attrs.get("runsync"))
         return _plan_sheet(sheet, project=project, force=force, strict=strict, include_running=include_running,
-                           new_keys=new_keys, backend=backend, early=early, on_total=on_total, on_run=on_run,
-                           allow_text=allow_text)
+                           new_keys=new_keys, backend=backend or (early.backend if early else None), early=early,
+                           on_total=on_total, on_run=on_run, allow_text=allow_text, tracking_uri=tracking_uri)
 
 
 def _twins_in(columns: list[str], header: dict[str, Any]) -> bool:
@@ -86,17 +96,17 @@ def _twins_in(columns: list[str], header: dict[str, Any]) -> bool:
 
 def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = False, strict: bool = False,
                include_running: bool = False, new_keys: bool = False, backend: Backend | None = None,
-               allow_text: bool = False) -> Plan:
+               allow_text: bool = False, tracking_uri: str | None = None) -> Plan:
     """The 3-way Plan for a sheet already read (`read`); writes nothing. `new_keys`, `allow_text`: as for `plan`."""
     with cycle_collector_paused():
         return _plan_sheet(sheet, project=project, force=force, strict=strict, include_running=include_running,
-                           new_keys=new_keys, backend=backend, allow_text=allow_text)
+                           new_keys=new_keys, backend=backend, allow_text=allow_text, tracking_uri=tracking_uri)
 
 
 def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: bool, include_running: bool,
                 backend: Backend | None, early: EarlyFetch | None = None, new_keys: bool = False,
                 on_total: Callable[[int], None] | None = None, on_run: Callable[[], None] | None = None,
-                allow_text: bool = False) -> Plan:
+                allow_text: bool = False, tracking_uri: str | None = None) -> Plan:
     if sheet.meta is None and project is None and sheet.path == FRAME_SOURCE:
         raise ConfigError(f"{FRAME_SOURCE}: no base snapshot in df.attrs['runsync'] (a pandas operation may have "
                           "dropped it)", hint="keep df.attrs from runsync.frame (df2.attrs = df.attrs), start from "
@@ -114,6 +124,7 @@ def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: b
         raise ConfigError(f"{sheet.path}: exported from {sheet.meta.project}, not {project}")
     target = project or sheet.meta.project  # type: ignore[union-attr]
     parse_project_address(target)
+    backend = backend_for(target, backend, tracking_uri=tracking_uri)  # the sheet's tracker
     if sheet.meta is None:
         sheet.warnings.insert(0, f"{sheet.path}: no base snapshot: 2-way diff against W&B, conflicts cannot be detected")
     if not new_keys and (twins := twin_header_errors(sheet)):
@@ -128,7 +139,7 @@ def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: b
         if live is None:
             if on_total is not None and ids:
                 on_total(len(set(ids)))
-            live = (backend or connect(target)).fetch_by_ids(
+            live = backend.fetch_by_ids(
                 target, ids, on_warning=sheet.warnings.append, with_summary=editable_summary,
                 on_run=on_run) if ids else {}  # ids the pages missed: in the plan
     except BackendError as exc:  # e.g. the sheet's project is gone: say which sheet asked for it
@@ -137,4 +148,4 @@ def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: b
     header = export_header(sheet.path, sheet.meta.exported_at if sheet.meta else None)
     plan = build_plan(sheet, live, project=target, force=force, strict=strict, include_running=include_running,
                       new_keys=new_keys, history=history, allow_text=allow_text)
-    return remember_header(plan.with_run_urls(live), header)
+    return remember_backend(remember_header(plan.with_run_urls(live), header), backend)

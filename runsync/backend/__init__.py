@@ -23,6 +23,7 @@ from runsync.backend.mlflow.address import claims as _mlflow_claims
 from runsync.backend.mlflow.address import project_address as _mlflow_address
 from runsync.backend.wandb.address import TRACKER as _WANDB
 from runsync.backend.wandb.address import project_address as _wandb_address
+from runsync.errors import ConfigError
 
 
 def _wandb_capabilities() -> Capabilities:
@@ -79,6 +80,19 @@ def capabilities(project_address: str | None = None) -> Capabilities:
     return tracker_for(project_address).capabilities()
 
 
+def backend_for(project_address: str, backend: Backend | None = None, *, tracking_uri: str | None = None) -> Backend:
+    """`backend` when it is the tracker of this address, else a new backend for it (a W&B client handed to the
+    import of an MLflow sheet is set aside). `tracking_uri`: MLflow's server (else MLFLOW_TRACKING_URI);
+    ConfigError for another tracker's address."""
+    tracker = tracker_for(project_address)
+    caps = tracker.capabilities()
+    if tracking_uri is not None and not caps.takes_tracking_uri:
+        raise ConfigError(f"--tracking-uri is for MLflow experiments; {project_address} is a {caps.tracker} project")
+    if backend is not None and backend.capabilities.tracker == caps.tracker:
+        return backend
+    return tracker.open(**({"tracking_uri": tracking_uri} if tracking_uri is not None else {}))
+
+
 def connect(project_address: str | None = None, **options: Any) -> Backend:
     """The backend for a project's address (None: the default tracker's), with the tracker's own options
     (W&B: base_url, api_key, timeout, ...; MLflow: tracking_uri). It connects on first use; `login()` connects now."""
@@ -86,4 +100,4 @@ def connect(project_address: str | None = None, **options: Any) -> Backend:
 
 
 __all__ = ["FIELD_KINDS", "PATCH_FIELDS", "TRACKERS", "Backend", "Capabilities", "ProjectAddress", "RunPatch",
-           "Tracker", "WriteOutcome", "capabilities", "connect", "parse_project_address", "tracker_for"]
+           "Tracker", "WriteOutcome", "backend_for", "capabilities", "connect", "parse_project_address", "tracker_for"]

@@ -58,6 +58,8 @@ class Capabilities:
     max_runs_per_request: int | None  # runs one write request may carry (None: only the apply's batch size)
     parse_project: Callable[[str], ProjectAddress]  # "ENTITY/PROJECT", a pasted page address, ...
     filter_value: Callable[[str, str], Any]  # what `--filter KEY=VALUE` compares KEY with
+    filter_text: bool = False  # `--filters` is the tracker's own filter string (MLflow's), not a JSON document
+    takes_tracking_uri: bool = False  # the backend takes `tracking_uri` (MLflow's server; W&B has base_url)
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class Backend(Protocol):
         self,
         project: str,
         *,
-        filters: dict[str, Any] | None = ...,
+        filters: dict[str, Any] | str | None = ...,  # a str: the tracker's own filter language (MLflow's)
         order: str | None = ...,
         limit: int | None = ...,
         per_page: int | None = ...,  # None: the tracker's own page sizes (W&B: they grow with fast answers)

@@ -189,6 +189,9 @@ new_keys_option = click.option(
     "--new-keys", is_flag=True,
     help="Create config keys the runs lack in W&B (W&B cannot delete a key: undo only sets it to null). "
          "A plan that creates any is not applied without it; --yes is not enough.")
+tracking_uri_option = click.option(
+    "--tracking-uri", "tracking_uri", metavar="URI",
+    help="MLflow's tracking server for an mlflow: project [default: MLFLOW_TRACKING_URI].")
 allow_text_option = click.option(
     "--allow-text", is_flag=True,
     help="Write text typed where every value is a number, boolean or JSON (refused by default: a typo or a "

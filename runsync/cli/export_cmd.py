@@ -8,16 +8,20 @@ import sys
 import click
 
 from runsync.backend import capabilities
-from runsync.cli.common import progress, split_list, stderr_console
+from runsync.cli.common import progress, split_list, stderr_console, tracking_uri_option
 from runsync.errors import ConfigError, ExitCode
 
 
-def parse_filters(pairs: tuple[str, ...], filters_json: str | None, project: str | None = None) -> dict | None:
+def parse_filters(pairs: tuple[str, ...], filters_json: str | None, project: str | None = None
+                  ) -> dict | str | None:
     """`--filter K=V` pairs (V as JSON when it parses, else text; always text on a text field such as tags: the
-    project's tracker says which), AND-ed with `--filters JSON`."""
-    filter_value = capabilities(project).filter_value
-    parts: list[dict] = []
-    if filters_json:
+    project's tracker says which), AND-ed with `--filters JSON` (MLflow: its own filter string)."""
+    caps = capabilities(project)
+    filter_value = caps.filter_value
+    parts: list[dict | str] = []
+    if filters_json and caps.filter_text:  # MLflow's own filter string, passed as is
+        parts.append(filters_json)
+    elif filters_json:
         try:
             loaded = json.loads(filters_json)
         except json.JSONDecodeError as exc:
@@ -34,7 +38,7 @@ def parse_filters(pairs: tuple[str, ...], filters_json: str | None, project: str
         return None
     if len(parts) == 1:
         return parts[0]
-    return {"$and": parts}
+    return {"$and": parts}  # MLflow's filter string among them is and-ed as it is
 
 
 def _stamp(path: str) -> tuple[int, int] | None:
@@ -47,12 +51,14 @@ def _stamp(path: str) -> tuple[int, int] | None:
 
 
 @click.command()
-@click.argument("project", metavar="ENTITY/PROJECT")
+@click.argument("project", metavar="PROJECT")
 @click.option("-o", "--output", "output", required=True, type=click.Path(),
               help="Where to write: FILE.xlsx or FILE.csv (CSV gets a FILE.csv.runsync.json sidecar).")
 @click.option("--filter", "filter_pairs", multiple=True, metavar="KEY=VALUE",
               help="Keep runs where KEY equals VALUE (JSON if it parses). Repeatable; AND-ed.")
-@click.option("--filters", "filters_json", metavar="JSON", help="Any W&B filter, e.g. '{\"$or\": [...]}'.")
+@click.option("--filters", "filters_json", metavar="FILTER",
+              help="Any W&B filter as JSON, e.g. '{\"$or\": [...]}'; MLflow: its filter string, e.g. "
+                   "\"metrics.acc > 0.9\".")
 @click.option("--order", help="Sort order, e.g. -created_at or +config.lr.value.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many runs.")
 @click.option("--columns", help="Only these columns (comma-separated; id is always kept).")
@@ -62,10 +68,12 @@ def _stamp(path: str) -> tuple[int, int] | None:
 @click.option("--tag-columns", is_flag=True, help="Add one TRUE/FALSE column per tag (tag:NAME) to tick.")
 @click.option("--overwrite", is_flag=True,
               help="Replace FILE even if it has edits not imported yet (or can't be read as a runsync sheet).")
+@tracking_uri_option
 def export(project: str, output: str, filter_pairs: tuple[str, ...], filters_json: str | None, order: str | None,
            limit: int | None, columns: str | None, config_keys: str | None, summary: str | None, edit_summary: bool,
-           tag_columns: bool, overwrite: bool) -> None:
-    """Write a project's runs to a spreadsheet.
+           tag_columns: bool, overwrite: bool, tracking_uri: str | None) -> None:
+    """Write a project's runs to a spreadsheet (PROJECT: ENTITY/PROJECT for W&B; mlflow:EXPERIMENT or
+    mlflow:id=N for MLflow).
 
     \b
     Examples:
@@ -73,6 +81,7 @@ def export(project: str, output: str, filter_pairs: tuple[str, ...], filters_jso
       runsync export my-team/cifar --filter config.dataset=cifar10 --filter state=finished -o runs.csv
       runsync export my-team/cifar --filters '{"tags": {"$in": ["baseline"]}}' --summary acc,loss -o runs.xlsx
       runsync export my-team/cifar -o runs.xlsx --overwrite   # start over, dropping edits not imported
+      runsync export mlflow:cifar --filters "metrics.acc > 0.9" --summary acc -o runs.xlsx
     """
     import shlex
 
@@ -89,7 +98,8 @@ def export(project: str, output: str, filter_pairs: tuple[str, ...], filters_jso
     try:
         with progress("Fetching runs", enabled=True) as (set_total, advance):
             result = runsync.export(project, output, selection=selection, shape=shape,
-                                    on_total=set_total, on_run=advance, overwrite=overwrite)
+                                    on_total=set_total, on_run=advance, overwrite=overwrite,
+                                    tracking_uri=tracking_uri)
     except KeyboardInterrupt:
         # An export only reads W&B; the sheet is written whole (a temp file renamed) or not at all.
         kept = "was not written" if before is None else "was left as it was"

@@ -18,6 +18,7 @@ from runsync.cli.common import (
     report_option,
     show_plan,
     stderr_console,
+    tracking_uri_option,
     write_plan_report,
     write_status_option,
 )
@@ -41,7 +42,8 @@ from runsync.words import counted
 @click.option("--detailed-exitcode", is_flag=True, help="With --dry-run, exit 2 when there are changes.")
 @click.option("--base", "base", type=click.Path(exists=True, dir_okay=False),
               help="The base snapshot when the sheet lost it: the exported file or its .runsync.json sidecar.")
-@click.option("--project", help="ENTITY/PROJECT, for a sheet with no base at all (2-way diff, no conflict checks).")
+@click.option("--project", help="ENTITY/PROJECT (or mlflow:EXPERIMENT), for a sheet with no base at all (2-way "
+                                 "diff, no conflict checks).")
 @click.option("--journal", type=click.Path(dir_okay=False),
               help="Undo journal [default: a new SHEET.runsync-journals/<UTC time>-<n>.jsonl per import]. "
                    "An existing one is added to only by imports of the same sheet and export.")
@@ -53,11 +55,12 @@ from runsync.words import counted
 @report_option
 @write_status_option
 @pager_option
+@tracking_uri_option
 def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, allow_text: bool, include_running: bool,
             new_keys: bool, fmt: str, detailed_exitcode: bool, base: str | None, project: str | None,
             journal: str | None, concurrency: int, batch_size: int, no_verify: bool, report_path: str | None,
-            write_status: bool, no_pager: bool) -> None:
-    """Apply an edited sheet to W&B: only the fields that changed.
+            write_status: bool, no_pager: bool, tracking_uri: str | None) -> None:
+    """Apply an edited sheet to W&B (or MLflow: the sheet's own tracker): only the fields that changed.
 
     \b
     Examples:
@@ -70,16 +73,20 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, all
       runsync import runs.xlsx --yes --write-status
     """
     import runsync
-    from runsync.backend import connect
+    from runsync.backend import backend_for
     from runsync.sheets.status import write_import_status
 
     err = stderr_console()
-    backend = connect(project)  # one client for the plan and the writes: one login, one sidecar session
-    backend.connect_in_background()  # while the sheet is read
+    # One client for the plan and the writes: one login, one sidecar session. Without --project the sheet's
+    # header names the tracker: the plan connects to it once the header is read (and apply reuses that client).
+    backend = None
+    if project is not None:
+        backend = backend_for(project, tracking_uri=tracking_uri)
+        backend.connect_in_background()  # while the sheet is read
     with plan_progress() as (on_total, on_run):
         plan = runsync.plan(sheet, base=base, project=project, force=force, strict=strict,
                             include_running=include_running, new_keys=new_keys, backend=backend, on_total=on_total,
-                            on_run=on_run, allow_text=allow_text)
+                            on_run=on_run, allow_text=allow_text, tracking_uri=tracking_uri)
     show_plan(plan, fmt, f"Read {sheet}: plan for {plan.project}" + ("" if plan.three_way else " (2-way)"),
               pager=not no_pager)
     if report_path:
@@ -103,12 +110,13 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, all
                      *(["--project", project] if project else []), *(["--force"] if force else []),
                      *(["--strict"] if strict else []), *(["--allow-text"] if allow_text else []),
                      *(["--include-running"] if include_running else []),
-                     *(["--new-keys"] if plan.new_key_counts else []), *(["--journal", journal] if journal else [])]
+                     *(["--new-keys"] if plan.new_key_counts else []), *(["--journal", journal] if journal else []),
+                     *(["--tracking-uri", tracking_uri] if tracking_uri else [])]
             err.print(f"Dry run: nothing written. To apply: {shlex.join(words)}", markup=False)
         if write_status and not dry_run:
             print_status_line(write_import_status(sheet, plan))
         sys.exit(ExitCode.CHANGES_PENDING if detailed_exitcode and plan.changes and dry_run else ExitCode.OK)
     confirm_and_apply(plan, yes=yes, interactive=sys.stdin.isatty(), journal=journal, force=force, backend=backend,
-                      concurrency=concurrency, batch_size=batch_size, verify=not no_verify,
+                      concurrency=concurrency, batch_size=batch_size, verify=not no_verify, tracking_uri=tracking_uri,
                       after=(lambda report: print_status_line(write_import_status(sheet, plan, report)))
                       if write_status else None)

@@ -16,6 +16,7 @@ from runsync.cli.common import (
     report_option,
     show_plan,
     stderr_console,
+    tracking_uri_option,
     write_plan_report,
 )
 from runsync.cli.export_cmd import parse_filters
@@ -41,14 +42,16 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, object]]:
 
 
 @click.command("set")
-@click.argument("project", metavar="ENTITY/PROJECT")
+@click.argument("project", metavar="PROJECT")
 @click.option("--filter", "filter_pairs", multiple=True, metavar="KEY=VALUE",
               help="Edit runs where KEY equals VALUE (JSON if it parses). Repeatable; AND-ed.")
-@click.option("--filters", "filters_json", metavar="JSON", help="Any W&B filter, e.g. '{\"$or\": [...]}'.")
+@click.option("--filters", "filters_json", metavar="FILTER",
+              help="Any W&B filter as JSON, e.g. '{\"$or\": [...]}'; MLflow: its filter string.")
 @click.option("--order", help="Sort order, e.g. -created_at (with --limit: which runs).")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many runs.")
 @click.option("--set", "set_pairs", multiple=True, metavar="FIELD=VALUE",
-              help="FIELD: name, group, job_type, notes, tags or config.KEY. VALUE is read like a sheet cell "
+              help="FIELD: name, group, job_type, notes, tags or config.KEY (MLflow: name, description, tags.KEY, "
+                   "params.KEY). VALUE is read like a sheet cell "
                    "(0.01 a number, '\"0.01\"' text, true, JSON). Repeatable.")
 @click.option("--add-tag", "add_tags", multiple=True, metavar="TAG", help="Add a tag. Repeatable.")
 @click.option("--remove-tag", "remove_tags", multiple=True, metavar="TAG", help="Remove a tag. Repeatable.")
@@ -75,12 +78,14 @@ def _pairs(values: tuple[str, ...]) -> list[tuple[str, object]]:
 @allow_text_option
 @report_option
 @pager_option
+@tracking_uri_option
 def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, order: str | None,
          limit: int | None, set_pairs: tuple[str, ...], add_tags: tuple[str, ...], remove_tags: tuple[str, ...],
          clear: tuple[str, ...], dry_run: bool, yes: bool, include_running: bool, new_keys: bool, fmt: str,
          detailed_exitcode: bool, journal: str | None, concurrency: int, batch_size: int, no_verify: bool,
-         strict: bool, allow_text: bool, report_path: str | None, no_pager: bool) -> None:
-    """Edit the selected runs without a spreadsheet: the same plan, journal and undo as an import.
+         strict: bool, allow_text: bool, report_path: str | None, no_pager: bool, tracking_uri: str | None) -> None:
+    """Edit the selected runs without a spreadsheet: the same plan, journal and undo as an import (PROJECT:
+    ENTITY/PROJECT, or mlflow:EXPERIMENT).
 
     \b
     Examples:
@@ -88,16 +93,17 @@ def set_(project: str, filter_pairs: tuple[str, ...], filters_json: str | None, 
       runsync set my-team/cifar --filters '{"tags": {"$in": ["debug"]}}' --add-tag reviewed --remove-tag debug --yes
       runsync set my-team/cifar --filter config.dataset=cifar10 --set config.lr=0.01 --set notes="rerun needed"
       runsync set my-team/cifar --filter state=crashed --clear group --set 'config.code="007"'
+      runsync set mlflow:cifar --filter params.model=resnet --set tags.team=vision --dry-run
     """
     import runsync
-    from runsync.backend import connect
+    from runsync.backend import backend_for
     from runsync.planner.set_edits import parse_edits
 
     filters = parse_filters(filter_pairs, filters_json, project)
     pairs = _pairs(set_pairs)
     parse_edits(pairs, add_tags=add_tags, remove_tags=remove_tags, clear=clear)  # a bad FIELD: before any request
     err = stderr_console()
-    backend = connect(project)  # one client for the read and the writes
+    backend = backend_for(project, tracking_uri=tracking_uri)  # one client for the read and the writes
     selected: list[int] = []  # one entry per run read: how many the selection holds
     with progress("Reading runs", enabled=True) as (_, advance):
         def on_run() -> None:

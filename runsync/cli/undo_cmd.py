@@ -16,6 +16,7 @@ from runsync.cli.common import (
     report_option,
     stderr_console,
     stdout_console,
+    tracking_uri_option,
     write_plan_report,
     write_status_option,
 )
@@ -35,8 +36,9 @@ from runsync.words import counted
 @report_option
 @write_status_option
 @pager_option
+@tracking_uri_option
 def undo(journal: str, last: bool, dry_run: bool, force: bool, yes: bool, no_verify: bool, concurrency: int,
-         batch_size: int, report_path: str | None, write_status: bool, no_pager: bool) -> None:
+         batch_size: int, report_path: str | None, write_status: bool, no_pager: bool, tracking_uri: str | None) -> None:
     """Restore the values an import replaced, from its journal; or list a sheet's imports.
 
     \b
@@ -52,7 +54,6 @@ def undo(journal: str, last: bool, dry_run: bool, force: bool, yes: bool, no_ver
     """
     import runsync
     from runsync.api import plan_undo_journal
-    from runsync.backend import connect
     from runsync.cli.pager import print_paged
     from runsync.journal.imports import list_imports, sheet_folder
     from runsync.report.text import render_apply_report, render_plan
@@ -72,8 +73,7 @@ def undo(journal: str, last: bool, dry_run: bool, force: bool, yes: bool, no_ver
         err.print(f"The newest import of {_quote(journal)}: {_when(newest.at)}, journal {_quote(newest.journal)}",
                   markup=False)
         journal = newest.journal
-    backend = connect()
-    plan = plan_undo_journal(journal, force=force, backend=backend)
+    plan = plan_undo_journal(journal, force=force, tracking_uri=tracking_uri)  # the journal's project's tracker
     for warning in plan.warnings:
         err.print(f"[yellow]warning:[/yellow] {warning}")
     print_paged(lambda console: render_plan(plan, console), out, pager=not no_pager)
@@ -96,7 +96,7 @@ def undo(journal: str, last: bool, dry_run: bool, force: bool, yes: bool, no_ver
                 or not confirm_large_write(plan):
             err.print("Nothing written.")
             sys.exit(ExitCode.FAILED)
-    _, report = runsync.undo(journal, plan=plan, force=force, backend=backend, verify=not no_verify,
+    _, report = runsync.undo(journal, plan=plan, force=force, verify=not no_verify,
                              concurrency=concurrency, batch_size=batch_size)  # what was shown and confirmed
     if report is not None:
         render_apply_report(report, err)

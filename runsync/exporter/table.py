@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runsync.fields import ConfigKey, TagTick, codec, export_columns, kind_of, summary_column, tag_column
+from runsync.fields.kind_base import MLFLOW, WANDB
+from runsync.fields.mlflow_kinds import METRIC_PREFIX, PARAM_PREFIX, SYSTEM_TAG_PREFIX, TAG_PREFIX, mlflow_columns
 from runsync.model import ABSENT, ID, RunRecord
 
 
@@ -19,8 +21,10 @@ class ExportShape:
     tag_columns: bool = False  # one TRUE/FALSE column per tag
     edit_summary: bool = False  # the summary columns are editable (marked so in the file)
 
-    def check(self) -> None:
+    def check(self, tracker: str = WANDB) -> None:
         """Refuse column names that can never match, before anything is fetched."""
+        if tracker == MLFLOW:
+            return self._check_mlflow()
         metrics = {summary_column(m) for m in self.summary}
         unknown = [c for c in self.columns or () if not kind_of(c).exportable and c not in metrics]
         if unknown:
@@ -32,6 +36,21 @@ class ExportShape:
         if self.edit_summary and (own := [m for m in self.summary if m.startswith("_")]):
             raise ValueError(f"--edit-summary: {', '.join(own)} are W&B's own keys (`_`), never edited; "
                              "leave them out or export them read-only without --edit-summary")
+        if any(not k.strip() for k in self.config_keys or ()):
+            raise ValueError("--config-keys: an empty key")
+        if unknown := [c for c in self.columns or () if MLFLOW in kind_of(c).trackers and WANDB not in kind_of(c).trackers]:
+            raise ValueError(f"--columns: {', '.join(map(repr, unknown))} are MLflow's columns, not W&B's")
+
+    def _check_mlflow(self) -> None:
+        own = [c for c in self.columns or () if not (kind_of(c).exportable and MLFLOW in kind_of(c).trackers)]
+        if own:
+            raise ValueError(f"--columns: unknown column(s) {', '.join(map(repr, own))} for MLflow; known: "
+                             f"{', '.join(mlflow_columns([], [], []))}, tags.KEY, params.KEY, tags.mlflow.KEY "
+                             "(MLflow's own, read-only), metrics via --summary")
+        if self.tag_columns:
+            raise ValueError("--tag-columns: MLflow tags have keys: each is a tags.KEY column already")
+        if self.edit_summary:
+            raise ValueError("--edit-summary: MLflow metrics only grow a history; they are exported read-only")
         if any(not k.strip() for k in self.config_keys or ()):
             raise ValueError("--config-keys: an empty key")
 
@@ -54,7 +73,9 @@ def _under_any(path: Sequence[str], prefixes: Sequence[tuple[str, ...]]) -> bool
     return any(tuple(path[: len(p)]) == p for p in prefixes)
 
 
-def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape()) -> Table:
+def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape(), tracker: str = WANDB) -> Table:
+    if tracker == MLFLOW:
+        return _mlflow_table(records, shape)
     rows: list[dict[str, Any]] = []
     config_paths: dict[str, list[str]] = {}
     # Config columns come from --config-keys, and from config.* names in --columns; with neither, all of them.
@@ -108,6 +129,37 @@ def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape()
                  if not any(p[: len(path)] == path for p in found)]
     unmatched += [f"--summary {m}" for m in shape.summary if summary_column(m) not in found_metrics]
     return Table(columns, rows, {c: p for c, p in config_paths.items() if c in columns}, vocabulary, unmatched)
+
+
+def _mlflow_table(records: Iterable[RunRecord], shape: ExportShape) -> Table:
+    """An MLflow export: the registry's columns for MLflow (mlflow_kinds.mlflow_columns), each cell its kind's
+    reading of the run; params narrowed by --config-keys, system tags only when --columns names them."""
+    runs = list(records)
+    tags = sorted({k for r in runs for k in r.tag_values})
+    params = sorted({k for r in runs for k in r.config})
+    asked = shape.columns
+    system = [c[len(TAG_PREFIX):] for c in asked or () if c.startswith(SYSTEM_TAG_PREFIX)]
+    wanted_params = [k[len(PARAM_PREFIX):] if k.startswith(PARAM_PREFIX) else k for k in shape.config_keys or ()]
+    if shape.config_keys is not None:
+        params = [p for p in params if p in wanted_params]
+    columns = mlflow_columns(tags, params, shape.summary, system)
+    if asked is not None:
+        keep = {*asked, ID, *(METRIC_PREFIX + m for m in shape.summary),
+                *(PARAM_PREFIX + p for p in wanted_params)}
+        columns = [c for c in columns if c in keep]
+    rows = []
+    for record in runs:
+        row: dict[str, Any] = {}
+        for column in columns:
+            value = record.id if column == ID else kind_of(column).live(record, column)
+            if value is not ABSENT:
+                row[column] = value
+        rows.append(row)
+    found = {c for row in rows for c in row}
+    unmatched = [f"--summary {m}" for m in shape.summary if METRIC_PREFIX + m not in found]
+    unmatched += [f"--config-keys {k}" for k in wanted_params if PARAM_PREFIX + k not in found]
+    unmatched += [f"--columns {c}" for c in asked or () if c not in found and kind_of(c).keyed]
+    return Table(columns, rows, {}, [], unmatched)
 
 
 def base_snapshot(table: Table) -> dict[str, dict[str, Any]]:

@@ -34,7 +34,7 @@ def live_getter(column: str, path: tuple[str, ...] = ()) -> Callable[[RunRecord]
             name = keys[0]
             return lambda record: record.summary.get(name, ABSENT)
         return lambda record: codec.get_path(record.summary, keys)
-    if kind is kinds.TEXT:
+    if kind is kinds.TEXT or kind is kinds.NAME:
         return lambda record: _text(getattr(record, column))
     return lambda record: kind.live(record, column, path)
 

@@ -14,6 +14,20 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from runsync.fields import codec
+from runsync.fields.kind_base import (  # noqa: F401  # re-exported: every stage imports them from here
+    BOTH,
+    MLFLOW,
+    WANDB,
+    WRITE_CONFIG,
+    WRITE_FIELD,
+    WRITE_PARAMS,
+    WRITE_SUMMARY,
+    WRITE_TAG_VALUES,
+    WRITE_TAGS,
+    Kind,
+    _text,
+)
+from runsync.fields.mlflow_kinds import mlflow_kind
 from runsync.model import ABSENT, ID, RunRecord
 
 # Columns every export has, in order. `id` is the key; the rest of the first group is editable.
@@ -26,76 +40,14 @@ TAG_COLUMN_PREFIX = "tag:"
 # What `--write-status` writes back per row (runsync.sheets.status): read-only, and skipped by every import.
 STATUS_COLUMN = "runsync_status"
 
-# Where an edit is written (runsync.writer.patches turns these into the tracker's inputs).
-WRITE_FIELD = "field"  # the run's own attribute of the column's name
-WRITE_TAGS = "tags"
-WRITE_CONFIG = "config"  # merged into the stored config, key by key
-WRITE_SUMMARY = "summary"  # the whole summary, with the metric changed
-
-
-class Kind:
-    """One kind of column. The defaults are a read-only column compared by value; subclasses say otherwise."""
-
-    name = "unknown"
-    editable = False  # the import writes it
-    readonly = False  # runsync's or W&B's own: an edit is refused (a column neither editable nor read-only is ignored)
-    deletable = False  # a key an edit creates can be taken away again (W&B: a config key cannot; nothing to delete
-    # in a column no edit writes)
-    planned = True  # the import reads it at all (the status column is runsync's own report: never)
-    exportable = False  # `export --columns` may name it without another option
-    exact_name = False  # spaces at a header's edges are part of the name (keys and tags are exact)
-    write_to: str | None = None  # which write input an edit goes to (WRITE_*), for editable kinds
-    has_path = False  # the column names a key path inside a nested dict (config, summary)
-
-    def path(self, column: str) -> tuple[str, ...]:
-        """The key path the column names, () for a kind without one."""
-        return ()
-
-    def live(self, record: RunRecord, column: str, path: tuple[str, ...] = ()) -> Any:
-        """The value W&B holds for the column of this run."""
-        raise KeyError(column)
-
-    def held(self, record: RunRecord, column: str, path: tuple[str, ...] = ()) -> Any:
-        """What a write of this column left in the run, as read back (a dict written into a config key is its value)."""
-        return self.live(record, column, path)
-
-    def same(self, a: Any, b: Any) -> bool:
-        """Whether two values of the column mean the same (numbers as numbers, 10 == 10.0, True != 1)."""
-        return codec.values_equal(a, b)
-
-    def decode(self, raw: Any, *, column: str, base: Any = ABSENT, column_type: str | None = None,
-               source: str = "csv") -> Any | codec.CellProblem:
-        """The typed value a cell holds, the exported value `base` as the type hint (codec.decode_cell)."""
-        return codec.decode_cell(raw, column=column, base=base, column_type=column_type, source=source)
-
-    def sheet_value(self, decoded: Any, base: Any) -> Any:
-        """A decoded cell as the value the plan compares: an empty cell where the run had no such key is ABSENT."""
-        return ABSENT if decoded is None and base is ABSENT else decoded
-
-    def from_base(self, value: Any) -> Any:
-        """A value as the base snapshot stores it (JSON) as the value live_value gives."""
-        return value
-
-    def sent(self, value: Any) -> Any:
-        """The value a write of `value` leaves (ABSENT: the field emptied)."""
-        return None if value is ABSENT else value
-
-    def cell(self, value: Any) -> Any:
-        """The value that goes into the cell."""
-        return value
-
-    def note(self, column: str) -> str:
-        """The header note that tells a person what the column is and how to edit it."""
-        return f"The run's {column}. Empty = null."
-
-
 class IdColumn(Kind):
     name = "id"
     readonly = True
     exportable = True
+    trackers = BOTH
 
     def note(self, column: str) -> str:
-        return "read-only: the W&B run id; runsync matches rows by it. Don't edit or delete it."
+        return "read-only: the run id; runsync matches rows by it. Don't edit or delete it."
 
 
 class TextField(Kind):
@@ -165,6 +117,7 @@ class TagTick(Kind):
     deletable = True
     editable = True
     exact_name = True
+    keyed = True
     write_to = WRITE_TAGS
 
     def tag(self, column: str) -> str:
@@ -185,6 +138,7 @@ class ConfigKey(Kind):
     editable = True
     exportable = True
     exact_name = True
+    keyed = True
     write_to = WRITE_CONFIG
     has_path = True
 
@@ -209,6 +163,7 @@ class SummaryMetric(Kind):
     deletable = True
     write_to = WRITE_SUMMARY
     has_path = True
+    keyed = True
 
     def __init__(self, editable: bool) -> None:
         self.editable = editable
@@ -250,13 +205,21 @@ class StatusColumn(Kind):
     name = "status"
     readonly = True
     planned = False
+    trackers = BOTH
 
     def note(self, column: str) -> str:
         return "read-only: what the last runsync import or undo did to the run (--write-status); ignored by the import."
 
 
+class NameField(TextField):
+    """name: every tracker's runs have one."""
+
+    trackers = BOTH
+
+
 ID_COLUMN = IdColumn()
 TEXT = TextField()
+NAME = NameField()
 TAGS = Tags()
 TAG_TICK = TagTick()
 CONFIG = ConfigKey()
@@ -265,12 +228,15 @@ EDITABLE_SUMMARY = SummaryMetric(editable=True)
 RUN_FIELD = RunField()
 STATUS = StatusColumn()
 UNKNOWN = Kind()
+UNKNOWN.trackers = BOTH
 
 
 @functools.lru_cache(maxsize=8192)
 def _kind(column: str) -> Kind:
     if column == ID:
         return ID_COLUMN
+    if column == "name":
+        return NAME
     if column in TEXT_FIELDS:
         return TEXT
     if column == codec.TAGS_COLUMN:
@@ -285,7 +251,7 @@ def _kind(column: str) -> Kind:
         return TAG_TICK
     if column.startswith(SUMMARY_PREFIX):
         return SUMMARY
-    return UNKNOWN
+    return mlflow_kind(column) or UNKNOWN
 
 
 def kind_of(column: str, editable_summary: Collection[str] = ()) -> Kind:
@@ -340,8 +306,3 @@ def new_key_counts(changes: Iterable[Any]) -> dict[str, int]:
         if kind.write_to is not None and not kind.deletable and change.live is ABSENT and change.sheet is not ABSENT:
             counts[change.field] = counts.get(change.field, 0) + 1
     return counts
-
-
-def _text(value: Any) -> Any:
-    # W&B answers "" or null for an unset group/notes alike; both are an empty cell in a sheet.
-    return None if value == "" else value

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, NamedTuple
 
+from runsync.backend import capabilities
 from runsync.errors import CellError
 from runsync.fields import ConfigKey, SummaryMetric, Tags, TagTick, TextField, codec, kind_of
 from runsync.fields.classify import classify, leave_out_running, live_getter, live_value, same
@@ -121,9 +122,15 @@ class _Planner:
         # The status column is runsync's own report of the last import (--write-status): never planned.
         kinds = {c: kind_of(c, self.editable_summary) for c in self.sheet.columns}
         columns = [c for c in self.sheet.columns if c not in damaged and kinds[c].planned]
+        tracker = capabilities(self.project).tracker
         for column in columns:
-            if not kinds[column].editable and not kinds[column].readonly:
+            if tracker not in kinds[column].trackers and kinds[column].keyed:
+                self._error(None, None, column, f"a {' and '.join(sorted(kinds[column].trackers))} column, but this "
+                            f"sheet is of the {tracker} project {self.project}: {tracker} runs have no such field; "
+                            "remove the column")
+            elif not kinds[column].editable and not kinds[column].readonly or tracker not in kinds[column].trackers:
                 self.warnings.append(f"{self.sheet.path}: column {column!r} is not a runsync column: ignored")
+        columns = [c for c in columns if tracker in kinds[c].trackers]
         self.warnings.extend(sheet_columns.renamed_headers(self.sheet.path, columns, self.meta))
         self.warnings.extend(sheet_columns.not_exported(self.sheet.path, self.added, self.paths, self.live))
         editable = [c for c in columns if not isinstance(kinds[c], TagTick) and kinds[c].editable]
@@ -308,6 +315,9 @@ class _Planner:
     def _edit_is_sound(self, row: int, run_id: str, record: RunRecord, column: str, value: Any, base: Any,
                        raw: Any) -> bool:
         """Refuse edits that would destroy what the plan can't show; warn about likely typing slips (cell_checks)."""
+        if (refusal := kind_of(column).edit_refusal(column, base, live_value(record, column), value)) is not None:
+            self._error(row, run_id, column, refusal, raw)  # e.g. a set MLflow param: write-once
+            return False
         finding = edit_finding(record, column, self.paths, value, base, raw, family=self.column_family.get(column),
                                allow_text=self.allow_text, strict=self.strict, delimiter=self.sheet.delimiter)
         if finding is not None and finding.refused:

@@ -19,7 +19,7 @@ from runsync.model import RunRecord
 class EarlyFetch:
     """`backend.fetch_by_ids` for the ids a sheet seems to hold, on a thread; `take` gives its outcome."""
 
-    def __init__(self, backend: Backend, project: str | None = None,
+    def __init__(self, backend: Backend | None, project: str | None = None,
                  on_total: Callable[[int], None] | None = None, on_run: Callable[[], None] | None = None) -> None:
         self.backend = backend
         self.on_total, self.on_run = on_total, on_run  # progress: runs to read, and each one read
@@ -33,7 +33,7 @@ class EarlyFetch:
     def start(self, header: dict[str, Any], ids: list[str]) -> None:
         """Begin reading (the reader's `on_ids`): `header` is the sheet's metadata header."""
         project = header.get("project")
-        if self._thread is not None or not ids or not isinstance(project, str):
+        if self._thread is not None or not ids or not isinstance(project, str) or self.backend is None:
             return
         if self.project is not None and self.project != project:
             return
@@ -51,6 +51,7 @@ class EarlyFetch:
     def _fetch(self) -> None:
         assert self._asked is not None
         project, ids, with_summary = self._asked
+        assert self.backend is not None  # start() reads only with one
         try:
             self._live = self.backend.fetch_by_ids(project, ids, on_warning=self._warnings.append,
                                                    with_summary=with_summary, on_run=self.on_run)

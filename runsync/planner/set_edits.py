@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 SOURCE_PREFIX = "set:"  # Plan.source of a set: "set: --filter ... --set group=x" (and its journal's begin line)
 ERROR_FILE = "runsync set"  # what CellError.file says for a refused edit
-FIELDS_HELP = "name, group, job_type, notes, tags or config.KEY"
+FIELDS_HELP = "name, group, job_type, notes, tags or config.KEY; MLflow: name, description, tags.KEY, params.KEY"
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,8 @@ def plan_edits(project: str, edits: Sequence[Edit], records: Sequence[RunRecord]
             desired = _desired(edit, values[edit.column], live, record)
             if same(edit.column, desired, live):
                 continue
-            if edit.path and (refusal := config_edit_refusal(record.config, edit.column, edit.path, desired)):
+            if (refusal := kind_of(edit.column).edit_refusal(edit.column, live, live, desired)) is not None or (
+                    edit.path and (refusal := config_edit_refusal(record.config, edit.column, edit.path, desired))):
                 errors.append(CellError(ERROR_FILE, None, record.id, edit.column, refusal, _shown(edit.value)))
                 continue
             change = classify(record.id, record, edit.column, edit.path, live, desired)
@@ -180,8 +181,8 @@ def _value(edit: Edit, records: Sequence[RunRecord]) -> Any:
     if not isinstance(edit.value, Cell):
         return None if isinstance(kind, TextField) and edit.value == "" else edit.value
     text = edit.value.text
-    if isinstance(kind, TextField):
-        return text  # text fields take VALUE literally, quotes and all
+    if kind.name == "text":
+        return text  # text fields (and MLflow's text tags and params) take VALUE literally, quotes and all
     if isinstance(kind, Tags):
         return kind.decode(text, column=edit.column, source="typed")
     if text[:1] == '"':
@@ -206,6 +207,8 @@ def _desired(edit: Edit, value: Any, live: Any, record: RunRecord) -> Any:
     if edit.clear:
         if edit.column == "tags":
             return ()
+        if kind_of(edit.column).keyed and not edit.path:  # an MLflow tag: deleted (a param: refused as an edit)
+            return kind_of(edit.column).sheet_value(None, live)
         # A key a run doesn't have is not added as null; one holding keys of its own is refused (not absent).
         return ABSENT if edit.path and codec.get_path(record.config, edit.path) is ABSENT else None
     if edit.column == "tags":
@@ -242,12 +245,13 @@ def _shown(value: Any) -> Any:
     return value.text if isinstance(value, Cell) else (None if value is ABSENT else value)
 
 
-def describe(edits: Sequence[Edit], *, filters: dict[str, Any] | None = None, order: str | None = None,
+def describe(edits: Sequence[Edit], *, filters: dict[str, Any] | str | None = None, order: str | None = None,
              limit: int | None = None) -> str:
     """Plan.source of a set: the command-line options that make it, e.g. "set: --set group=x"."""
     words: list[str] = []
     if filters:
-        words += ["--filters", json.dumps(filters, ensure_ascii=False, sort_keys=True)]
+        words += ["--filters", filters if isinstance(filters, str)
+                  else json.dumps(filters, ensure_ascii=False, sort_keys=True)]
     if order:
         words += ["--order", order]
     if limit is not None:
@@ -300,7 +304,7 @@ def new_set_journal(project: str) -> str:
 def set_runs(
     project: str,
     *,
-    filters: dict[str, Any] | None = None,
+    filters: dict[str, Any] | str | None = None,
     order: str | None = None,
     limit: int | None = None,
     set: Mapping[str, Any] | Iterable[tuple[str, Any]] | None = None,
@@ -324,11 +328,15 @@ def set_runs(
     Text for a key whose selected values all share another type (`Cell("Yes")` over booleans) is an error
     unless `allow_text`; a JSON-quoted `Cell('"Yes"')` is text on purpose; `strict` refuses it regardless.
     """
-    from runsync.backend import connect, parse_project_address
+    from runsync.backend import backend_for, parse_project_address
 
     edits = parse_edits(set, add_tags=add_tags, remove_tags=remove_tags, clear=clear)
     project = parse_project_address(project).path
-    backend = backend or connect(project)
+    backend = backend_for(project, backend)
+    tracker = backend.capabilities.tracker
+    if foreign := [e.column for e in edits if tracker not in kind_of(e.column).trackers]:
+        raise ConfigError(f"{project} is a {tracker} project: its runs have no field {foreign[0]!r} "
+                          f"(one of {', '.join(sorted(kind_of(foreign[0]).trackers))}'s)")
     records = []
     for record in backend.iter_runs(project, filters=filters, order=order, limit=limit):
         records.append(record)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from runsync.fields import kind_of
 from runsync.fields.classify import live_value, same
 from runsync.journal.events import JournalContents, read_journal
 from runsync.journal.history import Import
@@ -32,7 +33,12 @@ def plan_undo(journal_path: str, live: dict[str, RunRecord], *, force: bool = Fa
             continue
         now = live_value(record, history.field, history.path)
         target = history.before
-        if target is ABSENT:
+        kind = kind_of(history.field)
+        if target is ABSENT and kind.write_once:
+            warnings.append(f"run {history.run_id}: {history.field} did not exist before and the tracker cannot "
+                            "delete it (write-once): left as it is")
+            continue
+        if target is ABSENT and not kind.undo_removes:  # an MLflow tag added is deleted again
             # W&B cannot delete a config key (the server deep-merges config, wandb/wandb#11055).
             warnings.append(f"run {history.run_id}: {history.field} did not exist before; undo sets it to null")
             target = None

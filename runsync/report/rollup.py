@@ -5,6 +5,7 @@ import json
 from collections import Counter
 from typing import Any
 
+from runsync.fields import kind_of
 from runsync.fields.codec import format_tags
 from runsync.model import ABSENT, Change, Plan
 from runsync.sheets.meta import encode_value
@@ -29,11 +30,17 @@ def rollup_lines(plan: Plan, show: Any) -> list[str]:
     by_field: dict[str, list[Change]] = {}
     for change in plan.changes:
         by_field.setdefault(change.field, []).append(change)
-    return [f"{field}: {_tags_line(items) if field == 'tags' else _values_line(items, show)}"
+    return [f"{field}: {_tags_line(items) if field == 'tags' else _values_line(items, show, field)}"
             for field, items in by_field.items()]
 
 
-def _values_line(items: list[Change], show: Any) -> str:
+def _values_line(items: list[Change], show: Any, field: str = "") -> str:
+    removal = kind_of(field).removal
+    old_show = show
+    if removal:  # an emptied MLflow tag: deleted, and the plan says so
+        def show(value: Any) -> str:
+            return f"({removal})" if value is ABSENT else str(old_show(value))
+
     olds = {_identity(c.live): c.live for c in items}
     old = show(next(iter(olds.values()))) if len(olds) == 1 else f"{len(olds):,} distinct values"
     news: Counter[str] = Counter()

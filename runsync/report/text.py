@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
+from runsync.backend import capabilities
 from runsync.errors import CellError
 from runsync.fields import kind_of
 from runsync.fields.codec import format_tags
@@ -78,7 +79,8 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 
 def _key_path(plan: Plan, field: str) -> tuple[str, ...]:
-    return next(c.path for c in (*plan.changes, *plan.conflicts) if c.field == field)
+    path = next(c.path for c in (*plan.changes, *plan.conflicts) if c.field == field)
+    return path or (kind_of(field).key(field),)  # a flat key (MLflow's param) has no path
 
 
 def _normal_form(text: str) -> str:
@@ -120,7 +122,9 @@ def render_plan(plan: Plan, console: Console, *, show_infos: bool = True) -> Non
         items = list(group)
         console.print(_run_header("[yellow]~[/yellow]", items[0]), highlight=False)
         for c in items:
-            console.print(f"    {escape(c.field)}: {escape(show(c.live))} {ARROW} {escape(show(c.sheet))}"
+            removal = kind_of(c.field).removal if c.sheet is ABSENT else None  # MLflow: "(delete tag)"
+            console.print(f"    {escape(c.field)}: {escape(show(c.live))} {ARROW} "
+                          f"{escape(f'({removal})' if removal else show(c.sheet))}"
                           f"{escape(alike_note(c.live, c.sheet))}", highlight=False)
     if plan.conflicts:
         console.print()
@@ -144,7 +148,11 @@ def render_plan(plan: Plan, console: Console, *, show_infos: bool = True) -> Non
                           f"{escape(show(c.live))}", highlight=False)
     if new_keys := plan.new_key_counts:
         console.print()
-        console.print("New config keys (W&B cannot delete a key; undo only sets it to null):", highlight=False)
+        if capabilities(plan.project).add_only:  # MLflow: params
+            console.print("New params (a param is write-once: MLflow cannot change or delete it, undo cannot take "
+                          "it back):", highlight=False)
+        else:
+            console.print("New config keys (W&B cannot delete a key; undo only sets it to null):", highlight=False)
         for field, runs in new_keys.items():
             key = ".".join(_key_path(plan, field))
             console.print(f"  + {escape(field)}: creates key {escape(show(key))} in {counted(runs, 'run')}",

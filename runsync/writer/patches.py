@@ -5,7 +5,7 @@ import copy
 from typing import Any
 
 from runsync.fields import codec, kind_of
-from runsync.fields.kinds import WRITE_CONFIG, WRITE_SUMMARY, WRITE_TAGS
+from runsync.fields.kinds import WRITE_CONFIG, WRITE_PARAMS, WRITE_SUMMARY, WRITE_TAG_VALUES, WRITE_TAGS
 from runsync.model import ABSENT, Change, RunRecord
 
 
@@ -28,7 +28,8 @@ def write_fields(record: RunRecord, changes: list[Change], *, whole_config: bool
     config: dict[str, Any] | None = None
     for change in changes:
         value = None if change.sheet is ABSENT else change.sheet
-        target = kind_of(change.field).write_to  # the registry says where the edit goes; the inputs' shape is here
+        kind = kind_of(change.field)
+        target = kind.write_to  # the registry says where the edit goes; the inputs' shape is here
         if target == WRITE_SUMMARY:
             # The whole summary, as read just before the write, with only this metric changed (a nested one
             # in place: `summary.a.b` never becomes a flat key "a.b").
@@ -42,9 +43,13 @@ def write_fields(record: RunRecord, changes: list[Change], *, whole_config: bool
             _set_config_value(config, change.path, value)
         elif target == WRITE_TAGS:
             fields["tags"] = list(value or ())
+        elif target == WRITE_TAG_VALUES:  # keyed tags: only the keys that change; None deletes the key
+            fields.setdefault("tag_values", {})[kind.key(change.field)] = value
+        elif target == WRITE_PARAMS:  # flat params, added key by key (the tracker refuses a changed one)
+            fields.setdefault("raw_config", {})[kind.key(change.field)] = value
         else:
             # W&B reads a null input as "leave as is"; an emptied cell must be sent as "".
-            fields[change.field] = "" if value is None else value
+            fields[kind.attribute or change.field] = "" if value is None else value
     if config is not None:
         fields["raw_config"] = config
     return fields

@@ -24,6 +24,8 @@ CAPABILITIES = Capabilities(
     max_runs_per_request=1,  # each MLflow request writes one run
     parse_project=project_address,
     filter_value=pair_value,
+    filter_text=True,
+    takes_tracking_uri=True,
 )
 
 

@@ -41,6 +41,7 @@ class Connection:
         self._backoff = backoff
         self._client: MlflowClient | None = None
         self._experiments: dict[str, str] = {}  # project path -> experiment id
+        self.experiment_names: dict[str, str] = {}  # experiment id -> its name (RunRecord.experiment)
         self._lock = threading.Lock()
         self._early_error: BaseException | None = None
 
@@ -145,6 +146,8 @@ class Connection:
         if getattr(experiment, "lifecycle_stage", "active") != "active":
             raise BackendError(f"MLflow at {self.base_url}: experiment {address.path} is deleted",
                                hint="restore it in MLflow first")
+        with self._lock:
+            self.experiment_names[str(experiment.experiment_id)] = str(experiment.name)
         return str(experiment.experiment_id)
 
 

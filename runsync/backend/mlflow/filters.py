@@ -68,10 +68,10 @@ def _document(doc: dict[str, Any]) -> list[str]:
     clauses: list[str] = []
     for key, condition in doc.items():
         if key == "$and":
-            if not isinstance(condition, list) or not all(isinstance(part, dict) for part in condition):
+            if not isinstance(condition, list) or not all(isinstance(part, (dict, str)) for part in condition):
                 raise ConfigError(f"$and takes a list of filters, got {_short(condition)}", hint=_HINT)
-            for part in condition:
-                clauses.extend(_document(part))
+            for part in condition:  # a string among them: MLflow's own filter (`--filters` with `--filter`)
+                clauses.extend([part.strip()] if isinstance(part, str) else _document(part))
         elif key in ("$or", "$nor"):
             raise ConfigError(f"MLflow's run filter has no {key}: its search joins conditions with `and` only",
                               hint=_HINT)

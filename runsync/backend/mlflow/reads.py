@@ -124,6 +124,7 @@ class Reads(Connection):
             raw_summary=dict(metrics),
             tag_values={k: v for k, v in tags.items() if not k.startswith(SYSTEM_TAG_PREFIX)},
             system_tags={k: v for k, v in tags.items() if k.startswith(SYSTEM_TAG_PREFIX)},
+            experiment=self.experiment_names.get(info.experiment_id, info.experiment_id),
         )
 
     def _run_url(self, experiment: str, run_id: str) -> str | None:

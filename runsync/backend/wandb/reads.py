@@ -17,7 +17,7 @@ from runsync.backend.wandb.connection import Connection
 from runsync.backend.wandb.filters import check_filters
 from runsync.backend.wandb.paging import MIN_PER_PAGE, Pager, PageSize
 from runsync.backend.wandb.queries import RUNS_QUERY
-from runsync.errors import BackendError
+from runsync.errors import BackendError, ConfigError
 from runsync.model import RunRecord
 
 log = logging.getLogger("runsync")
@@ -47,7 +47,7 @@ class Reads(Connection):
         self,
         project: str,
         *,
-        filters: dict[str, Any] | None = None,
+        filters: dict[str, Any] | str | None = None,
         order: str | None = None,
         limit: int | None = None,
         per_page: int | None = None,
@@ -66,6 +66,8 @@ class Reads(Connection):
         the numbers.
         """
         entity, name = parse_project_path(project)
+        if isinstance(filters, str):
+            raise ConfigError("W&B filters are a JSON object (a filter string is MLflow's)")
         checked = check_filters(filters)
         return self._iter_runs(entity, name, checked, order, limit, per_page, with_summary, on_total,
                                guard=bool(checked), on_warning=on_warning)
