@@ -80,13 +80,16 @@ class Journal:
         request's write lines (or a read-back's verify lines) cost one."""
         # Microseconds: journals of one export are ordered by their begin time (runsync.journal.history).
         at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-        lines = b"".join(json.dumps({"at": at, **event}, ensure_ascii=False, allow_nan=True).encode() + b"\n"
-                         for event in events)
+        lines = [json.dumps({"at": at, **event}, ensure_ascii=False, allow_nan=True).encode() + b"\n"
+                 for event in events]
         if not lines:
             return
         with self._lock:
-            self._file.write(lines)
-            self._file.flush()
+            for line in lines:
+                # A write call a line, as when each had its own fsync: a kill tears at most the line being
+                # written (one big write of them all can stop part-way through any of them).
+                self._file.write(line)
+                self._file.flush()
             os.fsync(self._file.fileno())
 
     def close(self) -> None:
