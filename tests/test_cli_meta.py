@@ -72,3 +72,41 @@ def test_top_level_help_shows_each_commands_whole_summary():
         summary = " ".join(command.help.split("\n\n")[0].split())
         assert f"{name} {summary}" in listing, (name, out)
     assert "..." not in out[out.index("Commands:"):]
+
+
+# What a command's start must not pay for (STYLE.md "Import wandb / openpyxl lazily so `--help` is instant"):
+# each costs 0.1-1.6 s at import; pandas only where a DataFrame is involved, babel only for a CSV's damage check.
+HEAVY_MODULES = ("pandas", "openpyxl", "wandb", "babel", "numpy")
+
+
+@pytest.mark.parametrize("code", [
+    "import runsync",
+    "import runsync.cli",
+    "import sys; from runsync.cli import cli; sys.argv = ['runsync', '--help']; cli(standalone_mode=False)",
+    "import sys; from runsync.cli import cli; sys.argv = ['runsync', 'import', '--help']; cli(standalone_mode=False)",
+    "import sys; from runsync.cli import cli; sys.argv = ['runsync', 'export', '--help']; cli(standalone_mode=False)",
+], ids=["import-runsync", "import-cli", "help", "import-help", "export-help"])
+def test_starting_runsync_imports_no_heavy_module(code):
+    check = f"{code}\nimport sys\nprint(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    result = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
+
+
+@pytest.mark.parametrize("suffix", ["xlsx", "csv"])
+def test_an_import_of_a_sheet_imports_neither_pandas_nor_openpyxl_nor_babel(sandbox, tmp_path, suffix):
+    # An XLSX is read with calamine, a CSV with the csv module: no DataFrame, no workbook object, and babel
+    # only when a CSV column looks changed by a spreadsheet program (not here).
+    for n, run_id in enumerate(["r-Ω", "r 2", "r3"]):
+        sandbox.store.create_run("e", "p", run_id, state="finished", config={"lr": 0.5 ** n, "name": "x,y"})
+    sheet = tmp_path / f"runs.{suffix}"
+    invoke("export", "e/p", "-o", sheet)
+    check = ("import sys\nfrom runsync.cli import cli\n"
+             f"sys.argv = ['runsync', 'import', {str(sheet)!r}, '--yes']\n"
+             "try:\n    cli()\nexcept SystemExit as stop:\n    assert not stop.code, stop.code\n"
+             "print(sorted(m for m in ('pandas', 'openpyxl', 'babel') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No changes." in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout

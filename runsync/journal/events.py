@@ -73,12 +73,23 @@ class Journal:
                 self._file.write(b"\n")
 
     def append(self, event: dict[str, Any]) -> None:
+        self.append_many([event])
+
+    def append_many(self, events: Iterable[dict[str, Any]]) -> None:
+        """Append these events in order, on disk together: one fsync (0.4-4 ms) for all, not one a line, so a
+        request's write lines (or a read-back's verify lines) cost one."""
         # Microseconds: journals of one export are ordered by their begin time (runsync.journal.history).
-        event = {"at": datetime.now(timezone.utc).isoformat(timespec="microseconds"), **event}
-        line = json.dumps(event, ensure_ascii=False, allow_nan=True).encode() + b"\n"
+        at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        lines = [json.dumps({"at": at, **event}, ensure_ascii=False, allow_nan=True).encode() + b"\n"
+                 for event in events]
+        if not lines:
+            return
         with self._lock:
-            self._file.write(line)
-            self._file.flush()
+            for line in lines:
+                # A write call a line, as when each had its own fsync: a kill tears at most the line being
+                # written (one big write of them all can stop part-way through any of them).
+                self._file.write(line)
+                self._file.flush()
             os.fsync(self._file.fileno())
 
     def close(self) -> None:

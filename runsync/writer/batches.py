@@ -159,8 +159,10 @@ def _send_batch(ctx: WriteContext, writes: list[RunWrite]) -> None:
         sizes.append(size)
     requests = [(w.record.storage_id, f) for w, f in sends]
     for group in by_body_limit(ctx.backend, requests, sizes, body_limit):
-        for write, _ in (chosen := [sends[i] for i in group]):
-            _journal_write(ctx, write.record, write.changes, config_before=_journals_config(ctx, write.changes))
+        chosen = [sends[i] for i in group]
+        # The request's write lines reach the disk together (one fsync), all before the request goes out.
+        ctx.journal.append_many([_write_event(ctx, w.record, w.changes, config_before=_journals_config(ctx, w.changes))
+                                 for w, _ in chosen])
         _send_journaled(ctx, chosen)
 
 
@@ -186,8 +188,7 @@ def _send_journaled(ctx: WriteContext, sends: list[tuple[RunWrite, dict[str, Any
         if all(landed):
             ctx.batch.halves_landed(len(sends), error, half)
         return all(landed)
-    for write, _ in sends:
-        _landed(ctx, write.record, write.changes)
+    _landed_together(ctx, [(write.record, write.changes) for write, _ in sends])
     return True
 
 
@@ -210,6 +211,11 @@ def has_summary(changes: list[Change] | tuple[Change, ...]) -> bool:
 
 
 def _journal_write(ctx: WriteContext, record: RunRecord, to_write: list[Change], config_before: bool) -> None:
+    ctx.journal.append(_write_event(ctx, record, to_write, config_before))  # on disk before the write goes out
+
+
+def _write_event(ctx: WriteContext, record: RunRecord, to_write: list[Change], config_before: bool) -> dict[str, Any]:
+    """A run's `write` line, to journal before its write goes out (its changes are remembered for the read-back)."""
     event: dict[str, Any] = {
         "op": "write", "run": record.id, "run_name": record.name, "storage_id": record.storage_id,
         "fields": [{"field": c.field, "path": list(c.path), "before": encode_value(c.live),
@@ -220,7 +226,7 @@ def _journal_write(ctx: WriteContext, record: RunRecord, to_write: list[Change],
         event["config_before"] = record.raw_config
     with ctx.lock:
         ctx.sent[record.id] = list(to_write)
-    ctx.journal.append(event)  # on disk before the write goes out
+    return event
 
 
 def _count_request(ctx: WriteContext) -> None:
@@ -255,10 +261,16 @@ def _deliver(ctx: WriteContext, record: RunRecord, to_write: list[Change], field
 
 
 def _landed(ctx: WriteContext, record: RunRecord, to_write: list[Change]) -> None:
-    ctx.journal.append({"op": "done", "run": record.id})
-    ctx.breaker.record(True)
-    with ctx.lock:
-        ctx.report.applied.extend(to_write)
+    _landed_together(ctx, [(record, to_write)])
+
+
+def _landed_together(ctx: WriteContext, runs: list[tuple[RunRecord, list[Change]]]) -> None:
+    """Runs W&B confirmed (one request's): their `done` lines on disk together, then counted as applied."""
+    ctx.journal.append_many([{"op": "done", "run": record.id} for record, _ in runs])
+    for _, to_write in runs:
+        ctx.breaker.record(True)
+        with ctx.lock:
+            ctx.report.applied.extend(to_write)
 
 
 def probe_write(ctx: WriteContext, write: RunWrite, read_at: float) -> None:

@@ -44,6 +44,7 @@ def verify_writes(ctx: WriteContext) -> None:
         ctx.journal.append({"op": "verify_failed", "runs": ids, "error": exc.message})
         return
     report.verified_runs = len(ids)
+    verified: list[dict[str, Any]] = []  # journaled together at the end: one fsync, not one a run
     for run_id in ids:
         record = found.get(run_id)
         held: list[Change] = []
@@ -55,7 +56,7 @@ def verify_writes(ctx: WriteContext) -> None:
             else:
                 lost.append(replace(change, live=now))
         confirmed = run_id not in report.failed
-        ctx.journal.append({
+        verified.append({
             "op": "verify", "run": run_id, "confirmed": confirmed, "held": [c.field for c in held],
             "did_not_stick": [{"field": c.field, "path": list(c.path), "sent": encode_value(_sent_value(c)),
                                "now": encode_value(c.live)} for c in lost],
@@ -72,3 +73,4 @@ def verify_writes(ctx: WriteContext) -> None:
             report.applied.extend(held)
             report.warnings.append(f"run {run_id}: no answer confirmed the write, yet W&B holds every field "
                                    "written (the answer was lost): counted as applied")
+    ctx.journal.append_many(verified)

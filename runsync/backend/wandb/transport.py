@@ -229,12 +229,41 @@ def connect(**kwargs: Any) -> Transport:
     """Construct `wandb.Api(**kwargs)` (overrides, api_key, timeout: the same in every supported release)."""
     import wandb  # lazily: importing wandb costs ~1 s, `runsync --help` must not pay it
 
+    _start_sidecar(wandb.__file__)
     chosen = select(wandb.Api(**kwargs), kwargs.get("timeout"))
     if isinstance(chosen, ClassicTransport):
         # Newer clients check the key when `Api()` is made, 0.17 at its first request: check it now, so a
         # refused key is an AuthenticationError here in every version.
         chosen.execute("query Viewer { viewer { id } }", {})
     return chosen
+
+
+def _start_sidecar(wandb_init: str | None) -> None:
+    """Start the wandb-core sidecar on a thread, as `wandb.Api()` would start it (a client whose public API
+    goes through the sidecar: `wandb/apis/public/service_api.py`), so that its start (~0.3 s, mostly waiting
+    for the process) overlaps the import of `wandb.apis.public` (~0.3-0.6 s of CPU) that `wandb.Api` triggers;
+    `Api()` then finds it running. A classic client (its Api sends requests itself) starts none; when starting
+    fails, nothing happens here: `Api()` starts it, and says what fails, as always."""
+    # Looked for as a file: importing wandb.apis.public to ask is the very import this overlaps.
+    if not wandb_init or not os.path.exists(os.path.join(os.path.dirname(wandb_init), "apis", "public",
+                                                         "service_api.py")):
+        return
+    try:
+        from wandb.sdk import wandb_setup
+
+        ensure = getattr(wandb_setup.singleton(), "ensure_service", None)
+    except Exception:
+        return
+    if not callable(ensure):
+        return
+
+    def start() -> None:
+        try:
+            ensure()
+        except BaseException:  # noqa: BLE001  # Api() meets it again, and raises it where it is handled
+            pass
+
+    threading.Thread(target=start, name="runsync-sidecar", daemon=True).start()
 
 
 def http_status(exc: BaseException) -> int | None:
