@@ -2,7 +2,8 @@
 
 Default sizes are the issue's: import N=2,000 / K=200 under 100 ms latency, export N=20,000,
 plan and memory at 50,000 runs, scaling at 1k/5k/20k/50k. `--smoke` shrinks everything (no latency)
-for CI; `--full` adds the sweeps that chose DEFAULT_PER_PAGE, DEFAULT_CONCURRENCY and DEFAULT_BATCH_SIZE.
+for CI; `--full` adds 100,000 runs to the scaling (issue 20 §4: W&B's advice is to keep a project under that)
+and the sweeps that chose DEFAULT_PER_PAGE, DEFAULT_CONCURRENCY and DEFAULT_BATCH_SIZE.
 Times are wall times of fresh processes (interpreter and wandb start included); requests are the
 sandbox's own count. Nothing here asserts on time.
 """
@@ -498,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
     if args.full:
-        sizes = Sizes(**{**asdict(FULL), "sweeps": True})
+        sizes = Sizes(**{**asdict(FULL), "scaling": (*FULL.scaling, 100_000), "sweeps": True})
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="runsync-bench-") as tmp:
         work = Path(tmp)

@@ -94,3 +94,76 @@ def test_the_read_ahead_asks_for_summaries_exactly_when_the_plan_needs_them(sand
         sandbox.request_hooks.remove(on_request)
     assert repr(early) == repr(sequential)
     assert asked == [needs_summary]  # one read, the read ahead, used by the plan: none wasted, none again
+
+
+def _plan_read_whole(path):
+    """Today's plan before issue 20 §4: every run read into one dict, then the diff (the oracle)."""
+    from runsync.api.journals import advance_base
+    from runsync.backend import connect
+    from runsync.planner.diff import build_plan
+
+    sheet = read(path)
+    ids = [str(cells["id"]).strip() for _, cells in sheet.rows if cells.get("id") not in (None, "")]
+    live = connect("e/p").fetch_by_ids("e/p", ids, on_warning=sheet.warnings.append)
+    plan = build_plan(sheet, live, project="e/p", history=advance_base(sheet, live))
+    return plan.with_run_urls(live)
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_a_plan_read_in_chunks_is_the_plan_read_whole(sandbox, tmp_path, monkeypatch, suffix):
+    # Issue 20 §4: W&B's runs are read a chunk of ids at a time and forgotten once planned.
+    from runsync.planner import live_runs
+
+    monkeypatch.setattr(live_runs, "CHUNK_IDS", 3)
+    for i in range(11):
+        sandbox.store.create_run("e", "p", f"r{i:02d}", display_name=f"ñame {i}", tags=["β"] if i % 2 else [],
+                                 config={"lr": i / 7, "deep": {"k": [i, None]}, "s": "x" * i},
+                                 state="running" if i == 9 else "finished")
+    path = tmp_path / f"s{suffix}"
+    runsync.export("e/p", path)
+    store = sandbox.store
+    store.delete_run("e", "p", "r04")  # gone from W&B since the export: a warning, row skipped
+    store.upsert({"id": store.find_run("e", "p", "r07").storage_id, "config": '{"lr": {"value": -1.5}}'})  # W&B moved
+    edit_cells(path, {("r00", "config.lr"): 0.25, ("r07", "config.lr"): 9.0,  # an edit; a conflict
+                      ("r08", "name"): "renamed ✓", ("r09", "config.s"): "edited while running",
+                      ("r10", "id"): "r02",  # r02 twice (the second row last: released after it)
+                      ("r05", "id"): "nope"})  # an id W&B never had
+    asked: list[int] = []
+
+    def on_request(label: str, variables: dict, is_mutation: bool) -> None:
+        if label == "RunsyncRuns" and "$in" in variables.get("filters", ""):
+            import json
+
+            asked.append(len(json.loads(variables["filters"])["name"]["$in"]))
+
+    whole = _plan_read_whole(path)
+    sandbox.request_hooks.append(on_request)
+    try:
+        chunked = runsync.plan(path)
+    finally:
+        sandbox.request_hooks.remove(on_request)
+    assert repr(chunked) == repr(whole)
+    assert chunked.run_urls == whole.run_urls and chunked.run_urls
+    assert chunked.errors and chunked.warnings  # the data is awkward enough to say something
+    assert asked and max(asked) <= 3 and sum(asked) >= 10  # several chunks of at most CHUNK_IDS ids
+
+
+def test_a_plan_holds_about_one_chunk_of_runs_not_planned_yet(sandbox, tmp_path, monkeypatch):
+    from runsync.backend import connect
+    from runsync.planner.live_runs import LiveRuns
+
+    for i in range(12):
+        sandbox.store.create_run("e", "p", f"r{i:02d}", config={"lr": i})
+    ids = [f"r{i:02d}" for i in range(12)] + ["missing"]
+    live = LiveRuns(connect("e/p"), "e/p", ids, False, chunk=4)
+    import time
+
+    time.sleep(1.0)  # nobody plans: the reader stops after about a chunk
+    held = len(live._records)
+    assert 4 <= held < 12
+    for run_id in ids[:-1]:
+        assert live.get(run_id).id == run_id  # type: ignore[union-attr]
+        live.planned(run_id, keep=run_id == "r05")
+    assert live.get("missing") is None
+    live.finish()
+    assert list(live._records) == ["r05"]  # only the run the plan names is kept

@@ -180,3 +180,19 @@ def test_a_callers_page_size_is_kept(sandbox: Sandbox) -> None:
     got = [r.id for r in WandbBackend().iter_runs("e/p", per_page=60)]
     assert sorted(got) == sorted(plain_ids(sandbox))
     assert pages.asked == [60] * 6  # a size asked for is not grown
+
+
+def test_a_read_by_ids_in_chunks_goes_on_at_the_size_the_last_chunk_reached(sandbox: Sandbox) -> None:
+    """A plan reads its runs a chunk of ids at a time (planner/live_runs.py): the second chunk's queries start at
+    the size the first chunk grew to, not at 250 again."""
+    seed_project(sandbox.store, "e", "p", runs=4_444, seed=19)
+    wanted = plain_ids(sandbox)
+    backend = WandbBackend()
+    pages = Pages(sandbox)
+    first = backend.fetch_by_ids("e/p", wanted[:2_222])
+    grown = max(pages.ids)
+    assert grown >= 500, pages.ids  # grown within the first chunk
+    pages.ids.clear()
+    second = backend.fetch_by_ids("e/p", wanted[2_222:])
+    assert sorted(first) + sorted(second) == sorted(wanted[:2_222]) + sorted(wanted[2_222:])
+    assert pages.ids[0] >= grown // 2 and pages.ids[0] > 250, pages.ids  # not back to 250

@@ -1,6 +1,7 @@
 """Where an import's journal goes, and the earlier imports of an export that count as its base."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from runsync.model import RunRecord, SheetData
 from runsync.sheets.frame_cells import FRAME_SOURCE
 
 
-def advance_base(sheet: SheetData, live: dict[str, RunRecord]) -> ExportHistory | None:
+def advance_base(sheet: SheetData, live: Mapping[str, RunRecord]) -> ExportHistory | None:
     """Count runsync's own earlier writes to this sheet's export (its imports' journals) as part of the base.
 
     Without them a value fixed again after an import would look "changed in W&B", and a re-export would

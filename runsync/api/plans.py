@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from runsync.api.frames import sheet_from_frame
@@ -14,6 +14,7 @@ from runsync.errors import BackendError, ConfigError, RunsyncError, SheetError
 from runsync.journal.events import export_header
 from runsync.model import ID, Plan, RunRecord, SheetData
 from runsync.planner.diff import build_plan
+from runsync.planner.live_runs import LiveRuns
 from runsync.sheets.frame_cells import FRAME_SOURCE
 from runsync.sheets.twin_headers import twin_header_errors, twin_headers
 
@@ -129,23 +130,28 @@ def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: b
         sheet.warnings.insert(0, f"{sheet.path}: no base snapshot: 2-way diff against W&B, conflicts cannot be detected")
     if not new_keys and (twins := twin_header_errors(sheet)):
         if early is not None:
-            early.take(target, [], False, lambda _: None)  # waits for a read ahead, if one started
+            early.take(target, [], False)  # ends a read ahead, if one started
         raise SheetError(twins)  # from the header alone, before anything is read from W&B
     ids = [str(cells[ID]).strip() for _, cells in sheet.rows if cells.get(ID) not in (None, "")]
+    editable_summary = bool(sheet.meta and sheet.meta.editable_summary)  # then W&B's summary is compared too
+    # W&B's runs are read a chunk at a time while the planner goes through the rows (planner/live_runs.py).
+    live: Mapping[str, RunRecord] | None = early.take(target, ids, editable_summary) \
+        if early is not None and ids else None
+    if live is None and ids:
+        if on_total is not None:
+            on_total(len(set(ids)))
+        live = LiveRuns(backend, target, ids, editable_summary, on_run)
+    runs: Mapping[str, RunRecord] = {} if live is None else live  # (not `live or {}`: len() waits for the read)
     try:
-        editable_summary = bool(sheet.meta and sheet.meta.editable_summary)  # then W&B's summary is compared too
-        live: dict[str, RunRecord] | None = early.take(target, ids, editable_summary, sheet.warnings.append) \
-            if early is not None and ids else None
-        if live is None:
-            if on_total is not None and ids:
-                on_total(len(set(ids)))
-            live = backend.fetch_by_ids(
-                target, ids, on_warning=sheet.warnings.append, with_summary=editable_summary,
-                on_run=on_run) if ids else {}  # ids the pages missed: in the plan
+        history = advance_base(sheet, runs)
+        header = export_header(sheet.path, sheet.meta.exported_at if sheet.meta else None)
+        plan = build_plan(sheet, runs, project=target, force=force, strict=strict,
+                          include_running=include_running, new_keys=new_keys, history=history, allow_text=allow_text)
     except BackendError as exc:  # e.g. the sheet's project is gone: say which sheet asked for it
         raise BackendError(f"{sheet.path}: {exc.message}", hint=exc.hint) from None
-    history = advance_base(sheet, live)
-    header = export_header(sheet.path, sheet.meta.exported_at if sheet.meta else None)
-    plan = build_plan(sheet, live, project=target, force=force, strict=strict, include_running=include_running,
-                      new_keys=new_keys, history=history, allow_text=allow_text)
-    return remember_backend(remember_header(plan.with_run_urls(live), header), backend)
+    finally:
+        if isinstance(live, LiveRuns):
+            live.stop()  # after a refusal mid-plan; else the read is over already
+    if isinstance(live, LiveRuns):
+        sheet.warnings.extend(live.warnings)  # as when W&B was read before planning
+    return remember_backend(remember_header(plan.with_run_urls(runs), header), backend)

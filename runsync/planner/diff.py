@@ -19,6 +19,7 @@ from runsync.model import ABSENT, ID, Action, Change, Plan, RunRecord, SheetData
 from runsync.planner import columns as sheet_columns
 from runsync.planner import conversions
 from runsync.planner.cell_checks import damage_warnings, edit_finding, mangled, readonly_edit
+from runsync.planner.live_runs import LiveRuns
 from runsync.planner.moved_rows import ids_moved_over, moved_message
 from runsync.planner.sizes import config_size_errors
 
@@ -93,17 +94,27 @@ class _Planner:
     def run(self) -> Plan:
         columns = self._columns()
         differing: list[Row] = []  # rows where any cell is not its base
+        streamed = self.live if isinstance(self.live, LiveRuns) else None
         for row_number, cells in self.sheet.rows:
             run_id = _cell_id(cells.get(ID))
             if not run_id:
                 continue  # the reader reported blank ids
             record = self._record(row_number, run_id)
             if record is None:
+                if streamed is not None:
+                    streamed.planned(run_id, keep=False)
                 continue
-            before = self._tally()
+            before, infos = self._tally(), len(self.infos)
             self._diff_row(row_number, run_id, record, cells, columns)
             if self._tally() != before:
                 differing.append((row_number, run_id, cells))
+            if streamed is not None:  # a run the plan names stays: the checks below and the run links read it
+                streamed.planned(run_id, keep=self._tally() != before or len(self.infos) != infos)
+        if streamed is not None:
+            streamed.finish()
+            # Where reading W&B first put them: after the sheet's warnings, before the planner's.
+            at = len(self.sheet.warnings)
+            self.warnings[at:at] = streamed.warnings
         if (moved := self._ids_moved_alone(differing, [c for c in columns.planned if c != ID and c not in columns.ticks
                                                        and c not in self.added])):
             # One clear error instead of a cell error (or a wrong change) for every cell of every row.

@@ -48,6 +48,9 @@ class Connection:
         self._read_attempts = max(1, read_attempts)
         self._page_deadline = page_deadline  # a listing gives up after this long without an answered page
         self._page_cap: int | None = None  # the page size that answered after a failure: later listings keep it
+        # ids per query the last sized read by ids ended with: a plan reads its runs a chunk at a time
+        # (planner/live_runs.py), and each chunk goes on at the size the server kept up with
+        self._ids_per_query: int | None = None
         self._api_key = api_key
         self._timeout = timeout
         self._filter_timeout = filter_timeout if timeout is None else min(filter_timeout, timeout)

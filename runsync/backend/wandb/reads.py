@@ -262,7 +262,8 @@ class Reads(Connection):
         """fetch_by_ids with queries sized by how the server answers: each query asks for the ids the last
         answers allow (one page per query), READ_CONCURRENCY in flight; a query that fails is asked again
         smaller, as a listing's page."""
-        start = min(IDS_PER_QUERY, self._page_cap or IDS_PER_QUERY)
+        start = self._ids_per_query or IDS_PER_QUERY
+        start = min(start, self._page_cap or start)
         sizes = PageSize(start, self._client_deadline(), grow=True, ceiling=lambda: self._page_cap)
         found: dict[str, RunRecord] = {}
         position = queries = 0
@@ -280,6 +281,7 @@ class Reads(Connection):
                     found.update(future.result())
         log.debug("%s/%s: %d ids in %d queries; ids per query: %s", entity, name, len(wanted), queries,
                   sizes.describe())
+        self._ids_per_query = sizes.size
         return found
 
     def _read_id_chunk(self, entity: str, name: str, part: list[str], with_summary: bool, per_page: int | None,
