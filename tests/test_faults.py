@@ -6,10 +6,12 @@ survive faults run as `python -m runsync` subprocesses with a tight client (see 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import wandb
@@ -102,17 +104,36 @@ def test_rate_limited_writes_wait_and_all_land_once(seeded_sandbox, tmp_path):
     assert snapshot(seeded_sandbox.store) == expected_state(before, edits)
 
 
-def _switch_faults_when(sandbox, operation: str, count: int, **faults) -> threading.Thread:
-    """Turn faults on once the server has seen `count` requests of `operation` (decided on arrival)."""
-    def watch() -> None:
-        deadline = time.monotonic() + 60
-        while sandbox.stats()["operations"].get(operation, 0) < count and time.monotonic() < deadline:
-            time.sleep(0.005)
-        sandbox.set_faults(**faults)
+@contextlib.contextmanager
+def _faults_after(sandbox, operation: str, count: int, *, in_flight_together: bool = False,
+                  **faults: Any) -> Iterator[None]:
+    """While inside: `faults` are turned on once `count` requests of `operation` have drawn theirs (no fault),
+    before any later request arrives, however slow the machine is.
 
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
+    The switch is made by a sandbox request hook, which runs after a request's faults are drawn and before it
+    executes: the `count`th request is the last one drawn without them. A later request is sent only once an
+    earlier one is answered; with `in_flight_together` (the first `count` are sent at once) each of them is
+    held until the `count`th has come, so none is answered before the switch (a watcher polling the counters
+    could switch between a request's arrival and its draw, and fail it)."""
+    lock, all_in, seen = threading.Lock(), threading.Event(), [0]
+
+    def hook(label: str, variables: dict, is_mutation: bool) -> None:
+        if label != operation:
+            return
+        with lock:
+            seen[0] += 1
+            nth = seen[0]
+        if nth == count:
+            sandbox.set_faults(**faults)
+            all_in.set()
+        elif nth < count and in_flight_together:
+            all_in.wait(30)
+
+    sandbox.request_hooks.append(hook)
+    try:
+        yield
+    finally:
+        sandbox.request_hooks.remove(hook)
 
 
 def test_exhausted_retries_report_exactly_what_was_not_applied_and_a_rerun_finishes(seeded_sandbox, tmp_path):
@@ -125,14 +146,13 @@ def test_exhausted_retries_report_exactly_what_was_not_applied_and_a_rerun_finis
     backend = WandbBackend(timeout=1)  # the client gives up on a 500 after 1 s (its first retry is at ~2 s)
     plan = runsync.plan(sheet, backend=backend, include_running=True)
     assert len(plan.changes) == 12
-    # Each request is held 200 ms after its fault is drawn, so the switch lands between two writes.
+    # Answers take 200 ms, as a real server's do (500s answered at once make the client's retries far longer).
     seeded_sandbox.set_faults(latency_ms=200)
     seeded_sandbox.reset_stats()
     # One run per request (the path a failed batch falls back to): a run's retries are its own.
-    watcher = _switch_faults_when(seeded_sandbox, "RunsyncUpsertBucket", 2, error_rate=1.0)
-    report = apply_plan(plan, backend, ApplyOptions(journal=str(tmp_path / "j.jsonl"), concurrency=1, attempts=2,
-                                                    backoff_seconds=0.01, batch_size=1))
-    watcher.join()
+    with _faults_after(seeded_sandbox, "RunsyncUpsertBucket", 2, error_rate=1.0):
+        report = apply_plan(plan, backend, ApplyOptions(journal=str(tmp_path / "j.jsonl"), concurrency=1,
+                                                        attempts=2, backoff_seconds=0.01, batch_size=1))
     seeded_sandbox.set_faults(error_rate=0, latency_ms=0)
     assert seeded_sandbox.stats()["mutations"] == 2
 
@@ -182,15 +202,15 @@ def test_cli_exits_1_naming_the_runs_and_fields_not_applied(seeded_sandbox, tmp_
     targets = sorted(before)[:4]
     edits = plan_edits(targets, 8)
     edit_csv(sheet, edits)
-    env = cli_env(seeded_sandbox.url, seeded_sandbox.api_key, tmp_path, http_timeout=1)
-    seeded_sandbox.set_faults(latency_ms=300)
+    # The client gives up on a 500 after 2 s; a request answered at once (no latency) is far inside that on a
+    # loaded machine, and the first write is held only until the second has come.
+    env = cli_env(seeded_sandbox.url, seeded_sandbox.api_key, tmp_path, http_timeout=2)
     seeded_sandbox.reset_stats()
     # Two writes in flight at once: the first two are drawn before the switch, the next two after.
-    watcher = _switch_faults_when(seeded_sandbox, "RunsyncUpsertBucket", 2, error_rate=1.0)
-    failed = run_cli(env, "import", sheet, "--yes", "--include-running", "--concurrency", "2", "--batch-size", "1",
-                     timeout=120)
-    watcher.join()
-    seeded_sandbox.set_faults(error_rate=0, latency_ms=0)
+    with _faults_after(seeded_sandbox, "RunsyncUpsertBucket", 2, in_flight_together=True, error_rate=1.0):
+        failed = run_cli(env, "import", sheet, "--yes", "--include-running", "--concurrency", "2",
+                         "--batch-size", "1", timeout=120)
+    seeded_sandbox.set_faults(error_rate=0)
     assert failed.returncode == 1, failed.stderr
     assert seeded_sandbox.stats()["mutations"] == 2
     assert "Traceback" not in failed.stderr

@@ -5,7 +5,11 @@ deadline, up to a cap; a page that is slow, or not answered, makes the next one 
 server time per run a page returns (`read_ms_per_run`) and answers HTTP 504 past its gateway deadline
 (`gateway_timeout_s`): the page sizes asked are seen by a sandbox request hook (what the server got, not what
 runsync says it sent), 504s by the sandbox's counters, the runs by the plain client or the sandbox store. Every
-number here is written out, not computed from runsync's constants; timing margins are wide (a loaded machine).
+number here is written out, not computed from runsync's constants. Timing margins are wide (CI's fresh 2-core
+machine, other work beside it): what a page costs outside the server (the sandbox's own Python, the client's
+parsing, ~1-2 s on a loaded machine) is never what decides a size. Server time per page is seconds and the client's
+deadline big enough that a page whose size must grow leaves >= 2 s of its budget, a page that must not be slow >= 3 s;
+where a page must be slow, or over the gateway, its server time alone is.
 """
 from __future__ import annotations
 
@@ -27,10 +31,12 @@ from runsync.sandbox import Sandbox, seed_project
 class Pages:
     """A sandbox request hook: the runs each `RunsyncRuns` request asked for, and how many ids its `$in` named."""
 
-    def __init__(self, sb: Sandbox, switch_at: int | None = None, **faults: Any) -> None:
+    def __init__(self, sb: Sandbox, switch_at: int | None = None, switch_at_size: int | None = None,
+                 **faults: Any) -> None:
         self.asked: list[int] = []
         self.ids: list[int] = []  # ids per `{"name": {"$in": [...]}}` query
-        self.sb, self.switch_at, self.faults = sb, switch_at, faults
+        self.sb, self.switch_at, self.switch_at_size, self.faults = sb, switch_at, switch_at_size, faults
+        self.switched = False
         sb.request_hooks.append(self)
 
     def __call__(self, label: str, variables: dict[str, Any], is_mutation: bool) -> None:
@@ -40,7 +46,12 @@ class Pages:
         wanted = json.loads(variables.get("filters") or "{}").get("name", {}).get("$in")
         if wanted is not None:
             self.ids.append(len(wanted))
-        if self.switch_at is not None and len(self.asked) == self.switch_at:
+        # `switch_at`: the Nth request; `switch_at_size`: the first asking that many (how fast the earlier ones
+        # were answered, so how many came before it, does not matter).
+        due = (self.switch_at is not None and len(self.asked) == self.switch_at) or (
+            self.switch_at_size is not None and int(variables["perPage"]) == self.switch_at_size)
+        if due and not self.switched:
+            self.switched = True
             self.sb.set_faults(**self.faults)  # before this request is served: it is the first one charged
 
 
@@ -76,9 +87,10 @@ def test_with_server_time_pages_grow_only_while_well_inside_the_deadline(sandbox
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     seed_project(sandbox.store, "e", "p", runs=1_337, seed=12)
     expected = plain_ids(sandbox)
-    client_deadline(monkeypatch, "8")  # grow under 2 s a page, halve over 4 s
-    # 5 ms a run: 250 runs take 1.25 s (grow), 500 take 2.5 s (keep); 1,000 would take 5 s, over the gateway.
-    sandbox.set_faults(read_ms_per_run=5, gateway_timeout_s=3.5)
+    client_deadline(monkeypatch, "18")  # grow under 4.5 s a page, halve over 9 s
+    # 10 ms a run: 250 runs take 2.5 s (grow), 500 take 5 s (keep: never under 4.5 s, 4 s short of slow);
+    # 1,000 would take 10 s, over the gateway.
+    sandbox.set_faults(read_ms_per_run=10, gateway_timeout_s=8)
     sandbox.reset_stats()
     pages = Pages(sandbox)
     out = tmp_path / "runs.csv"
@@ -91,19 +103,20 @@ def test_with_server_time_pages_grow_only_while_well_inside_the_deadline(sandbox
 
 def test_a_gateway_deadline_met_while_growing_is_kept_and_never_met_again(sandbox: Sandbox, tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    seed_project(sandbox.store, "e", "p", runs=2_654, seed=13)
+    seed_project(sandbox.store, "e", "p", runs=2_154, seed=13)
     expected = plain_ids(sandbox)
-    client_deadline(monkeypatch, "4")  # grow under 1 s a page
-    # 1 ms a run: 500 runs take 0.5 s (grow), 1,000 take 1 s, over the gateway's 0.8 s: HTTP 504.
-    sandbox.set_faults(read_ms_per_run=1, gateway_timeout_s=0.8)
+    client_deadline(monkeypatch, "16")  # grow under 4 s a page, halve over 8 s
+    # 2 ms a run: 500 runs take 1 s (grow, 3 s to spare; 7 s short of slow), 1,000 take 2 s, over the gateway's
+    # 1.95 s whatever else the request costs: HTTP 504.
+    sandbox.set_faults(read_ms_per_run=2, gateway_timeout_s=1.95)
     sandbox.reset_stats()
     pages = Pages(sandbox)
     out = tmp_path / "runs.csv"
     result = invoke("--debug", "export", "e/p", "-o", out)
     assert Counter(csv_ids(out)) == Counter(expected)
     tries = pages.asked.count(1000)  # the client retries a 504 until its deadline
-    # 250 + 500, then 1,000 (504) asked again at 500 from the same cursor, and 500 kept: 750 + 4×500 ≥ 2,654.
-    assert tries >= 1 and pages.asked == [250, 500, *[1000] * tries, 500, 500, 500, 500], pages.asked
+    # 250 + 500, then 1,000 (504) asked again at 500 from the same cursor, and 500 kept: 750 + 3×500 ≥ 2,154.
+    assert tries >= 1 and pages.asked == [250, 500, *[1000] * tries, 500, 500, 500], pages.asked
     # Every 504 is a request for 1,000 runs (the client's retries of it), none once the size settled at 500.
     assert sandbox.stats()["faults"].get("504", 0) == pages.asked.count(1000) >= 1
     assert "page sizes: 250, 500, 1000 failed, 500" in result.stderr, result.stderr
@@ -111,17 +124,18 @@ def test_a_gateway_deadline_met_while_growing_is_kept_and_never_met_again(sandbo
 
 def test_a_server_that_gets_slow_mid_listing_makes_the_pages_shrink(sandbox: Sandbox, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    seed_project(sandbox.store, "e", "p", runs=3_711, seed=14)
+    seed_project(sandbox.store, "e", "p", runs=3_333, seed=14)
     expected = plain_ids(sandbox)
-    client_deadline(monkeypatch, "4")  # grow under 1 s a page, halve over 2 s
-    sandbox.set_faults(gateway_timeout_s=3.5)
+    client_deadline(monkeypatch, "14")  # grow under 3.5 s a page, halve over 7 s
+    sandbox.set_faults(gateway_timeout_s=11)
     sandbox.reset_stats()
-    # From the fourth page on, 2.5 ms a run: 1,000 runs take 2.5 s (slow), 500 take 1.25 s (kept).
-    pages = Pages(sandbox, switch_at=4, read_ms_per_run=2.5)
+    # From the fourth page on, 8 ms a run: 1,000 runs take 8 s (slow), 500 take 4 s (kept: never under 3.5 s,
+    # 3 s short of slow).
+    pages = Pages(sandbox, switch_at=4, read_ms_per_run=8)
     out = tmp_path / "runs.csv"
     result = invoke("--debug", "export", "e/p", "-o", out)
     assert Counter(csv_ids(out)) == Counter(expected)
-    assert pages.asked == [250, 500, 1000, 1000, 500, 500], pages.asked  # 1,750 fast, 1,000 slow, 961 in 500s
+    assert pages.asked == [250, 500, 1000, 1000, 500, 500], pages.asked  # 1,750 fast, 1,000 slow, 583 in 500s
     assert sandbox.stats()["faults"].get("504", 0) == 0
     assert "page sizes: 250, 500, 1000, 1000 slow, 500" in result.stderr, result.stderr
 
@@ -147,9 +161,10 @@ def test_reads_by_id_grow_only_while_well_inside_the_deadline(sandbox: Sandbox, 
                                                               ) -> None:
     seed_project(sandbox.store, "e", "p", runs=2_222, seed=16)
     wanted = plain_ids(sandbox)
-    client_deadline(monkeypatch, "8")  # grow under 2 s a query, halve over 4 s
-    # 5 ms a run: 250 ids take 1.25 s (grow), 500 take 2.5 s (keep), 1,000 would be over the gateway.
-    sandbox.set_faults(read_ms_per_run=5, gateway_timeout_s=3.5)
+    client_deadline(monkeypatch, "22")  # grow under 5.5 s a query, halve over 11 s
+    # 12 ms a run: 250 ids take 3 s (grow, with four at once), 500 take 6 s (keep: never under 5.5 s, 5 s short
+    # of slow), 1,000 would be over the gateway.
+    sandbox.set_faults(read_ms_per_run=12, gateway_timeout_s=10)
     sandbox.reset_stats()
     pages = Pages(sandbox)
     found = WandbBackend().fetch_by_ids("e/p", wanted)
@@ -162,11 +177,12 @@ def test_reads_by_id_grow_only_while_well_inside_the_deadline(sandbox: Sandbox, 
 def test_reads_by_id_shrink_when_the_server_gets_slow(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     seed_project(sandbox.store, "e", "p", runs=7_777, seed=17)
     wanted = plain_ids(sandbox)
-    client_deadline(monkeypatch, "6")  # grow under 1.5 s a query, halve over 3 s
-    sandbox.set_faults(gateway_timeout_s=5.5)
+    client_deadline(monkeypatch, "16")  # grow under 4 s a query, halve over 8 s
+    sandbox.set_faults(gateway_timeout_s=14)
     sandbox.reset_stats()
-    # From the seventh query on, 4 ms a run: 1,000 ids take 4 s (slow), 500 take 2 s (kept).
-    pages = Pages(sandbox, switch_at=7, read_ms_per_run=4)
+    # From the first query of 1,000 ids on, 10 ms a run: 1,000 ids take 10 s (slow), 500 take 5 s (kept: never
+    # under 4 s). Before any slow one answers, at most 4×250 + 4×500 + 4×1,000 ids are asked: 777 are left.
+    pages = Pages(sandbox, switch_at_size=1000, read_ms_per_run=10)
     found = WandbBackend().fetch_by_ids("e/p", wanted)
     assert sorted(found) == sorted(wanted)
     assert 1000 in pages.ids, pages.ids  # grown to 1,000 (by the queries answered before the switch)
