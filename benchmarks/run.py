@@ -91,10 +91,12 @@ class Sizes:
     scaling: tuple[int, ...]
     latency_ms: float
     sweeps: bool
+    mlflow_runs: int = 2000  # the MLflow import row (a local mlflow server, no added latency)
+    mlflow_edits: int = 200
 
 
 FULL = Sizes(2000, 200, 20000, 50000, (1000, 5000, 20000, 50000), 100.0, False)
-SMOKE = Sizes(200, 20, 300, 300, (100, 300), 0.0, False)
+SMOKE = Sizes(200, 20, 300, 300, (100, 300), 0.0, False, mlflow_runs=30, mlflow_edits=6)
 
 
 @dataclass
@@ -282,6 +284,21 @@ def bench_quota(sizes: Sizes, work: Path) -> list[Row]:
                 s_paced["requests"] - ours, budget, m_paced.max_rss_mb,
                 f"a handful of 429s, not a storm: {ours} vs {theirs}",
                 {"baseline_requests": s_full["requests"], "429": ours, "baseline_429": theirs})]
+
+
+def bench_mlflow(sizes: Sizes, work: Path) -> list[Row]:
+    """The MLflow import row (benchmarks/mlflow_import.py); none when mlflow is not installed (runsync[mlflow])."""
+    from benchmarks import mlflow_import
+
+    if not mlflow_import.available():
+        log("mlflow: not installed (pip install -e '.[mlflow]'): no MLflow row")
+        return []
+    n, k = sizes.mlflow_runs, sizes.mlflow_edits
+    r = mlflow_import.bench_mlflow_import(n, k, work, log)
+    return [Row(f"MLflow import N={n:,} K={k} (local `mlflow server`, no added latency)", r["runsync_s"], r["loop_s"],
+                "`MlflowClient.set_tag` loop", None, None, r["runsync_rss_mb"], "faster than the loop, same tags",
+                {"same_end_state": r["same_end_state"], "runs_changed": r["runs_changed"],
+                 "baseline_calls": r["loop_calls"]})]
 
 
 # -- 2. export --------------------------------------------------------------------------------------
@@ -509,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         scaling_rows, scale = bench_scaling(sizes, work)
         rows += scaling_rows
         rows += bench_quota(sizes, work)
+        rows += bench_mlflow(sizes, work)
         sweeps = {}
         if sizes.sweeps:
             sweeps = {"per_page": sweep_per_page(sizes, work), "concurrency": sweep_concurrency(sizes, work),

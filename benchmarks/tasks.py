@@ -91,9 +91,15 @@ def apply(path: str, concurrency: str, journal: str, batch_size: str = "25") -> 
             "write_requests": report.write_requests}
 
 
+def mlflow_set_tag(experiment_id: str, edits_path: str) -> dict[str, Any]:
+    from benchmarks.mlflow_import import set_tag_loop
+
+    return set_tag_loop(experiment_id, edits_path)
+
+
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "loop-update": loop_update, "bare-paging": bare_paging, "fetch": fetch, "read-excel": read_excel,
-    "plan": plan, "apply": apply,
+    "plan": plan, "apply": apply, "mlflow-set-tag": mlflow_set_tag,
 }
 
 if __name__ == "__main__":

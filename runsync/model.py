@@ -199,6 +199,7 @@ class ApplyReport:
     unverified: str | None = None  # why the read-back failed, when it did
     config_writes: str | None = None  # MERGE or REPLACE once the server's handling of config is known
     write_requests: int = 0  # requests that carried writes (a batch counts once; a run sent again alone, once more)
+    tracker: str = "W&B"  # the tracker written to, as messages name it (Capabilities.tracker)
 
     @property
     def ok(self) -> bool:

@@ -33,6 +33,37 @@ def test_demo_runs_end_to_end(tmp_path):
     assert f"Undo with: runsync undo {shlex.quote(str(journals[0]))}" in out
 
 
+@pytest.mark.mlflow  # not e2e: the older-wandb venvs of .ci/run have no mlflow
+def test_mlflow_demo_runs_end_to_end(tmp_path):
+    """`runsync demo --tracker mlflow` on a real local mlflow server; the kept SQLite store read back with the plain
+    MlflowClient (no server, no runsync) is the oracle."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WANDB_", "MLFLOW_"))}
+    env["NO_COLOR"] = "1"
+    result = subprocess.run([sys.executable, "-m", "runsync", "demo", "--tracker", "mlflow", "--keep", str(tmp_path)],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Plan: 4 runs, 5 fields to change, 0 conflicts." in out
+    assert "(delete tag)" in out and "Applied 5 field changes to 4 runs." in out
+    assert "W&B" not in out and "View run" not in out  # MLflow's words; MLflow's own chatter kept out
+    assert out.rstrip().endswith("No changes.")
+    journals = sorted((tmp_path / "runs.xlsx.runsync-journals").glob("*.jsonl"))
+    assert len(journals) == 1
+    assert f"Undo with: runsync undo {shlex.quote(str(journals[0]))}" in out
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
+    (experiment,) = [e for e in client.search_experiments() if e.name != "Default"]
+    runs = {r.info.run_name: r.data for r in client.search_runs([experiment.experiment_id])}
+    assert sorted(runs) == ["mobilenet", "resnet-18 (baseline)", "resnet-50 ✓", "vit-small-final"]
+    assert runs["resnet-50 ✓"].tags["stage"] == "reviewed ✓" and runs["resnet-50 ✓"].tags["formula"] == "=1+1"
+    assert "debug" not in runs["vit-small-final"].tags and "debug" not in runs["mobilenet"].tags
+    assert runs["resnet-18 (baseline)"].tags["mlflow.note.content"] == 'said "good enough"\nchecked by hand ✓'
+    assert runs["vit-small-final"].params == {"lr": "3e-4", "model": "vit"}  # params are never written
+    assert runs["mobilenet"].tags["stage"] == "draft"
+
+
 def test_demo_without_keep_prints_no_journal_it_deletes():
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
     env["NO_COLOR"] = "1"

@@ -220,3 +220,36 @@ def test_the_dataframe_api_plans_and_applies_an_mlflow_edit(world: World) -> Non
     assert [(c.field, c.sheet) for c in plan.changes] == [("tags.team", "frames ✓")]
     runsync.apply(plan)
     assert world.state("c")[1]["team"] == "frames ✓"
+
+
+def _xlsx_text(path: Path) -> str:
+    import openpyxl
+
+    book = openpyxl.load_workbook(path)
+    cells = [str(c.value) for ws in book for row in ws.iter_rows() for c in row if c.value is not None]
+    notes = [c.comment.text for ws in book for row in ws.iter_rows() for c in row if c.comment]
+    return "\n".join(cells + notes)
+
+
+def test_an_mlflow_plan_and_its_reports_name_mlflow(world: World, tmp_path: Path) -> None:
+    """Conflict, a change made only in MLflow, a run deleted since the export: every line says MLflow."""
+    sheet = tmp_path / "runs.xlsx"
+    _export(world, sheet)
+    a, b, c = world.runs["a"], world.runs["b"], world.runs["c"]
+    edit_cells(sheet, {(a, "tags.team"): "mine ✓", (b, "name"): "b renamed", (c, "tags.team"): "gone?"})
+    world.client.set_tag(a, "team", "theirs")  # a conflict
+    world.client.set_tag(b, "quote", "added in MLflow")  # changed only in MLflow: kept
+    world.client.delete_run(c)  # deleted since the export: skipped with a warning
+    html, xlsx = tmp_path / "plan.html", tmp_path / "plan.xlsx"
+    result = invoke("import", sheet, "--dry-run", "--report", html, exit_code=1)
+    invoke("import", sheet, "--dry-run", "--report", xlsx, exit_code=1)
+    text = result.stdout + result.stderr
+    assert "MLflow now" in text and "Changed only in MLflow since the export (kept):" in text
+    assert "changed in the sheet, and in MLflow since the export" in text
+    assert f"run {c} (row 4) was deleted in MLflow since the export: skipped" in text
+    page = html.read_text(encoding="utf-8")
+    assert "in MLflow" in page
+    book = _xlsx_text(xlsx)
+    assert "MLflow now" in book and "changed only in MLflow (kept)" in book
+    for shown in (text, page, book):
+        assert "W&B" not in shown

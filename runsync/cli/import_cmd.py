@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from runsync.backend import capabilities
 from runsync.cli.common import (
     allow_text_option,
     batch_size_option,
@@ -101,7 +102,8 @@ def import_(sheet: str, dry_run: bool, yes: bool, force: bool, strict: bool, all
                   "import's value back in the cell, or re-export; --force does not override this.")
         sys.exit(ExitCode.FAILED)
     if plan.conflicts:
-        err.print("Conflicts: nothing written. Re-export to start from W&B's values, or --force to let the sheet win.")
+        err.print(f"Conflicts: nothing written. Re-export to start from {capabilities(plan.project).tracker}'s "
+                  "values, or --force to let the sheet win.")
         sys.exit(ExitCode.FAILED)
     if dry_run or not plan.changes:
         if dry_run and plan.changes:

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from runsync.backend import capabilities
 from runsync.cli.common import (
     ask,
     batch_size_option,
@@ -80,7 +81,8 @@ def undo(journal: str, last: bool, dry_run: bool, force: bool, yes: bool, no_ver
     if report_path:
         write_plan_report(plan, report_path)
     if plan.conflicts:
-        err.print("Fields changed in W&B since the import: nothing restored (--force restores them anyway).")
+        err.print(f"Fields changed in {capabilities(plan.project).tracker} since the import: nothing restored "
+                  "(--force restores them anyway).")
         sys.exit(ExitCode.FAILED)
     if dry_run or not plan.changes:
         if dry_run and plan.changes:

@@ -155,7 +155,8 @@ class _Planner:
         record = self.live.get(run_id)
         if record is None:
             if self.meta is not None and run_id in self.meta.base:
-                self.warnings.append(f"run {run_id} (row {row_number}) was deleted in W&B since the export: skipped")
+                self.warnings.append(f"run {run_id} (row {row_number}) was deleted in "
+                                     f"{capabilities(self.project).tracker} since the export: skipped")
             else:
                 self._error(row_number, run_id, ID, f"run id not found in project {self.project}")
             return None

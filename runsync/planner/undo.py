@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from runsync.backend import capabilities
 from runsync.fields import kind_of
 from runsync.fields.classify import live_value, same
 from runsync.journal.events import JournalContents, read_journal
@@ -29,7 +30,8 @@ def plan_undo(journal_path: str, live: dict[str, RunRecord], *, force: bool = Fa
     for history in contents.fields:
         record = live.get(history.run_id)
         if record is None:
-            warnings.append(f"run {history.run_id} no longer exists in W&B: nothing to undo")
+            warnings.append(f"run {history.run_id} no longer exists in {capabilities(contents.project).tracker}: "
+                            "nothing to undo")
             continue
         now = live_value(record, history.field, history.path)
         target = history.before

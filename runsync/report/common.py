@@ -6,7 +6,7 @@ from typing import Any
 
 from runsync.fields import ordered_fields
 from runsync.model import ABSENT, Change, Plan
-from runsync.report.text import SKIP_REASONS, show
+from runsync.report.text import SKIP_REASONS, show, tracker_name
 from runsync.report.text import summary_line as text_summary_line
 from runsync.words import counted
 
@@ -29,6 +29,7 @@ def plan_rows(plan: Plan) -> list[dict[str, Any]]:
     old/new: change: W&B now -> the sheet; conflict: W&B now -> the sheet; info: at export -> W&B now.
     """
     rows: list[dict[str, Any]] = []
+    tracker = tracker_name(plan.project)
 
     def add(kind: str, c: Change, old: Any, new: Any, reason: str | None = None) -> None:
         rows.append({"run_id": c.run_id, "run_name": c.run_name, "field": c.field, "old": value(old),
@@ -37,9 +38,9 @@ def plan_rows(plan: Plan) -> list[dict[str, Any]]:
     for c in plan.changes:
         add(CHANGE, c, c.live, c.sheet)
     for c in plan.conflicts:
-        add(CONFLICT, c, c.live, c.sheet, c.reason or f"changed in W&B since the export (was {show(c.base)})")
+        add(CONFLICT, c, c.live, c.sheet, c.reason or f"changed in {tracker} since the export (was {show(c.base)})")
     for c in plan.infos:
-        add(INFO, c, c.base, c.live, "changed only in W&B since the export: kept")
+        add(INFO, c, c.base, c.live, f"changed only in {tracker} since the export: kept")
     for k in plan.skipped:
         rows.append({"run_id": k.run_id, "run_name": k.run_name, "field": None, "old": None, "new": None,
                      "kind": SKIPPED, "reason": skip_reason(k.reason)})
@@ -70,7 +71,7 @@ def summary_line(plan: Plan) -> str:
 
 def counts(plan: Plan) -> list[tuple[str, int]]:
     return [("runs to change", len(plan.run_ids)), ("fields to change", len(plan.changes)),
-            ("conflicts", len(plan.conflicts)), ("changed only in W&B (kept)", len(plan.infos)),
+            ("conflicts", len(plan.conflicts)), (f"changed only in {tracker_name(plan.project)} (kept)", len(plan.infos)),
             ("skipped runs", len(plan.skipped)), ("errors", len(plan.errors)), ("warnings", len(plan.warnings))]
 
 
@@ -83,12 +84,12 @@ class Cell:
     change: Change | None = None
 
 
-def cell_note(kind: str, c: Change) -> str:
+def cell_note(kind: str, c: Change, tracker: str = "W&B") -> str:
     if kind == CONFLICT:
-        return (f"conflict: {show(c.base)} at export, {show(c.live)} in W&B now; the sheet says {show(c.sheet)}. "
-                "Not written (--force lets the sheet win).")
-    note = f"was {show(c.live)} in W&B"
-    if show(c.base) != show(c.live):  # a --force plan: the sheet wins over a change made in W&B
+        return (f"conflict: {show(c.base)} at export, {show(c.live)} in {tracker} now; the sheet says "
+                f"{show(c.sheet)}. Not written (--force lets the sheet win).")
+    note = f"was {show(c.live)} in {tracker}"
+    if show(c.base) != show(c.live):  # a --force plan: the sheet wins over a change made in the tracker
         note += f" (changed there since the export, from {show(c.base)}; the sheet wins)"
     return note
 
@@ -97,10 +98,11 @@ def run_table(plan: Plan) -> tuple[list[str], list[tuple[str, str | None, dict[s
     """Runs as rows, changed fields as columns: (fields, [(run_id, run_name, {field: Cell})])."""
     fields: dict[str, None] = {}
     runs: dict[str, tuple[str | None, dict[str, Cell]]] = {}
+    tracker = tracker_name(plan.project)
     for kind, items in ((CHANGE, plan.changes), (CONFLICT, plan.conflicts)):
         for c in items:
             fields.setdefault(c.field, None)
-            runs.setdefault(c.run_id, (c.run_name, {}))[1][c.field] = Cell(kind, cell_note(kind, c), c)
+            runs.setdefault(c.run_id, (c.run_name, {}))[1][c.field] = Cell(kind, cell_note(kind, c, tracker), c)
     return _ordered(fields), [(rid, name, cells) for rid, (name, cells) in runs.items()]
 
 

@@ -87,11 +87,16 @@ def _normal_form(text: str) -> str:
     return next((form for form in ("NFC", "NFD") if unicodedata.is_normalized(form, text)), "mixed")
 
 
-def alike_note(old: Any, new: Any) -> str:
+def tracker_name(project: str | None) -> str:
+    """The tracker a plan's project is on, as messages name it: "W&B", "MLflow"."""
+    return capabilities(project).tracker
+
+
+def alike_note(old: Any, new: Any, tracker: str = "W&B") -> str:
     """What a change that looks like no change is: only the Unicode normalization, or float32 rounding."""
     if isinstance(old, str) and isinstance(new, str) and old != new and \
             unicodedata.normalize("NFC", old) == unicodedata.normalize("NFC", new):
-        return (f" (the same text in another Unicode normalization: {_normal_form(old)} in W&B, "
+        return (f" (the same text in another Unicode normalization: {_normal_form(old)} in {tracker}, "
                 f"{_normal_form(new)} in the sheet)")
     if type(old) is float and type(new) is float and old != new and 1.1754944e-38 <= abs(old) <= 3.4e38:
         try:
@@ -131,6 +136,7 @@ def render_plan(plan: Plan, console: Console, *, show_infos: bool = True) -> Non
 
 
 def _plan_lines(plan: Plan, console: _Lines, show_infos: bool) -> None:
+    tracker = tracker_name(plan.project)
     if rollup := rollup_lines(plan, show):
         console.print(f"By field ({counted(len(plan.run_ids), 'run')}):", highlight=False)
         for line in rollup:
@@ -143,11 +149,12 @@ def _plan_lines(plan: Plan, console: _Lines, show_infos: bool) -> None:
             removal = kind_of(c.field).removal if c.sheet is ABSENT else None  # MLflow: "(delete tag)"
             console.print(f"    {escape(c.field)}: {escape(show(c.live))} {ARROW} "
                           f"{escape(f'({removal})' if removal else show(c.sheet))}"
-                          f"{escape(alike_note(c.live, c.sheet))}", highlight=False)
+                          f"{escape(alike_note(c.live, c.sheet, tracker))}", highlight=False)
     if plan.conflicts:
         console.print()
-        console.print("[red]Conflicts[/red] (changed in W&B since the import):" if plan.undo else
-                      "[red]Conflicts[/red] (changed in the sheet, and in W&B since the export):", highlight=False)
+        console.print(f"[red]Conflicts[/red] (changed in {tracker} since the import):" if plan.undo else
+                      f"[red]Conflicts[/red] (changed in the sheet, and in {tracker} since the export):",
+                      highlight=False)
         base, sheet = ("the import wrote", "undo would restore") if plan.undo else ("base", "sheet")
         for _, group in groupby(plan.conflicts, key=lambda c: c.run_id):
             items = list(group)
@@ -155,12 +162,12 @@ def _plan_lines(plan: Plan, console: _Lines, show_infos: bool) -> None:
             for c in items:
                 console.print(
                     f"    {escape(c.field)}: {base} {escape(show(c.base))}, {sheet} {escape(show(c.sheet))}, "
-                    f"W&B now {escape(show(c.live))}", highlight=False)
+                    f"{tracker} now {escape(show(c.live))}", highlight=False)
                 if c.reason:  # e.g. the import the sheet predates, or that changed the field since
                     console.print(f"      {escape(c.reason)}", highlight=False)
     if show_infos and plan.infos:
         console.print()
-        console.print("Changed only in W&B since the export (kept):", highlight=False)
+        console.print(f"Changed only in {tracker} since the export (kept):", highlight=False)
         for c in plan.infos:
             console.print(f"  i {escape(c.run_id)} {escape(c.field)}: {escape(show(c.base))} {ARROW} "
                           f"{escape(show(c.live))}", highlight=False)
@@ -235,28 +242,30 @@ def _sent(change: Change) -> Any:
 def render_apply_report(report: ApplyReport, console: Console, *, show_journal: bool = True) -> None:
     """What was written; then the journal and the undo command for it (`show_journal`: when it will exist)."""
     applied_runs = len({c.run_id for c in report.applied})
+    tracker = report.tracker
     console.print(f"Applied {counted(len(report.applied), 'field change')} to {counted(applied_runs, 'run')}.",
                   highlight=False)
     if report.already:
-        console.print(f"{counted(len(report.already), 'field')} already had the new value in W&B.", highlight=False)
+        console.print(f"{counted(len(report.already), 'field')} already had the new value in {tracker}.",
+                      highlight=False)
     for c in report.conflicts:
-        console.print(f"[red]not applied[/red]: {escape(c.run_id)} {escape(c.field)} changed in W&B since the plan "
+        console.print(f"[red]not applied[/red]: {escape(c.run_id)} {escape(c.field)} changed in {tracker} since the plan "
                       f"(now {escape(show(c.live))})", highlight=False)
     for k in report.skipped:
         console.print(f"[yellow]skipped[/yellow]: run {escape(k.run_id)} "
                       f"{escape(SKIP_REASONS.get(k.reason, k.reason))} (started since the plan)", highlight=False)
     for run_id in report.missing:
-        console.print(f"[red]not applied[/red]: run {escape(run_id)} no longer exists in W&B", highlight=False)
+        console.print(f"[red]not applied[/red]: run {escape(run_id)} no longer exists in {tracker}", highlight=False)
     for c in report.did_not_stick:
         name = f" ({escape(c.run_name)})" if c.run_name else ""
         console.print(f"[red]did not stick[/red]: run {escape(c.run_id)}{name} {escape(c.field)}: written as "
-                      f"{escape(show(_sent(c)))}, W&B holds {escape(show(c.live))} when read back", highlight=False)
+                      f"{escape(show(_sent(c)))}, {tracker} holds {escape(show(c.live))} when read back", highlight=False)
     if report.did_not_stick:
         console.print("Something changed them back after the write (a running run's process re-sends its config; "
                       "another writer): check the run, then import again.", highlight=False)
     if report.unverified is not None:
         console.print(f"[red]not verified[/red]: reading the written runs back failed ({escape(report.unverified)}); "
-                      "`runsync import SHEET --dry-run` shows what W&B holds now", highlight=False)
+                      f"`runsync import SHEET --dry-run` shows what {tracker} holds now", highlight=False)
     elif report.verified_runs:
         console.print(f"Verified: read {counted(report.verified_runs, 'written run')} back in "
                       f"{counted(report.verify_requests, 'request')}.", highlight=False)

@@ -23,7 +23,7 @@ from runsync.report.common import (
     skip_reason,
     summary_line,
 )
-from runsync.report.text import show
+from runsync.report.text import show, tracker_name
 
 SUMMARY_SHEET = "Plan"
 TABLE_SHEET = "runs"
@@ -101,16 +101,18 @@ def _summary(ws: Any, plan: Plan) -> None:
     w.row("project", plan.project)
     w.row("source", plan.source)
     w.row("made", datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    w.row("diff", "3-way: at export, the sheet, W&B now" if plan.three_way
-          else "2-way against W&B: conflicts cannot be detected")
+    tracker = tracker_name(plan.project)
+    w.row("diff", f"3-way: at export, the sheet, {tracker} now" if plan.three_way
+          else f"2-way against {tracker}: conflicts cannot be detected")
     w.row("result", summary_line(plan))
     for name, n in counts(plan):
         w.row(name, n)
     w.row()
     w.row("Colours in the runs sheet", bold=True)
-    ws.append([w.cell("change", kind=CHANGE), w.cell("will be written; the comment says what W&B holds now")])
+    ws.append([w.cell("change", kind=CHANGE), w.cell(f"will be written; the comment says what {tracker} holds now")])
     ws.append([w.cell("conflict", kind=CONFLICT),
-               w.cell("changed in the sheet and in W&B since the export: not written (--force lets the sheet win)")])
+               w.cell(f"changed in the sheet and in {tracker} since the export: not written (--force lets the sheet "
+                      "win)")])
     ws.append([w.cell("error", kind=ERROR), w.cell("the import refuses this cell: nothing is written until fixed")])
 
     fields: dict[str, list[int]] = {}
@@ -135,15 +137,16 @@ def _summary(ws: Any, plan: Plan) -> None:
         url = run_url(plan, run_id)
         return w.cell(run_id, link=url)
 
-    section("Changes", ("run", "run name", "field", "W&B now", "new"),
+    section("Changes", ("run", "run name", "field", f"{tracker} now", "new"),
             [[run(c.run_id), w.cell(c.run_name), w.cell(c.field), w.cell(show(c.live)), w.cell(show(c.sheet))]
              for c in plan.changes])
-    section("Conflicts", ("run", "run name", "field", "at export", "W&B now", "sheet"),
+    section("Conflicts", ("run", "run name", "field", "at export", f"{tracker} now", "sheet"),
             [[run(c.run_id), w.cell(c.run_name), w.cell(c.field, kind=CONFLICT), w.cell(show(c.base)),
               w.cell(show(c.live)), w.cell(show(c.sheet))] for c in plan.conflicts])
     section("Skipped runs (left as they are)", ("run", "run name", "reason"),
             [[run(k.run_id), w.cell(k.run_name), w.cell(skip_reason(k.reason))] for k in plan.skipped])
-    section("Changed only in W&B since the export (kept)", ("run", "run name", "field", "at export", "W&B now"),
+    section(f"Changed only in {tracker} since the export (kept)",
+            ("run", "run name", "field", "at export", f"{tracker} now"),
             [[run(c.run_id), w.cell(c.run_name), w.cell(c.field), w.cell(show(c.base)), w.cell(show(c.live))]
              for c in plan.infos])
     section("Errors", ("row", "run", "column", "problem"),
@@ -165,7 +168,7 @@ def _marks(plan: Plan, sheet: SheetData) -> dict[tuple[int, str], Cell]:
             if c.run_id not in row_of:
                 continue
             row_no = row_of[c.run_id]
-            cell = Cell(kind, cell_note(kind, c), c)
+            cell = Cell(kind, cell_note(kind, c, tracker_name(plan.project)), c)
             if c.field in sheet.columns:
                 marks[(row_no, c.field)] = cell
             if c.field == "tags":  # ticked tag:NAME columns: mark each one that flips

@@ -51,7 +51,7 @@ def apply_plan(
     """Write the plan's changes; safe to re-run: fields W&B already holds are skipped."""
     if plan.include_running and not options.include_running:
         options = replace(options, include_running=True)  # the plan already chose to write running runs
-    report = ApplyReport(journal=options.journal)
+    report = ApplyReport(journal=options.journal, tracker=backend.capabilities.tracker)
     by_run: dict[str, list[Change]] = {}
     for change in plan.changes:
         by_run.setdefault(change.run_id, []).append(change)
@@ -91,12 +91,13 @@ def _write_all(plan: Plan, ctx: WriteContext, by_run: dict[str, list[Change]], o
         for start in range(0, len(run_ids), read_chunk):
             chunk = run_ids[start : start + read_chunk]
             if breaker.open:
-                give_up(report, [c for r in chunk for c in by_run[r]], stopped(breaker), lock)
+                give_up(report, [c for r in chunk for c in by_run[r]], stopped(breaker, backend.capabilities.tracker), lock)
                 continue
             try:
                 fresh = read_fresh(backend, plan.project, chunk, backoff, ctx.with_summary)
             except BackendError as exc:
-                give_up(report, [c for r in chunk for c in by_run[r]], f"reading W&B failed: {exc.message}", lock)
+                give_up(report, [c for r in chunk for c in by_run[r]], f"reading {backend.capabilities.tracker} failed: {exc.message}",
+                        lock)
                 breaker.record(False)
                 continue
             _write_chunk(ctx, pool, [(r, by_run[r], fresh.get(r)) for r in chunk], time.monotonic(),

@@ -43,8 +43,8 @@ def read_fresh(backend: Backend, project: str, ids: list[str], backoff: Backoff,
     return backend.fetch_by_ids(project, ids, with_summary=with_summary)  # the backend retries reads itself
 
 
-def stopped(breaker: Breaker) -> str:
-    return f"not attempted: W&B failed {breaker.in_a_row} runs in a row, so runsync stopped writing"
+def stopped(breaker: Breaker, tracker: str = "W&B") -> str:
+    return f"not attempted: {tracker} failed {breaker.in_a_row} runs in a row, so runsync stopped writing"
 
 
 def give_up(report: ApplyReport, changes: list[Change], why: str, lock: threading.Lock) -> None:
@@ -100,7 +100,7 @@ def stopped_before(ctx: WriteContext, writes: list[RunWrite]) -> bool:
     if not ctx.breaker.open:
         return False
     for write in writes:
-        give_up(ctx.report, write.changes, stopped(ctx.breaker), ctx.lock)
+        give_up(ctx.report, write.changes, stopped(ctx.breaker, ctx.backend.capabilities.tracker), ctx.lock)
     return True
 
 
@@ -131,7 +131,8 @@ def _read_again(ctx: WriteContext, writes: list[RunWrite]) -> list[RunWrite]:
         fresh = read_fresh(ctx.backend, ctx.project, ids, ctx.backoff, ctx.with_summary)
     except BackendError as exc:
         for write in writes:
-            give_up(ctx.report, write.changes, f"reading W&B failed: {exc.message}", ctx.lock)
+            give_up(ctx.report, write.changes, f"reading {ctx.backend.capabilities.tracker} failed: {exc.message}",
+                    ctx.lock)
         ctx.breaker.record(False)
         return []
     out: list[RunWrite] = []
