@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from runsync.backend.base import ProjectAddress
+from runsync.backend.lazy import LazyClient
 from runsync.backend.mlflow.address import BY_ID, project_address
 from runsync.errors import BackendError, ConfigError
 
@@ -39,11 +40,10 @@ class Connection:
         self._tracking_uri = tracking_uri
         self._attempts = max(1, attempts)
         self._backoff = backoff
-        self._client: MlflowClient | None = None
+        self._client: LazyClient[MlflowClient] = LazyClient(self._connect)
+        self._lock = threading.Lock()  # for the experiments cache
         self._experiments: dict[str, str] = {}  # project path -> experiment id
         self.experiment_names: dict[str, str] = {}  # experiment id -> its name (RunRecord.experiment)
-        self._lock = threading.Lock()
-        self._early_error: BaseException | None = None
 
     @property
     def tracking_uri(self) -> str:
@@ -67,13 +67,7 @@ class Connection:
 
     @property
     def client(self) -> MlflowClient:
-        with self._lock:
-            if self._client is None:
-                early, self._early_error = self._early_error, None
-                if early is not None:
-                    raise early
-                self._client = self._connect()
-            return self._client
+        return self._client.get()
 
     def login(self) -> None:
         """Connect now: check that the server answers and the credentials are taken (one small search)."""
@@ -81,13 +75,7 @@ class Connection:
 
     def connect_in_background(self) -> None:
         """Start `login` on a thread (importing mlflow takes a while); the first use waits for it."""
-        def connect() -> None:
-            try:
-                _ = self.client
-            except BaseException as exc:  # noqa: BLE001  # handed to whoever uses the connection first
-                self._early_error = exc
-
-        threading.Thread(target=connect, name="runsync-mlflow-connect", daemon=True).start()
+        self._client.start("runsync-mlflow-connect")
 
     def _connect(self) -> MlflowClient:
         uri = self.tracking_uri

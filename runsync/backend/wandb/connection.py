@@ -6,6 +6,7 @@ import os
 import threading
 from typing import Any
 
+from runsync.backend.lazy import LazyClient
 from runsync.backend.wandb.login import (
     find_credentials,
     not_an_api,
@@ -54,29 +55,18 @@ class Connection:
         self._api_key = api_key
         self._timeout = timeout
         self._filter_timeout = filter_timeout if timeout is None else min(filter_timeout, timeout)
-        self._api: Any = None
+        self._client: LazyClient[Transport] = LazyClient(self._connect_once)
+        self._lock = threading.Lock()  # for the page sizes kept beside the client
         self._host: str | None = None  # the host as resolved before connecting
         self._host_origin = "the wandb default"
         self._secrets: list[str] = [k for k in (api_key,) if k]
-        self._lock = threading.Lock()
-        self._early_error: BaseException | None = None  # what connect_in_background met
         # Spaces every read and write by the server's rate-limit signal (pacing.py); RUNSYNC_PACING=off: full speed.
         self.pacing = Pacer(enabled=enabled_by_env())
 
     @property
     def api(self) -> Transport:
         """The transport of a connected `wandb.Api` (backend/transport.py: one adapter per client generation)."""
-        with self._lock:
-            if self._api is None:
-                early, self._early_error = self._early_error, None
-                if early is not None:
-                    raise early
-                try:
-                    self._api = self._connect()
-                except BackendError as exc:
-                    exc.no_retry = True  # type: ignore[attr-defined]  # the client already retried, or nothing listens
-                    raise
-            return self._api
+        return self._client.get()
 
     def login(self) -> None:
         """Connect now: import wandb, start its sidecar, check the key (BackendError naming the host if not)."""
@@ -85,13 +75,14 @@ class Connection:
     def connect_in_background(self) -> None:
         """Start connecting (import wandb, start its sidecar, check the key: ~0.7 s) while the caller does other
         work, e.g. reads a sheet; the first use of the connection waits for it, and raises what it raised."""
-        def connect() -> None:
-            try:
-                _ = self.api
-            except BaseException as exc:  # noqa: BLE001  # handed to whoever uses the connection first
-                self._early_error = exc
+        self._client.start("runsync-connect")
 
-        threading.Thread(target=connect, name="runsync-connect", daemon=True).start()
+    def _connect_once(self) -> Transport:
+        try:
+            return self._connect()
+        except BackendError as exc:
+            exc.no_retry = True  # type: ignore[attr-defined]  # the client already retried, or nothing listens
+            raise
 
     def _connect(self) -> Transport:
         host, self._host_origin = resolve_host(self._base_url)
@@ -139,9 +130,9 @@ class Connection:
     @property
     def base_url(self) -> str:
         """The W&B host this backend talks to (as the client resolved it, once connected)."""
-        if self._api is not None:
+        if (api := self._client.made) is not None:
             try:
-                return self._api.base_url
+                return api.base_url
             except Exception:
                 pass
         host = self._host or resolve_host(self._base_url)[0]
