@@ -62,25 +62,20 @@ class Description(Kind):
         return "The run's description (MLflow's note), text. Empty = no description."
 
 
-class MlflowTag(Kind):
-    """`tags.KEY`: a user's tag, text; an emptied cell deletes the tag (undo sets it back)."""
+class _KeyedText(Kind):
+    """A `PREFIX.KEY` column of text (MLflow's tags and params): an emptied cell is the key gone, a cell held as
+    "" stays so."""
 
     name = "text"
     editable = True
-    deletable = True
     exact_name = True
     exportable = True
     keyed = True
-    undo_removes = True
-    removal = "delete tag"
-    write_to = WRITE_TAG_VALUES
     trackers = ONLY_MLFLOW
+    prefix = ""
 
     def key(self, column: str) -> str:
-        return _key(column, TAG_PREFIX)
-
-    def live(self, record: RunRecord, column: str, path: tuple[str, ...] = ()) -> Any:
-        return record.tag_values.get(self.key(column), ABSENT)
+        return _key(column, self.prefix)
 
     def decode(self, raw: Any, *, column: str, base: Any = ABSENT, column_type: str | None = None,
                source: str = "csv") -> Any | codec.CellProblem:
@@ -88,11 +83,24 @@ class MlflowTag(Kind):
 
     def sheet_value(self, decoded: Any, base: Any) -> Any:
         if decoded is None or decoded == "":
-            return "" if base == "" else ABSENT  # emptied: the tag goes (a tag held as "" stays so)
+            return "" if base == "" else ABSENT
         return decoded
 
     def sent(self, value: Any) -> Any:
-        return value  # ABSENT: deleted
+        return value  # ABSENT: the key goes (a tag is deleted; a param is refused before: write-once)
+
+
+class MlflowTag(_KeyedText):
+    """`tags.KEY`: a user's tag, text; an emptied cell deletes the tag (undo sets it back)."""
+
+    deletable = True
+    undo_removes = True
+    removal = "delete tag"
+    write_to = WRITE_TAG_VALUES
+    prefix = TAG_PREFIX
+
+    def live(self, record: RunRecord, column: str, path: tuple[str, ...] = ()) -> Any:
+        return record.tag_values.get(self.key(column), ABSENT)
 
     def note(self, column: str) -> str:
         return f"MLflow tag {self.key(column)!r}, text. Empty a cell to delete the tag from that run (undo puts it back)."
@@ -115,35 +123,15 @@ class MlflowSystemTag(Kind):
         return "read-only: MLflow's own tag, for reference; runsync never writes mlflow.* tags."
 
 
-class MlflowParam(Kind):
+class MlflowParam(_KeyedText):
     """`params.KEY`: a param, text, written once: a set one is read-only, one the run lacks may be added."""
 
-    name = "text"
-    editable = True
-    exact_name = True
-    exportable = True
-    keyed = True
     write_once = True
     write_to = WRITE_PARAMS
-    trackers = ONLY_MLFLOW
-
-    def key(self, column: str) -> str:
-        return _key(column, PARAM_PREFIX)
+    prefix = PARAM_PREFIX
 
     def live(self, record: RunRecord, column: str, path: tuple[str, ...] = ()) -> Any:
         return record.config.get(self.key(column), ABSENT)
-
-    def decode(self, raw: Any, *, column: str, base: Any = ABSENT, column_type: str | None = None,
-               source: str = "csv") -> Any | codec.CellProblem:
-        return _as_text(raw, column=column, base=base, source=source)
-
-    def sheet_value(self, decoded: Any, base: Any) -> Any:
-        if decoded is None or decoded == "":
-            return "" if base == "" else ABSENT
-        return decoded
-
-    def sent(self, value: Any) -> Any:
-        return value
 
     def edit_refusal(self, column: str, base: Any, live: Any, value: Any) -> str | None:
         held = base if base is not ABSENT else live
