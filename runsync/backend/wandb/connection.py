@@ -147,11 +147,11 @@ class Connection:
     def execute(self, query: str, variables: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         """Send one GraphQL operation through the client's authenticated transport (backend/transport.py)."""
         transport = self.api
-        started = self.pacing.before()
+        self.pacing.before()
         try:
             data = transport.execute(query, variables, timeout=timeout)
         except Exception as exc:
-            self.pacing.after(query, started, status=http_status(exc))
+            self.pacing.after()
             message = self._scrub(exc)
             timed_out = getattr(exc, "timed_out", False)
             if timed_out:
@@ -165,7 +165,7 @@ class Connection:
             error = BackendError(message)
             error.timed_out = timed_out  # type: ignore[attr-defined]
             raise error from None
-        self.pacing.after(query, started)
+        self.pacing.after()
         return data
 
     def _client_deadline(self) -> float:
