@@ -93,6 +93,6 @@ def test_planning_shows_progress_on_a_terminal_only(seeded_sandbox, tmp_path, su
     runsync.export("e/p", sheet)
     run = on_terminal(["import", str(sheet), "--dry-run"], _env(tmp_path), rows=50)
     assert run.exit_code == 0, run.text
-    assert "Reading the sheet" in run.text and "Reading W&B" in run.text and "30/30" in run.text, run.raw
+    assert "Reading the sheet" in run.text and "Reading runs" in run.text and "30/30" in run.text, run.raw
     piped = _piped(sheet, _env(tmp_path))
     assert piped.returncode == 0 and "Reading" not in piped.stderr and "No changes." in piped.stdout

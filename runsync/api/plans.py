@@ -127,7 +127,8 @@ def _plan_sheet(sheet: SheetData, *, project: str | None, force: bool, strict: b
     parse_project_address(target)
     backend = backend_for(target, backend, tracking_uri=tracking_uri)  # the sheet's tracker
     if sheet.meta is None:
-        sheet.warnings.insert(0, f"{sheet.path}: no base snapshot: 2-way diff against W&B, conflicts cannot be detected")
+        sheet.warnings.insert(0, f"{sheet.path}: no base snapshot: 2-way diff against "
+                                 f"{backend.capabilities.tracker}, conflicts cannot be detected")
     if not new_keys and (twins := twin_header_errors(sheet)):
         if early is not None:
             early.take(target, [], False)  # ends a read ahead, if one started

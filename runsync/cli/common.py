@@ -95,7 +95,7 @@ def print_interrupted(exc: Interrupted) -> None:
                   f"prints takes back the whole import. To take back what was written instead: runsync undo {journal}",
                   markup=False)
     else:
-        err.print("Re-run the same command to write the rest (fields W&B already holds are skipped). To take back "
+        err.print("Re-run the same command to write the rest (fields already written are skipped). To take back "
                   f"what was written: runsync undo {journal}", markup=False)
 
 
@@ -141,7 +141,7 @@ def progress(label: str, *, enabled: bool) -> Iterator[tuple[Callable[[int], Non
 
 @contextmanager
 def plan_progress() -> Iterator[tuple[Callable[[int], None], Callable[[], None]]]:
-    """(on_total, on_run) for planning: "Reading the sheet" until W&B is read, then "Reading W&B" and runs
+    """(on_total, on_run) for planning: "Reading the sheet" until the tracker is read, then "Reading runs" and runs
     done / total, on stderr; no-ops when not on a terminal."""
     if not sys.stderr.isatty():
         yield (lambda total: None), (lambda: None)
@@ -157,7 +157,7 @@ def plan_progress() -> Iterator[tuple[Callable[[int], None], Callable[[], None]]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=stderr_console(), transient=True) as bar:
         task = bar.add_task("Reading the sheet", total=None)
-        yield ((lambda total: bar.update(task, description="Reading W&B", total=total, completed=0)),
+        yield ((lambda total: bar.update(task, description="Reading runs", total=total, completed=0)),
                (lambda: bar.advance(task, 1)))
 
 

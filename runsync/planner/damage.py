@@ -233,7 +233,7 @@ def lost_characters(base: str, raw: str) -> str | None:
     if len(raw) * 2 >= EXCEL_CELL_LIMIT - 1 and base.startswith(raw) \
             and len(raw.encode("utf-16-le")) // 2 in (EXCEL_CELL_LIMIT - 1, EXCEL_CELL_LIMIT):
         return (f"text cut at the spreadsheet's {EXCEL_CELL_LIMIT:,}-character cell limit "
-                f"({len(base):,} characters in W&B)")
+                f"({len(base):,} characters as exported)")
     if base.isascii():
         return None
     if _legacy_pattern(base).fullmatch(raw):
@@ -243,7 +243,7 @@ def lost_characters(base: str, raw: str) -> str | None:
     # person rarely swaps an emoji for `?`, and writing the `?` would destroy the value in W&B.
     gone = {ch for ch in base if not ch.isascii() and ch not in raw}
     if gone and raw.count("?") > base.count("?"):
-        return (f"{_short(raw)} has '?' where W&B has characters the file's encoding can't hold "
+        return (f"{_short(raw)} has '?' where the export has characters the file's encoding can't hold "
                 f"({_short(base)}): save the CSV as UTF-8 and import again")
     return None
 
