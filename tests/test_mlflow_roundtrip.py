@@ -253,3 +253,28 @@ def test_an_mlflow_plan_and_its_reports_name_mlflow(world: World, tmp_path: Path
     assert "MLflow now" in book and "changed only in MLflow (kept)" in book
     for shown in (text, page, book):
         assert "W&B" not in shown
+
+
+@pytest.mark.libreoffice
+@pytest.mark.parametrize(("locale", "langid", "sep"), [("en_US", 1033, 44), ("de_DE", 1031, 59)])
+def test_a_csv_resaved_by_libreoffice_with_number_detection_plans_nothing(world: World, tmp_path: Path,
+                                                                         locale: str, langid: int,
+                                                                         sep: int) -> None:
+    """Calc reads `0.010`, `007`, `1e-05` (params and tags, text in MLflow) as numbers and saves them as `0.01`,
+    `7`, `1E-05` (in de_DE `0,01`): a cell nobody edited, never a param edit (refused) nor a tag write."""
+    import libreoffice as lo
+
+    world.client.set_tag(world.runs["c"], "ratio", "0.50")
+    world.client.set_tag(world.runs["c"], "big", "12345678901234567890")
+    sheet = tmp_path / "export" / "runs.csv"
+    sheet.parent.mkdir()
+    _export(world, sheet)
+    before = world.all_state()
+    infilter = f"{lo.CSV_FILTER}:44,34,76,1,,{langid},false,true"
+    (resaved,) = lo.convert([sheet], tmp_path / "resaved", f"csv:{lo.CSV_FILTER}:{sep},34,76,1", infilter=infilter,
+                            locale=locale)
+    text = resaved.read_text(encoding="utf-8-sig")
+    assert "0.010" not in text and "007" not in text  # Calc did read them as numbers
+    result = invoke("import", resaved, "--base", str(sheet), "--yes")
+    assert "No changes." in result.stdout, result.stdout + result.stderr
+    assert world.all_state() == before
