@@ -54,6 +54,11 @@ def test_the_factory_picks_mlflow_only_for_its_addresses() -> None:
     ({"summary.loss": {"$lt": 0.5, "$gte": 0}}, "metrics.`loss` < 0.5 and metrics.`loss` >= 0"),
     ({"id": {"$in": ["a1", "b2"]}}, "attributes.run_id IN ('a1', 'b2')"),
     ({"params.opt": {"$in": ["adam"]}}, "params.`opt` = 'adam'"),
+    # times as W&B filters take them (ISO 8601, UTC unless zoned), or MLflow's own milliseconds
+    ({"created_at": {"$gte": "2023-11-14T22:13:21Z"}}, "attributes.`start_time` >= 1700000001000"),
+    ({"created_at": {"$lt": "2023-11-14T23:13:21.5+01:00"}}, "attributes.`start_time` < 1700000001500"),
+    ({"created_at": {"$gt": "2023-11-15"}}, "attributes.`start_time` > 1700006400000"),
+    ({"start_time": {"$gt": 1700000001000}}, "attributes.`start_time` > 1700000001000"),
     ({"$and": [{"tags.k.x": "it's"}, {"params.p": {"$exists": False}}]},
      "tags.`k.x` = \"it's\" and params.`p` IS NULL"),
     ("metrics.acc > 0.9 and params.model LIKE 'res%'", "metrics.acc > 0.9 and params.model LIKE 'res%'"),
@@ -69,6 +74,7 @@ def test_runsync_filters_become_mlflow_filter_strings(filters: Any, expected: st
     ({"name": {"$regex": "^x"}}, "no regular expressions"),
     ({"config.lr": {"$gt": "0.1"}}, "as text, with = and != only"),
     ({"summary.loss": "low"}, "with a number"),
+    ({"created_at": {"$gt": "last tuesday"}}, "is not a time"),
     ({"group": "g"}, "no run field 'group'"),
     ({"tags.t": "both ' and \""}, "both kinds of quote"),
 ])
@@ -174,7 +180,10 @@ def test_listing_pages_filters_orders_and_limits(seeded: Seeded) -> None:
                             ({"state": "running"}, ["running"]), ({"tags.ключ": "значение"}, ["unicode"]),
                             ({"summary.loss": {"$lt": 0.2}}, ["wide"]), ({"config.lr": {"$exists": True}},
                                                                          ["wide", "unicode"]),
-                            ("params.lr = '0.1' and attributes.run_name LIKE 'uni%'", ["unicode"])]:
+                            ("params.lr = '0.1' and attributes.run_name LIKE 'uni%'", ["unicode"]),
+                            # start times 1_700_000_000_000 + 0, 1000, 2000 ms: 2023-11-14T22:13:20Z + 0, 1, 2 s
+                            ({"created_at": {"$gte": "2023-11-14T22:13:21Z"}}, ["unicode", "running"]),
+                            ({"created_at": {"$lt": "2023-11-14T23:13:21+01:00"}}, ["wide"])]:
         got = [r.id for r in backend.iter_runs(project, filters=filters)]
         assert got == [seeded.runs[k] for k in labels], filters
     with pytest.raises(BackendError, match="cannot list the runs.*bogus"):

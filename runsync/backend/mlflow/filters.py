@@ -119,6 +119,8 @@ def _in(entity: str, name: str, op: str, values: Any) -> str:
 def _compare(entity: str, name: str, op: str, value: Any) -> str:
     numeric = entity == "metrics" or (entity == "attributes" and name in _NUMERIC_ATTRIBUTES)
     where = f"{entity}.{_key(name)}"
+    if numeric and entity == "attributes" and isinstance(value, str):
+        value = _epoch_ms(where, value)  # a time as W&B filters take it: MLflow's are milliseconds
     if numeric:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: MLflow compares it with a number, got {_short(value)}", hint=_HINT)
@@ -134,6 +136,21 @@ def _compare(entity: str, name: str, op: str, value: Any) -> str:
     else:
         text = str(value)
     return f"{where} {op} {_literal(text)}"
+
+
+def _epoch_ms(where: str, text: str) -> int:
+    """An ISO 8601 date or time (`2026-01-31`, `2026-01-31T12:00:00Z`; no zone: UTC) as MLflow's milliseconds."""
+    from datetime import datetime, timezone
+
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{where}: {_short(text)} is not a time", hint="give an ISO 8601 date or time, e.g. "
+                          "2026-01-31 or 2026-01-31T12:00:00Z (UTC unless it says its zone), or milliseconds "
+                          "since 1970") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return int(round(when.timestamp() * 1000))
 
 
 def _field(key: str) -> tuple[str, str]:
