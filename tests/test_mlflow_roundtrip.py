@@ -164,6 +164,25 @@ def test_set_edits_tags_by_filter_and_undo_takes_it_back(world: World, tmp_path:
     assert world.all_state() == before
 
 
+@pytest.mark.parametrize("name", ["/Users/me ü/exp", "..", "a/../../b:c"])
+def test_set_journals_of_an_experiment_named_like_a_path_stay_in_the_state_folder(
+        world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Databricks-style names (`/Users/...`) and `..` are one folder each, never a path out of the state folder."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    exp_id = world.client.create_experiment(name)
+    run_id = world.client.create_run(exp_id, run_name="pathy").info.run_id
+    world.client.set_terminated(run_id)
+    result = invoke("set", f"mlflow:{name}", "--set", "tags.k=v ✓", "--yes")
+    assert world.client.get_run(run_id).data.tags["k"] == "v ✓"
+    printed = next(line.split("runsync undo ", 1)[1] for line in result.stderr.splitlines() if "runsync undo " in line)
+    journal = Path(shlex.split(printed)[0]).resolve()
+    assert journal.is_file() and journal.is_relative_to((state / "runsync").resolve()), journal
+    assert sorted(p for p in tmp_path.rglob("*.jsonl")) == [journal]  # nothing written outside it either
+    invoke("undo", *shlex.split(printed), "--yes")
+    assert "k" not in world.client.get_run(run_id).data.tags
+
+
 def test_set_refuses_a_set_param_and_wandb_fields(world: World) -> None:
     before = world.all_state()
     result = invoke("set", world.project, "--filter", "params.lr=3", "--set", "params.lr=4", "--yes", exit_code=1)

@@ -5,7 +5,6 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from runsync.backend import parse_project_address
 from runsync.journal.events import journal_dir, new_journal_path
 from runsync.journal.history import ExportHistory, export_history
 from runsync.model import RunRecord, SheetData
@@ -48,7 +47,6 @@ def default_journal(source: str, project: str | None = None) -> str:
 
 def frame_home(project: str) -> Path:
     """A DataFrame has no file for its journals to sit beside: STATE/ENTITY/PROJECT/frame(.runsync-journals)."""
-    from runsync.planner.set_edits import state_dir
+    from runsync.planner.set_edits import project_home
 
-    address = parse_project_address(project)
-    return state_dir() / address.owner / address.name / "frame"
+    return project_home(project, "frame")

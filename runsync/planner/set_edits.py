@@ -290,13 +290,26 @@ def state_dir() -> Path:
     return (Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "state") / "runsync"
 
 
-def new_set_journal(project: str) -> str:
-    """A new, empty journal for one set: STATE/ENTITY/PROJECT/set.runsync-journals/<UTC time>-<n>.jsonl."""
+def project_home(project: str, what: str) -> Path:
+    """STATE/ENTITY/PROJECT/`what`: where a project's journals without a sheet live (`set`, `frame`).
+
+    Each part of the address is one folder name, whatever it holds: an MLflow experiment may be named
+    `/Users/me/exp` or `..`, which as a path would leave the state folder.
+    """
+    from urllib.parse import quote
+
     from runsync.backend import parse_project_address
-    from runsync.journal.events import new_journal_path
 
     address = parse_project_address(project)
-    return new_journal_path(state_dir() / address.owner / address.name / "set")
+    parts = [quote(part, safe=" @+,=-_.~") for part in (address.owner, address.name)]
+    return state_dir().joinpath(*[p.replace(".", "%2E") if p in (".", "..") else p for p in parts], what)
+
+
+def new_set_journal(project: str) -> str:
+    """A new, empty journal for one set: STATE/ENTITY/PROJECT/set.runsync-journals/<UTC time>-<n>.jsonl."""
+    from runsync.journal.events import new_journal_path
+
+    return new_journal_path(project_home(project, "set"))
 
 
 # -- the library call -----------------------------------------------------------------------------------
