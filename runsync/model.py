@@ -195,7 +195,7 @@ class ApplyReport:
     # Written (W&B confirmed it), yet read back holding another value: `live` is what W&B holds.
     did_not_stick: list[Change] = field(default_factory=list)
     verified_runs: int = 0  # runs read back after writing (0: verification off, or nothing written)
-    verify_requests: int = 0  # reads that cost: one per page of ids
+    verify_requests: int = 0  # the requests the read-back took
     unverified: str | None = None  # why the read-back failed, when it did
     config_writes: str | None = None  # MERGE or REPLACE once the server's handling of config is known
     write_requests: int = 0  # requests that carried writes (a batch counts once; a run sent again alone, once more)

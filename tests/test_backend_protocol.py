@@ -75,6 +75,7 @@ def test_the_signature_check_finds_what_a_backend_lacks() -> None:
     class Partial:
         capabilities = None
         base_url = "x"
+        requests_sent = 0
 
         def login(self) -> None: ...
 
@@ -104,6 +105,7 @@ class ProbeBackend:
         parse_project=lambda address: _probe_address(address), filter_value=lambda key, raw: raw)
 
     base_url = "probe://here"
+    requests_sent = 0
 
     def __init__(self, **options: Any) -> None:
         self.options = options

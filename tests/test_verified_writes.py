@@ -286,3 +286,27 @@ def test_each_write_is_sent_after_its_journal_line_was_fsynced(sandbox, tmp_path
         sandbox.request_hooks.remove(on_request)
     assert report.ok and len(report.applied) == 7
     assert len(checked) == 7 and unsynced == []
+
+
+def test_the_read_back_reports_the_requests_it_made(sandbox, tmp_path):
+    """Reads by id grow past 250 ids a query once the server keeps up, and keep that size from the plan's read:
+    the count printed ("in N requests") is the requests the read-back sent, counted by the sandbox."""
+    from runsync.sandbox import seed_project
+
+    reads, reports = {}, {}
+    for project, verify in (("p", True), ("q", False)):  # the same import with and without the read-back
+        ids = seed_project(sandbox.store, "e", project, runs=700, seed=5)
+        sheet = tmp_path / f"{project}.csv"
+        invoke("export", f"e/{project}", "-o", sheet)
+        edit_cells(sheet, {(run_id, "notes"): f"read back ✓ {i}" for i, run_id in enumerate(ids)})
+        backend = WandbBackend()
+        plan = runsync.plan(sheet, backend=backend, include_running=True)
+        sandbox.reset_stats()
+        reports[project] = runsync.apply(plan, journal=tmp_path / f"{project}.jsonl", backend=backend,
+                                         verify=verify)
+        reads[project] = sandbox.stats()["operations"].get("RunsyncRuns", 0)
+        assert reports[project].ok and len(reports[project].applied) == 700
+    verify_reads = reads["p"] - reads["q"]
+    assert 1 <= verify_reads < 3  # 700 ids at the plan's grown size, not one query per 250
+    assert reports["p"].verified_runs == 700 and reports["p"].verify_requests == verify_reads
+    assert reports["q"].verify_requests == 0

@@ -99,6 +99,11 @@ class Backend(Protocol):
         """Where the tracker is, for messages (the host, once connected)."""
         ...
 
+    @property
+    def requests_sent(self) -> int:
+        """Requests sent to the tracker so far (reads and writes, each try counted), for what a report says."""
+        ...
+
     def login(self) -> None:
         """Connect and check the credentials now (else the first read or write does)."""
         ...

@@ -2,7 +2,6 @@
 over it), and which unanswered writes W&B holds after all."""
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +34,7 @@ def verify_writes(ctx: WriteContext) -> None:
     """
     report = ctx.report
     ids = list(ctx.sent)
-    report.verify_requests = math.ceil(len(ids) / max(1, ctx.backend.capabilities.ids_per_query))  # fetch_by_ids: a page of ids per query
+    sent_before = ctx.backend.requests_sent  # nothing else is in flight: the writes have ended
     try:
         ctx.backoff.wait()
         found = ctx.backend.fetch_by_ids(ctx.project, ids, with_summary=ctx.with_summary)
@@ -44,6 +43,7 @@ def verify_writes(ctx: WriteContext) -> None:
         ctx.journal.append({"op": "verify_failed", "runs": ids, "error": exc.message})
         return
     report.verified_runs = len(ids)
+    report.verify_requests = ctx.backend.requests_sent - sent_before
     verified: list[dict[str, Any]] = []  # journaled together at the end: one fsync, not one a run
     for run_id in ids:
         record = found.get(run_id)

@@ -41,7 +41,8 @@ class Connection:
         self._attempts = max(1, attempts)
         self._backoff = backoff
         self._client: LazyClient[MlflowClient] = LazyClient(self._connect)
-        self._lock = threading.Lock()  # for the experiments cache
+        self._lock = threading.Lock()  # for the experiments cache and the request count
+        self._requests_sent = 0
         self._experiments: dict[str, str] = {}  # project path -> experiment id
         self.experiment_names: dict[str, str] = {}  # experiment id -> its name (RunRecord.experiment)
 
@@ -69,6 +70,11 @@ class Connection:
     def client(self) -> MlflowClient:
         return self._client.get()
 
+    @property
+    def requests_sent(self) -> int:
+        """Requests made through `call` so far, each try counted."""
+        return self._requests_sent
+
     def login(self) -> None:
         """Connect now: check that the server answers and the credentials are taken (one small search)."""
         _ = self.client
@@ -94,6 +100,8 @@ class Connection:
         """`request()`, tried again after a transient failure; BackendError (one line) saying what failed."""
         delay = self._backoff
         for attempt in range(1, self._attempts + 1):
+            with self._lock:
+                self._requests_sent += 1
             try:
                 return request()
             except Exception as exc:

@@ -56,7 +56,8 @@ class Connection:
         self._timeout = timeout
         self._filter_timeout = filter_timeout if timeout is None else min(filter_timeout, timeout)
         self._client: LazyClient[Transport] = LazyClient(self._connect_once)
-        self._lock = threading.Lock()  # for the page sizes kept beside the client
+        self._lock = threading.Lock()  # for the page sizes and the request count kept beside the client
+        self._requests_sent = 0
         self._host: str | None = None  # the host as resolved before connecting
         self._host_origin = "the wandb default"
         self._secrets: list[str] = [k for k in (api_key,) if k]
@@ -67,6 +68,11 @@ class Connection:
     def api(self) -> Transport:
         """The transport of a connected `wandb.Api` (backend/transport.py: one adapter per client generation)."""
         return self._client.get()
+
+    @property
+    def requests_sent(self) -> int:
+        """GraphQL operations sent so far (the client's own retries of one are not seen: one each)."""
+        return self._requests_sent
 
     def login(self) -> None:
         """Connect now: import wandb, start its sidecar, check the key (BackendError naming the host if not)."""
@@ -147,6 +153,8 @@ class Connection:
     def execute(self, query: str, variables: dict[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         """Send one GraphQL operation through the client's authenticated transport (backend/transport.py)."""
         transport = self.api
+        with self._lock:
+            self._requests_sent += 1
         self.pacing.before()
         try:
             data = transport.execute(query, variables, timeout=timeout)
