@@ -9,7 +9,7 @@ from runsync.api.frames import sheet_from_frame
 from runsync.api.journals import advance_base
 from runsync.api.provenance import remember_backend, remember_header
 from runsync.api.reading import cycle_collector_paused, read_unpaused
-from runsync.backend import Backend, backend_for, connect, parse_project_address
+from runsync.backend import Backend, backend_for, parse_project_address
 from runsync.errors import BackendError, ConfigError, RunsyncError, SheetError
 from runsync.journal.events import export_header
 from runsync.model import ID, Plan, RunRecord, SheetData
@@ -59,10 +59,18 @@ def plan(
             # W&B is read on a thread from the moment the sheet's ids are known (runsync/planner/early_fetch.py).
             from runsync.planner.early_fetch import EarlyFetch
             from runsync.sheets.xlsx_io import read_xlsx
+            from runsync.sheets.xlsx_peek import peek_project
 
-            if backend is None and project is not None and tracking_uri is None:
-                backend = connect(project)
-                backend.connect_in_background()  # the client and its sidecar start while calamine reads
+            # The client and its sidecar start while calamine reads: the tracker of --project, else of the
+            # project the file records (a guess read in milliseconds; the header read below decides).
+            address = project or peek_project(os.fspath(source))
+            if backend is None and address is not None:
+                try:
+                    backend = backend_for(address, tracking_uri=tracking_uri)
+                except RunsyncError:
+                    pass  # the plan says what is wrong with it
+                else:
+                    backend.connect_in_background()
             early = EarlyFetch(backend, project, on_total, on_run)
 
             def read_ahead(header: dict[str, Any], ids: list[str], columns: list[str]) -> None:
