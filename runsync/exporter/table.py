@@ -1,14 +1,16 @@
-"""Build the exported table (columns, typed rows, base snapshot) from W&B runs. Pure: no I/O."""
+"""Build the exported table (columns, typed rows, base snapshot) from runs. Pure, but for stream_table's spill file."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from runsync.exporter.spill import RowSpill
 from runsync.fields import ConfigKey, TagTick, codec, export_columns, kind_of, summary_column, tag_column
 from runsync.fields.kind_base import MLFLOW, WANDB
 from runsync.fields.mlflow_kinds import METRIC_PREFIX, PARAM_PREFIX, SYSTEM_TAG_PREFIX, TAG_PREFIX, mlflow_columns
 from runsync.model import ABSENT, ID, RunRecord
+from runsync.sheets.common import Rows
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ class ExportShape:
 @dataclass
 class Table:
     columns: list[str]
-    rows: list[dict[str, Any]]  # typed values; a missing key is an absent value
+    rows: Rows  # typed values; a missing key is an absent value (a list, or a RowSpill: stream_table)
     config_paths: dict[str, list[str]]
     tag_vocabulary: list[str]
     unmatched: list[str] = field(default_factory=list)  # --columns / --config-keys / --summary names no run had
@@ -74,22 +76,49 @@ def _under_any(path: Sequence[str], prefixes: Sequence[tuple[str, ...]]) -> bool
 
 
 def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape(), tracker: str = WANDB) -> Table:
+    """The whole table in memory (`runsync.frame`, MLflow); `stream_table` is the export's, for any number of runs."""
     if tracker == MLFLOW:
         return _mlflow_table(records, shape)
-    rows: list[dict[str, Any]] = []
-    config_paths: dict[str, list[str]] = {}
-    # Config columns come from --config-keys, and from config.* names in --columns; with neither, all of them.
-    listed = [_key_path(c) for c in shape.columns or () if isinstance(kind_of(c), ConfigKey)]
-    wanted_keys: list[tuple[str, ...]] | None = None
-    if shape.config_keys is not None:
-        wanted_keys = [_key_path(k) for k in shape.config_keys] + listed
-    elif shape.columns is not None:
-        wanted_keys = listed
-    tags_seen: dict[str, None] = {}
-    # `--summary a.b` is the metric b nested in a; `a\\.b` the key "a.b" (codec.summary_path).
-    metrics = [(summary_column(m), codec.summary_path(summary_column(m))) for m in shape.summary]
-    found_metrics: set[str] = set()
+    builder = _Rows(shape)
+    rows = [builder.row(record) for record in records]
+    table = builder.table(rows)
+    ticks = builder.ticks(table.tag_vocabulary)
+    for row in rows:
+        ticks(row)
+    return table
+
+
+def stream_table(records: Iterable[RunRecord], shape: ExportShape, spill: RowSpill) -> Table:
+    """A W&B table whose rows go to `spill` as the runs arrive; the rows read back carry their tag ticks."""
+    builder = _Rows(shape)
     for record in records:
+        spill.append(builder.row(record))
+    table = builder.table(spill)
+    if table.tag_vocabulary:
+        spill.finish = builder.ticks(table.tag_vocabulary)
+    return table
+
+
+class _Rows:
+    """Builds a W&B export's rows one run at a time, gathering what the columns need from all of them."""
+
+    def __init__(self, shape: ExportShape) -> None:
+        self.shape = shape
+        self.config_paths: dict[str, list[str]] = {}
+        # Config columns come from --config-keys, and from config.* names in --columns; with neither, all of them.
+        listed = [_key_path(c) for c in shape.columns or () if isinstance(kind_of(c), ConfigKey)]
+        self.wanted_keys: list[tuple[str, ...]] | None = None
+        if shape.config_keys is not None:
+            self.wanted_keys = [_key_path(k) for k in shape.config_keys] + listed
+        elif shape.columns is not None:
+            self.wanted_keys = listed
+        self.tags_seen: dict[str, None] = {}
+        # `--summary a.b` is the metric b nested in a; `a\\.b` the key "a.b" (codec.summary_path).
+        self.metrics = [(summary_column(m), codec.summary_path(summary_column(m))) for m in shape.summary]
+        self.found_metrics: set[str] = set()
+        self.names: dict[str, str] = {}  # one str per column name, not one per run (a run's config names are new)
+
+    def row(self, record: RunRecord) -> dict[str, Any]:
         row: dict[str, Any] = {
             ID: record.id,
             "name": record.name,
@@ -101,34 +130,48 @@ def build_table(records: Iterable[RunRecord], shape: ExportShape = ExportShape()
             "created_at": record.created_at,
             "url": record.url,
         }
+        wanted_keys, names = self.wanted_keys, self.names
         for column, (path, value) in codec.flatten_config(record.config).items():
             if wanted_keys is None or _under_any(path, wanted_keys):
-                config_paths.setdefault(column, list(path))
+                column = names.setdefault(column, column)
+                self.config_paths.setdefault(column, list(path))
                 row[column] = value
-        for column, path in metrics:
+        for column, path in self.metrics:
             value = codec.get_path(record.summary, path)
             if value is not ABSENT:
                 row[column] = value
-                found_metrics.add(column)
+                self.found_metrics.add(column)
         for tag in record.tags:
-            tags_seen.setdefault(tag, None)
-        rows.append(row)
-    vocabulary = sorted(tags_seen) if shape.tag_columns else []
-    for row in rows:
-        for tag in vocabulary:
-            row[tag_column(tag)] = tag in row["tags"]
-    columns = export_columns(vocabulary, sorted(config_paths), shape.summary)
-    if shape.columns is not None:
-        # What --summary, --tag-columns and --config-keys ask for stays: each is a request of its own.
-        keep = set(shape.columns) | {ID} | {summary_column(m) for m in shape.summary}
-        columns = [c for c in columns if c in keep or isinstance(kind_of(c), (ConfigKey, TagTick))]
-    found = [tuple(p) for p in config_paths.values()]
-    unmatched = [name for name, path in
-                 [(f"--config-keys {k}", _key_path(k)) for k in shape.config_keys or ()]
-                 + [(f"--columns {c}", _key_path(c)) for c in shape.columns or () if isinstance(kind_of(c), ConfigKey)]
-                 if not any(p[: len(path)] == path for p in found)]
-    unmatched += [f"--summary {m}" for m in shape.summary if summary_column(m) not in found_metrics]
-    return Table(columns, rows, {c: p for c, p in config_paths.items() if c in columns}, vocabulary, unmatched)
+            self.tags_seen.setdefault(tag, None)
+        return row
+
+    def ticks(self, vocabulary: list[str]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """Adds a row's TRUE/FALSE cell for each tag of the vocabulary (known only once every run is seen)."""
+        columns = [(tag, tag_column(tag)) for tag in vocabulary]
+
+        def tick(row: dict[str, Any]) -> dict[str, Any]:
+            tags = row["tags"]
+            for tag, column in columns:
+                row[column] = tag in tags
+            return row
+
+        return tick
+
+    def table(self, rows: Rows) -> Table:
+        shape, config_paths = self.shape, self.config_paths
+        vocabulary = sorted(self.tags_seen) if shape.tag_columns else []
+        columns = export_columns(vocabulary, sorted(config_paths), shape.summary)
+        if shape.columns is not None:
+            # What --summary, --tag-columns and --config-keys ask for stays: each is a request of its own.
+            keep = set(shape.columns) | {ID} | {summary_column(m) for m in shape.summary}
+            columns = [c for c in columns if c in keep or isinstance(kind_of(c), (ConfigKey, TagTick))]
+        found = [tuple(p) for p in config_paths.values()]
+        unmatched = [name for name, path in
+                     [(f"--config-keys {k}", _key_path(k)) for k in shape.config_keys or ()]
+                     + [(f"--columns {c}", _key_path(c)) for c in shape.columns or () if isinstance(kind_of(c), ConfigKey)]
+                     if not any(p[: len(path)] == path for p in found)]
+        unmatched += [f"--summary {m}" for m in shape.summary if summary_column(m) not in self.found_metrics]
+        return Table(columns, rows, {c: p for c, p in config_paths.items() if c in columns}, vocabulary, unmatched)
 
 
 def _mlflow_table(records: Iterable[RunRecord], shape: ExportShape) -> Table:
@@ -164,4 +207,11 @@ def _mlflow_table(records: Iterable[RunRecord], shape: ExportShape) -> Table:
 
 def base_snapshot(table: Table) -> dict[str, dict[str, Any]]:
     """Per run, the exported value of every cell but the id: what the 3-way diff compares against."""
-    return {row[ID]: {c: row[c] for c in table.columns if c != ID and c in row} for row in table.rows}
+    return dict(base_rows(table))
+
+
+def base_rows(table: Table) -> Iterator[tuple[str, dict[str, Any]]]:
+    """base_snapshot's items, one run at a time (a streamed export never holds them all)."""
+    columns = [c for c in table.columns if c != ID]
+    for row in table.rows:
+        yield row[ID], {c: row[c] for c in columns if c in row}

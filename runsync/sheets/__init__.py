@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from runsync.errors import CellError, SheetError
 from runsync.model import ID, SheetData, SheetMeta
-from runsync.sheets.common import assemble, atomic_output, column_note, sidecar_path
+from runsync.sheets.common import BaseRows, Rows, assemble, atomic_output, column_note, sidecar_path
 
 __all__ = ["assemble", "atomic_output", "column_note", "read_sheet", "sidecar_path", "write_sheet"]
 
@@ -25,20 +24,23 @@ def _kind(path: str | os.PathLike) -> str:
     raise ValueError(f"cannot tell the sheet format from {os.fspath(path)!r}: use a .xlsx or .csv file name")
 
 
-def write_sheet(path: str | os.PathLike, columns: list[str], records: list[dict[str, Any]], meta: SheetMeta,
-                *, notes: dict[str, str] | None = None) -> None:
-    """Write runs to `path` (.xlsx or .csv) with `meta`, atomically; a missing key in a record is ABSENT."""
+def write_sheet(path: str | os.PathLike, columns: list[str], records: Rows, meta: SheetMeta,
+                *, notes: dict[str, str] | None = None, base: BaseRows | None = None) -> None:
+    """Write runs to `path` (.xlsx or .csv) with `meta`, atomically; a missing key in a record is ABSENT.
+
+    `base`: the base snapshot's (run id, values), when not `meta.base` (a streamed export's, read once).
+    """
     kind = _kind(path)
     if ID not in columns:
         raise ValueError("the columns must include 'id'")
     if kind == ".xlsx":
         from runsync.sheets.xlsx_io import write_xlsx
 
-        write_xlsx(os.fspath(path), columns, records, meta, notes=notes)
+        write_xlsx(os.fspath(path), columns, records, meta, notes=notes, base=base)
     else:
         from runsync.sheets.csv_io import write_csv
 
-        write_csv(os.fspath(path), columns, records, meta)
+        write_csv(os.fspath(path), columns, records, meta, base=base)
 
 
 def read_sheet(path: str | os.PathLike, *, base_path: str | None = None) -> SheetData:

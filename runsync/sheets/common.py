@@ -5,12 +5,24 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Collection, Iterator
-from typing import IO, Any
+from collections.abc import Collection, Iterable, Iterator
+from typing import IO, Any, Protocol
 
 from runsync.errors import CellError
 from runsync.fields import kind_of
 from runsync.model import ID
+
+
+class Rows(Protocol):
+    """The runs a sheet is written from, each a {column: typed value} dict: a list, or rows read back from a
+    spill file (runsync.exporter.spill), so every pass over them is a fresh iteration from the first run."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[dict[str, Any]]: ...
+
+
+BaseRows = Iterable[tuple[str, dict[str, Any]]]  # (run id, base values) as SheetMeta.base.items() gives them
 
 
 def sidecar_path(path: str | os.PathLike) -> str:

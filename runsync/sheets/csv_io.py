@@ -11,6 +11,8 @@ from runsync.errors import CellError, SheetError
 from runsync.fields.codec import to_csv_cell
 from runsync.model import ABSENT, SheetData, SheetMeta
 from runsync.sheets.common import (
+    BaseRows,
+    Rows,
     assemble,
     atomic_output,
     cell_value,
@@ -18,21 +20,22 @@ from runsync.sheets.common import (
     sidecar_path,
 )
 from runsync.sheets.encodings import ADVICE, NAMES, choose_encoding
-from runsync.sheets.meta import meta_from_json, meta_to_json
+from runsync.sheets.meta import meta_from_json, meta_json_text
 
 DELIMITERS = (",", ";", "\t")
 
 
-def write_csv(path: str, columns: list[str], records: list[dict[str, Any]], meta: SheetMeta) -> None:
-    """Write the CSV and its sidecar; each replaces its file only once fully written."""
-    sidecar = json.dumps(meta_to_json(meta), ensure_ascii=False, allow_nan=False, indent=1)
-    with atomic_output(path, "w", encoding="utf-8-sig", newline="") as fh:
+def write_csv(path: str, columns: list[str], records: Rows, meta: SheetMeta, *, base: BaseRows | None = None) -> None:
+    """Write the CSV and its sidecar (its base from `base`, default `meta.base.items()`); the CSV replaces its
+    file once both are fully written, then the sidecar replaces its own."""
+    with atomic_output(sidecar_path(path), "w", encoding="utf-8", newline="\n") as side, \
+            atomic_output(path, "w", encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
         writer.writerow(columns)
         for record in records:
             writer.writerow([to_csv_cell(cell_value(c, record.get(c, ABSENT))) for c in columns])
-    with atomic_output(sidecar_path(path), "w", encoding="utf-8", newline="\n") as fh:
-        fh.write(sidecar + "\n")
+        side.writelines(meta_json_text(meta, base))  # streamed: a CSV of 100,000 runs never holds its base
+        side.write("\n")
 
 
 def _fail(path: str, message: str) -> SheetError:

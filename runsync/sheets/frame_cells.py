@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from runsync.fields import codec
 from runsync.fields.scalars import is_nan
 from runsync.model import ABSENT, ID
+from runsync.sheets.common import Rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +31,7 @@ class Unwritable(ValueError):
 
 # --- frame(): typed columns ----------------------------------------------------------------------------
 
-def typed_frame(columns: Sequence[str], rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+def typed_frame(columns: Sequence[str], rows: Rows) -> pd.DataFrame:
     """The export as a DataFrame: a column of numbers only (and gaps) gets a number dtype, so `describe()`
     and arithmetic work; every other column is object, holding the values as they are."""
     import numpy as np

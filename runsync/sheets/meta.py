@@ -1,12 +1,15 @@
 """SheetMeta <-> JSON, for the hidden `_runsync` sheet and the CSV sidecar; with a format-version check."""
 from __future__ import annotations
 
+import itertools
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from runsync.errors import CellError, SheetError
 from runsync.model import SHEET_FORMAT_VERSION, SheetMeta
+from runsync.sheets.common import BaseRows
 
 FORMAT_MARKER = "runsync-format"
 
@@ -70,6 +73,25 @@ def meta_header(meta: SheetMeta) -> dict[str, Any]:
 def meta_to_json(meta: SheetMeta) -> dict[str, Any]:
     """The whole of `meta` (base included) as a JSON-ready dict, values tagged where needed."""
     return {**encode_value(meta_header(meta)), "base": {rid: encode_value(b) for rid, b in meta.base.items()}}
+
+
+def meta_json_text(meta: SheetMeta, base: BaseRows | None = None) -> Iterator[str]:
+    """`json.dumps(meta_to_json(meta), ensure_ascii=False, allow_nan=False, indent=1)` (the CSV's sidecar) in
+    pieces, the base one run at a time: from `base` (default `meta.base.items()`), which is gone through once."""
+    options: dict[str, Any] = {"ensure_ascii": False, "allow_nan": False, "indent": 1}
+    head = json.dumps({**encode_value(meta_header(meta)), "base": {}}, **options)
+    runs = iter(meta.base.items() if base is None else base)
+    first = next(runs, None)
+    if first is None:
+        yield head
+        return
+    empty = "{}\n}"  # the end of `head`: the empty base, the end of the object
+    yield head[: -len(empty)] + "{"
+    for n, (rid, values) in enumerate(itertools.chain([first], runs)):
+        # A run's entry sits two levels deep: its lines get two more spaces (a newline inside text is `\n`).
+        entry = json.dumps(encode_value(values), **options).replace("\n", "\n  ")
+        yield f"{',' if n else ''}\n  {json.dumps(str(rid), ensure_ascii=False)}: {entry}"
+    yield "\n }\n}"
 
 
 def meta_from_json(data: Any, *, source: str, base: dict[str, dict[str, Any]] | None = None) -> SheetMeta:

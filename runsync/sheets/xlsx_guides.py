@@ -3,24 +3,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from runsync.sheets.common import Rows
 from runsync.sheets.xlsx_text import LISTS_SHEET, escape_text
 
 LIST_COLUMNS = ("group", "job_type")  # columns with a drop-down of the values the project already uses
 
 
-def list_values(columns: list[str], records: list[dict[str, Any]]) -> dict[str, list[str]]:
+def list_values(columns: list[str], records: Rows) -> dict[str, list[str]]:
     """For each drop-down column, the distinct non-empty text values the runs hold, sorted."""
+    seen: dict[str, set[Any]] = {column: set() for column in LIST_COLUMNS if column in columns}
+    if seen:
+        for r in records:  # one pass: the rows may be read back from a spill file
+            for column, found in seen.items():
+                found.add(r.get(column))
     out: dict[str, list[str]] = {}
-    for column in LIST_COLUMNS:
-        if column in columns:
-            seen = {r.get(column) for r in records}
-            values = sorted((v for v in seen if isinstance(v, str) and v != ""), key=lambda v: (v.casefold(), v))
-            if values:
-                out[column] = values
+    for column, found in seen.items():
+        values = sorted((v for v in found if isinstance(v, str) and v != ""), key=lambda v: (v.casefold(), v))
+        if values:
+            out[column] = values
     return out
 
 
-def add_guides(wb: Any, ws: Any, columns: list[str], records: list[dict[str, Any]],
+def add_guides(wb: Any, ws: Any, columns: list[str], records: Rows,
                 readonly: list[bool]) -> None:
     """Drop-downs on group/job_type (a new value still allowed) and an input message on read-only columns.
 

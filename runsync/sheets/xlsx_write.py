@@ -5,12 +5,13 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 
 from runsync.fields import kind_of
 from runsync.fields.codec import GUARD_CHARS, decode_cell, type_name
 from runsync.model import ABSENT, ID, SheetMeta
-from runsync.sheets.common import atomic_output, cell_value, column_note
+from runsync.sheets.common import BaseRows, Rows, atomic_output, cell_value, column_note
 from runsync.sheets.meta import FORMAT_MARKER, dumps, meta_header
 from runsync.sheets.xlsx_guides import add_guides
 from runsync.sheets.xlsx_text import (
@@ -27,6 +28,7 @@ GUIDES_ENV = "RUNSYNC_XLSX_GUIDES"  # "0" turns the drop-downs and input message
 MAX_WIDTH = 60
 LARGE_CELLS = 5_000_000  # beyond this many cells a sheet's XML may pass 2 GiB: written with ZIP64 records
 WIDTH_SAMPLE = 2_000  # rows measured for column widths; enough to size a column, cheap at 50k runs
+SPECIAL_MEMO = 100_000  # texts whose quote-prefix answer is remembered (~120 bytes each, names included)
 GREY = "FFE7E6E6"
 GREY_TEXT = "FF595959"
 
@@ -50,12 +52,13 @@ def _reads_as_other(text: str) -> bool:
     return not isinstance(inferred, str) or bool(re.match(r"\d{1,4}[-/.]\d{1,2}", text))
 
 
-def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], meta: SheetMeta,
-               *, notes: dict[str, str] | None = None, guides: bool | None = None) -> None:
+def write_xlsx(path: str, columns: list[str], records: Rows, meta: SheetMeta,
+               *, notes: dict[str, str] | None = None, guides: bool | None = None, base: BaseRows | None = None) -> None:
     """Write the workbook: openpyxl (write-only) for its structure and header rows, xlsx_rows for the data rows.
 
     `guides` (default: on unless RUNSYNC_XLSX_GUIDES=0): drop-downs on group/job_type and read-only columns
-    in grey text with an input message.
+    in grey text with an input message. `records` are gone through more than once (guides, rows, a refusal);
+    `base` (default: `meta.base.items()`), the hidden sheet's base rows, once.
     """
     from openpyxl import Workbook
     from openpyxl.styles import Font, PatternFill
@@ -68,7 +71,7 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
     ws = wb.create_sheet(DATA_SHEET)
     grey = PatternFill("solid", start_color=GREY, end_color=GREY)
     readonly = [kind_of(c, meta.editable_summary).readonly for c in columns]
-    sample = records[:WIDTH_SAMPLE]
+    sample = list(islice(records, WIDTH_SAMPLE))
     _lay_out(ws, columns, sample, len(records))
     ws.append(_header_cells(ws, columns, readonly, grey, notes, meta))
     style_ids = _data_styles(ws, grey, Font(color=GREY_TEXT) if guides else None)
@@ -79,7 +82,8 @@ def write_xlsx(path: str, columns: list[str], records: list[dict[str, Any]], met
         add_guides(wb, ws, columns, records, readonly)
     hidden.sheet_state = "hidden"
     hidden.append(_meta_header_cells(hidden, meta))
-    _save(path, wb, ws, hidden, renderer.rows(records, 2), meta, large=len(records) * len(columns) > LARGE_CELLS)
+    _save(path, wb, ws, hidden, renderer.rows(records, 2), meta.base.items() if base is None else base,
+          large=len(records) * len(columns) > LARGE_CELLS)
 
 
 def _lay_out(ws: Any, columns: list[str], sample: list[dict[str, Any]], runs: int) -> None:
@@ -150,14 +154,14 @@ def _special_memo() -> Callable[[str], bool]:
         hit = special.get(text)
         if hit is None:
             hit = _looks_special(text)
-            if len(special) < 100_000:  # most text repeats (groups, datasets, states); names don't
+            if len(special) < SPECIAL_MEMO:  # most text repeats (groups, datasets, states); names don't
                 special[text] = hit
         return hit
 
     return looks_special
 
 
-def _cell_storer(columns: list[str], records: list[dict[str, Any]]) -> Callable[[Any, str, str], str]:
+def _cell_storer(columns: list[str], records: Rows) -> Callable[[Any, str, str], str]:
     """A text cell as stored (escape_text); one over Excel's size limit refuses the export, naming every such cell."""
 
     def stored(rid: Any, column: str, text: str) -> str:
@@ -186,7 +190,7 @@ def _meta_header_cells(hidden: Any, meta: SheetMeta) -> list[Any]:
     return [first, meta.format_version, *_text_cells(hidden, stored_chunks(dumps(meta_header(meta))))]
 
 
-def _save(path: str, wb: Any, ws: Any, hidden: Any, data_rows: Iterator[str], meta: SheetMeta, *,
+def _save(path: str, wb: Any, ws: Any, hidden: Any, data_rows: Iterator[str], base: BaseRows, *,
           large: bool) -> None:
     """Save openpyxl's workbook (header rows only), then splice in the runs' rows and the base's, to `path`."""
     from runsync.sheets.xlsx_rows import splice_rows, text_rows
@@ -194,7 +198,7 @@ def _save(path: str, wb: Any, ws: Any, hidden: Any, data_rows: Iterator[str], me
     with tempfile.TemporaryFile() as skeleton:
         wb.save(skeleton)
         skeleton.seek(0)
-        base_rows = ([escape_text(str(rid)), *stored_chunks(dumps(base))] for rid, base in meta.base.items())
+        base_rows = ([escape_text(str(rid)), *stored_chunks(dumps(values))] for rid, values in base)
         with atomic_output(path, "wb") as fh:
             splice_rows(skeleton, fh, {ws.path.lstrip("/"): data_rows, hidden.path.lstrip("/"): text_rows(base_rows, 2)},
                         large=large)
@@ -211,7 +215,7 @@ def _text_cells(ws: Any, texts: list[str]) -> list[Any]:
     return cells
 
 
-def _cells_over_limit(columns: list[str], records: list[dict[str, Any]],
+def _cells_over_limit(columns: list[str], records: Rows,
                       cell_value: Any) -> list[tuple[Any, str, int, int]]:
     """(run id, column, characters, characters as stored) of every cell over the limit, in sheet order."""
     from runsync.fields.codec import to_xlsx_cell
