@@ -6,7 +6,7 @@ import logging
 import re
 import warnings as pywarnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from runsync.errors import CellError, SheetError
@@ -14,6 +14,7 @@ from runsync.fields import kind_of
 from runsync.model import ID, SheetData, SheetMeta
 from runsync.sheets import xlsx_fast
 from runsync.sheets.common import assemble, header_name, id_text
+from runsync.sheets.compact import Compactor
 from runsync.sheets.meta import FORMAT_MARKER, loads, meta_from_json
 from runsync.sheets.xlsx_text import DATA_SHEET, LISTS_SHEET, META_SHEET, unescape_text
 
@@ -179,7 +180,7 @@ def read_fast(path: str, early: tuple[Any, Any, Any] | None = None) -> SheetData
         meta_rows = iter(early_meta_rows)
     else:
         meta_rows = iter(xlsx_fast.read_rows(workbook, META_SHEET)) if has_meta else iter(())
-    meta = _read_meta(path, has_meta, meta_rows, warnings)
+    meta = _read_meta(path, has_meta, meta_rows, warnings, out)
     return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors)
 
 
@@ -242,7 +243,7 @@ def _read_workbook(path: str, wb: Any) -> SheetData:
     has_meta = META_SHEET in wb.sheetnames
     meta_rows = ([_text_value(v) for v in row] for row in wb[META_SHEET].iter_rows(values_only=True)) \
         if has_meta else iter(())
-    meta = _read_meta(path, has_meta, meta_rows, warnings)
+    meta = _read_meta(path, has_meta, meta_rows, warnings, out)
     return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors)
 
 
@@ -272,7 +273,9 @@ def _formula_value(path: str, row_no: int, names: list[str | None], i: int, form
     return formula
 
 
-def _read_meta(path: str, has_meta: bool, rows: Any, warnings: list[str]) -> SheetMeta | None:
+def _read_meta(path: str, has_meta: bool, rows: Any, warnings: list[str],
+               sheet_rows: list[tuple[int, Mapping[str, Any]]] = ()) -> SheetMeta | None:  # type: ignore[assignment]
+    """The hidden sheet's header and base; a base's values equal to its run's cells in `sheet_rows` are theirs."""
     if not has_meta:
         warnings.append(f"{path}: the hidden {META_SHEET} sheet is missing (deleted, or the file was re-saved "
                         "by a program that drops it): no base snapshot, so changes made in W&B since the "
@@ -285,15 +288,14 @@ def _read_meta(path: str, has_meta: bool, rows: Any, warnings: list[str]) -> She
         header = loads("".join(c for c in first[2:] if isinstance(c, str)))
         if isinstance(header, dict):
             header.setdefault("format_version", first[1])
-        base: dict[str, dict[str, Any]] = {}
-        names: dict[str, str] = {}  # each column name once: json.loads makes a copy of every key per run
+        base: dict[str, Mapping[str, Any]] = {}
+        # Each column name once (json.loads copies every key per run), values in a tuple, shared with the row's.
+        compactor = Compactor(sheet_rows)
         for row in rows:
             if not row or row[0] is None:
                 continue
-            values = _loads_base("".join(c for c in row[1:] if isinstance(c, str)))
-            if isinstance(values, dict):  # at 100,000 runs the copies were ~175 MiB (issue 20 §4)
-                values = {names.setdefault(k, k): v for k, v in values.items()}
-            base[str(row[0])] = values
+            run_id, values = compactor.base(str(row[0]), _loads_base("".join(c for c in row[1:] if isinstance(c, str))))
+            base[run_id] = values
     except ValueError as exc:
         raise _fail(path, f"the hidden {META_SHEET} sheet is damaged: {exc}") from None
     return meta_from_json(header, source=path, base=base)
