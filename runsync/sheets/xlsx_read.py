@@ -1,12 +1,13 @@
 """Reading an XLSX sheet: calamine for plain values, openpyxl for the rest, and the hidden metadata sheet."""
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
 import warnings as pywarnings
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from runsync.errors import CellError, SheetError
@@ -86,11 +87,14 @@ def _read_early(path: str, on_ids: Callable[[dict[str, Any], list[str], list[str
     try:
         workbook = xlsx_fast.open_workbook(path)
         rows = xlsx_fast.read_rows(workbook, DATA_SHEET)
-        meta_rows = xlsx_fast.read_rows(workbook, META_SHEET) if META_SHEET in workbook.sheet_names else None
+        # The hidden sheet a row at a time (its base is parsed run by run later): here only its header.
+        meta_rows = xlsx_fast.iter_rows(workbook, META_SHEET) if META_SHEET in workbook.sheet_names else None
+        first = next(meta_rows, None) if meta_rows is not None else None
     except Exception:  # e.g. XML calamine rejects: the readers below say what is wrong
         return None
+    if meta_rows is not None and first is not None:
+        meta_rows = itertools.chain([first], meta_rows)
     try:
-        first = meta_rows[0] if meta_rows else None
         header = loads("".join(c for c in first[2:] if isinstance(c, str))) if first and first[0] == FORMAT_MARKER \
             else None
         names = [header_name(h) for h in rows[0]] if rows else []
@@ -166,22 +170,35 @@ def read_fast(path: str, early: tuple[Any, Any, Any] | None = None) -> SheetData
     """
     errors: list[CellError] = []
     warnings: list[str] = []
+    # Each calamine row is let go once assembled: what a read holds at its peak is then about one copy of
+    # the cells, not two (issue 20 §4).
+    numbered: Iterator[tuple[int, list[Any]]]
     if early is None:
         workbook = xlsx_fast.open_workbook(path)
-        rows = xlsx_fast.read_rows(workbook, DATA_SHEET)
+        data_rows = xlsx_fast.iter_rows(workbook, DATA_SHEET)
+        header = next(data_rows, None)
+        numbered = enumerate(data_rows, start=2)
     else:
         workbook, rows, early_meta_rows = early
-    if not rows:
+        header = rows[0] if rows else None
+        numbered = _taken(rows)
+    if header is None:
         raise _EmptySheet()
-    numbered = ((row_no, cells) for row_no, cells in enumerate(rows[1:], start=2))
-    columns, out = assemble(path, rows[0], numbered, errors, warnings)
+    columns, out = assemble(path, header, numbered, errors, warnings)
     has_meta = META_SHEET in workbook.sheet_names
     if early is not None and has_meta:
         meta_rows = iter(early_meta_rows)
     else:
-        meta_rows = iter(xlsx_fast.read_rows(workbook, META_SHEET)) if has_meta else iter(())
+        meta_rows = xlsx_fast.iter_rows(workbook, META_SHEET) if has_meta else iter(())
     meta = _read_meta(path, has_meta, meta_rows, warnings, out)
     return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors)
+
+
+def _taken(rows: list[list[Any]]) -> Iterator[tuple[int, list[Any]]]:
+    """(row number, cells) of every row after the header, each let go from `rows` as it is taken."""
+    for at in range(1, len(rows)):
+        cells, rows[at] = rows[at], None  # type: ignore[call-overload]
+        yield at + 1, cells
 
 
 def _first_row(ws: Any) -> list[Any]:
