@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, KeysView, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -211,6 +211,56 @@ class ApplyReport:
 SHEET_FORMAT_VERSION = 1
 
 
+class CompactRow(Mapping[str, Any]):
+    """A read-only {column: value}: a tuple of values and a column -> position index many rows share.
+
+    What a read sheet holds per row and per base (issue 20 §4): a 29-key dict is ~830 bytes, this is a
+    48-byte object and a 29-tuple of ~290, and at 100,000 runs the dicts were ~160 MiB each. Equal to any
+    mapping with the same items, shown as a dict; it cannot be changed (TypeError): copy it, `dict(row)` or
+    `{**row, ...}`, to get a dict to change. Built by runsync.sheets.compact.
+    """
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, index: Mapping[str, int], values: tuple[Any, ...]) -> None:
+        self._index = index  # shared: never changed once a row uses it
+        self._values = values
+
+    def __getitem__(self, key: str) -> Any:
+        return self._values[self._index[key]]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        at = self._index.get(key)
+        return default if at is None else self._values[at]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def keys(self) -> KeysView[str]:
+        return self._index.keys()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CompactRow) and other._index is self._index:
+            return self._values == other._values
+        if isinstance(other, Mapping):
+            return dict(zip(self._index, self._values, strict=True)) == dict(other.items())
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # as a dict's: equal to dicts, so not hashable
+
+    def __repr__(self) -> str:
+        return repr(dict(zip(self._index, self._values, strict=True)))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CompactRow, (self._index, self._values))
+
+
 @dataclass
 class SheetMeta:
     """What an export records beside the cells: where they came from, and the base snapshot."""
@@ -222,8 +272,9 @@ class SheetMeta:
     format_version: int = SHEET_FORMAT_VERSION
     # column -> key path inside the config, for every config.* column (keys may contain dots)
     config_paths: dict[str, list[str]] = field(default_factory=dict)
-    # run id -> {column: typed value as exported}; a column missing from a run's dict was ABSENT
-    base: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # run id -> {column: typed value as exported}; a column missing from a run's mapping was ABSENT. Read from a
+    # sheet, each is a CompactRow (read-only): a caller that changes a base gives it a new dict.
+    base: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # tag vocabulary when exported with --tag-columns
     tag_columns: list[str] = field(default_factory=list)
     # summary metrics exported with --edit-summary: their columns are editable
@@ -236,7 +287,8 @@ class SheetData:
 
     path: str
     columns: list[str]  # header, in file order
-    rows: list[tuple[int, dict[str, Any]]]  # (row number as a spreadsheet shows it, {column: raw cell})
+    # (row number as a spreadsheet shows it, {column: raw cell}); each a CompactRow once read (read-only)
+    rows: list[tuple[int, Mapping[str, Any]]]
     meta: SheetMeta | None
     warnings: list[str] = field(default_factory=list)
     errors: list[CellError] = field(default_factory=list)

@@ -155,7 +155,8 @@ def test_the_shortcut_plans_what_the_full_path_plans_on_an_export(sandbox, tmp_p
         sheet = read(path)
         for row, column, value in edits:
             if row < len(sheet.rows) and column in sheet.rows[row][1]:
-                sheet.rows[row][1][column] = _as_written(value)
+                row_no, cells = sheet.rows[row]  # read rows are read-only (CompactRow): edit a copy
+                sheet.rows[row] = (row_no, {**cells, column: _as_written(value)})
         backend = WandbBackend()
         live = backend.fetch_by_ids(f"e/{project}", [c["id"] for _, c in sheet.rows])
         for row, key, value in moved:

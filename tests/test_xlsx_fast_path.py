@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from runsync.model import SheetMeta
-from runsync.sheets import read_sheet, write_sheet, xlsx_io, xlsx_read
+from runsync.sheets import read_sheet, write_sheet, xlsx_fast, xlsx_io, xlsx_read
 from runsync.sheets.xlsx_fast import openpyxl_like, plain_values_only
 
 HERE = Path(__file__).parent
@@ -156,3 +156,38 @@ def test_base_rows_of_many_runs_share_their_column_names(tmp_path, reader):
     assert got is not None and repr(got.base) == repr(base)
     keys = [list(values) for values in got.base.values()]
     assert all(a is b for other in keys[1:] for a, b in zip(keys[0], other, strict=True))
+
+
+
+@pytest.mark.parametrize("sheet", ["runs", "_runsync"])
+@pytest.mark.parametrize("gap", ["row", "column"])
+def test_sheets_not_starting_at_a1_read_alike_by_both_readers(tmp_path, sheet, gap):
+    # calamine's rows start at the first cell used; the fast reader takes them a row at a time (iter_rows),
+    # and must still see an empty first row or column as openpyxl does.
+    from openpyxl import Workbook, load_workbook
+    from python_calamine import CalamineWorkbook
+
+    path = tmp_path / "export.xlsx"
+    records = [{"id": "r1", "name": "ünï", "config.lr": 0.5}, {"id": "0042", "name": None, "config.lr": 3}]
+    meta = SheetMeta(project="e/p", selection={}, exported_at="2024-01-01T00:00:00+00:00", runsync_version="t",
+                     config_paths={"config.lr": ["lr"]},
+                     base={r["id"]: {k: v for k, v in r.items() if k != "id"} for r in records})
+    write_sheet(path, ["id", "name", "config.lr"], records, meta)
+    source, moved = load_workbook(path), Workbook()
+    moved.remove(moved.active)
+    for name in ("runs", "_runsync"):
+        shift = (1, 0) if gap == "row" else (0, 1)
+        dr, dc = shift if name == sheet else (0, 0)
+        ws = moved.create_sheet(name)
+        for row in source[name].iter_rows():
+            for cell in row:
+                if cell.value is not None:
+                    ws.cell(cell.row + dr, cell.column + dc, cell.value)
+    moved_path = tmp_path / "moved.xlsx"
+    moved.save(moved_path)
+    calamine = CalamineWorkbook.from_path(str(moved_path))
+    assert calamine.get_sheet_by_name(sheet).start != (0, 0)
+    assert list(xlsx_fast.iter_rows(calamine, sheet)) == xlsx_fast.read_rows(calamine, sheet)
+    slow = _outcome(xlsx_io.read_with_openpyxl, moved_path)
+    assert _outcome(xlsx_io.read_fast, moved_path) == slow
+    assert _outcome(lambda p: xlsx_read.read_xlsx(p, on_ids=lambda *_: None), moved_path) == slow

@@ -53,7 +53,7 @@ def plan(
     project's address); `backend` is used when it is that tracker's; `tracking_uri`: MLflow's server.
     """
     early = None
-    with cycle_collector_paused():
+    with cycle_collector_paused(collect_after=True):
         if isinstance(source, (str, os.PathLike)) and base is None and str(source).lower().endswith(".xlsx") \
                 and os.path.isfile(source):
             # W&B is read on a thread from the moment the sheet's ids are known (runsync/planner/early_fetch.py).
@@ -107,7 +107,7 @@ def plan_sheet(sheet: SheetData, *, project: str | None = None, force: bool = Fa
                include_running: bool = False, new_keys: bool = False, backend: Backend | None = None,
                allow_text: bool = False, tracking_uri: str | None = None) -> Plan:
     """The 3-way Plan for a sheet already read (`read`); writes nothing. `new_keys`, `allow_text`: as for `plan`."""
-    with cycle_collector_paused():
+    with cycle_collector_paused(collect_after=True):
         return _plan_sheet(sheet, project=project, force=force, strict=strict, include_running=include_running,
                            new_keys=new_keys, backend=backend, allow_text=allow_text, tracking_uri=tracking_uri)
 

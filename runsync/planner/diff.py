@@ -23,7 +23,7 @@ from runsync.planner.live_runs import LiveRuns
 from runsync.planner.moved_rows import ids_moved_over, moved_message
 from runsync.planner.sizes import config_size_errors
 
-Row = tuple[int, str, dict[str, Any]]  # (row number, run id, raw cells)
+Row = tuple[int, str, Mapping[str, Any]]  # (row number, run id, raw cells)
 
 
 class _Columns(NamedTuple):
@@ -166,7 +166,7 @@ class _Planner:
             return None
         return record
 
-    def _diff_row(self, row_number: int, run_id: str, record: RunRecord, cells: dict[str, Any],
+    def _diff_row(self, row_number: int, run_id: str, record: RunRecord, cells: Mapping[str, Any],
                   columns: _Columns) -> None:
         tags_from_columns = self._tags_from_columns(row_number, run_id, record, cells, columns.ticks)
         if self.meta is None or not self.shortcuts:
@@ -352,7 +352,7 @@ class _Planner:
             {Action.UPDATE: self.changes, Action.CONFLICT: self.conflicts, Action.INFO: self.infos}[
                 change.action].append(change)
 
-    def _tags_from_columns(self, row: int, run_id: str, record: RunRecord, cells: dict[str, Any],
+    def _tags_from_columns(self, row: int, run_id: str, record: RunRecord, cells: Mapping[str, Any],
                            tag_columns: list[str]) -> tuple[str, ...] | None:
         """Tags as the `tag:NAME` tick columns say, or None when the sheet has none."""
         if not tag_columns:

@@ -2,17 +2,17 @@
 exported values, whatever columns were exported. Pure."""
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from runsync.fields import codec
 from runsync.model import ABSENT
 
-Row = tuple[int, str, dict[str, Any]]  # (row number, run id, raw cells)
+Row = tuple[int, str, Mapping[str, Any]]  # (row number, run id, raw cells)
 
 
 def ids_moved_alone(rows: Sequence[Row], known: Sequence[str], base_print: Callable[[str], tuple],
-                    row_print: Callable[[str, dict[str, Any]], tuple]) -> list[tuple[int, str, str]]:
+                    row_print: Callable[[str, Mapping[str, Any]], tuple]) -> list[tuple[int, str, str]]:
     """(row, run id, other run) for rows whose cells are all another run's exported values while that run's
     row differs from its export too; empty unless at least two rows do.
 
@@ -64,7 +64,7 @@ def ids_moved_over(rows: Sequence[Row], known: Sequence[str], columns: list[str]
     def base_print(run_id: str) -> tuple:
         return tuple(fingerprint(c, base_of(run_id, c)) for c in columns)
 
-    def row_print(run_id: str, cells: dict[str, Any]) -> tuple:
+    def row_print(run_id: str, cells: Mapping[str, Any]) -> tuple:
         out = []
         for column in columns:
             value = codec.decode_cell(cells.get(column), column=column, base=base_of(run_id, column),

@@ -6,6 +6,7 @@ carries a comment with the value in W&B now. No cell is ever a formula: text is 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from datetime import date, datetime, time, timezone
 from typing import Any
 
@@ -230,7 +231,7 @@ def _plan_table(ws: Any, plan: Plan) -> None:
         ws.append(out)
 
 
-def _widths(ws: Any, columns: list[str], sample: list[dict[str, Any]]) -> None:
+def _widths(ws: Any, columns: list[str], sample: list[Mapping[str, Any]]) -> None:
     from openpyxl.utils import get_column_letter
 
     for i, column in enumerate(columns, start=1):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import IO, Any, Protocol
 
 from runsync.errors import CellError
 from runsync.fields import kind_of
-from runsync.model import ID
+from runsync.model import ID, CompactRow
+from runsync.sheets.compact import Compactor
 
 
 class Rows(Protocol):
@@ -22,7 +23,7 @@ class Rows(Protocol):
     def __iter__(self) -> Iterator[dict[str, Any]]: ...
 
 
-BaseRows = Iterable[tuple[str, dict[str, Any]]]  # (run id, base values) as SheetMeta.base.items() gives them
+BaseRows = Iterable[tuple[str, Mapping[str, Any]]]  # (run id, base values) as SheetMeta.base.items() gives them
 
 
 def sidecar_path(path: str | os.PathLike) -> str:
@@ -74,8 +75,11 @@ def atomic_output(path: str, mode: str = "wb", **kwargs: Any) -> Iterator[IO[Any
         raise
 
 
+_TWIN, _NO_HEADER = -1, -2  # assemble's slots of a cell under a repeated header, under none
+
+
 def assemble(path: str, header: list[Any], rows: Iterator[tuple[int, list[Any]]],
-             errors: list[CellError], warnings: list[str]) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+             errors: list[CellError], warnings: list[str]) -> tuple[list[str], list[tuple[int, Mapping[str, Any]]]]:
     """Turn a header and numbered raw rows into SheetData columns/rows, checking ids and headers."""
     names = [header_name(h) for h in header]
     while names and names[-1] == "":
@@ -87,37 +91,47 @@ def assemble(path: str, header: list[Any], rows: Iterator[tuple[int, list[Any]]]
         seen.setdefault(name, i)
     if ID not in seen:
         errors.append(CellError(path, 1, None, None, "no 'id' column: runsync needs it to match rows to runs"))
-    id_index = seen.get(ID)
     columns = [n for n in names if n]
-    out: list[tuple[int, dict[str, Any]]] = []
+    # Every row holds every column once (a twin column's first cell counts), in the header's order: one
+    # index for all rows (runsync.sheets.compact). slots[i]: where cell i goes, or _TWIN / _NO_HEADER.
+    compactor = Compactor()
+    index = compactor.layout(dict.fromkeys(columns))
+    slots = [index[name] if name and seen[name] == i else _TWIN if name else _NO_HEADER for i, name in enumerate(names)]
+    texts = [compactor.texts(name) for name in index]
+    id_at = index.get(ID)
+    out: list[tuple[int, Mapping[str, Any]]] = []
     ids: dict[str, int] = {}
     blank: list[int] = []  # rows with no id: an error among the runs, a comment or total row below them
     for row_no, cells in rows:
         if all(c is None or c == "" for c in cells):
             continue  # blank rows are layout, not runs
-        record: dict[str, Any] = {}
-        for i, raw in enumerate(cells):
-            if i >= len(names) or names[i] == "":
-                if raw is not None and raw != "":
-                    errors.append(CellError(path, row_no, None, None,
-                                            f"a value in column {i + 1}, which has no header", raw))
-                continue
-            if names[i] not in record:
-                record[names[i]] = raw
-        for name in columns:
-            record.setdefault(name, None)
-        if id_index is not None:
-            rid = record.get(ID)
+        values: list[Any] = [None] * len(index)
+        stray = len(cells) > len(slots)
+        for at, raw in zip(slots, cells, strict=False):  # cells past the header: `stray`
+            if at >= 0:
+                if type(raw) is str and (table := texts[at]) is not None:
+                    raw = table.setdefault(raw, raw)  # one copy of a text that repeats down the column
+                values[at] = raw
+            elif at == _NO_HEADER and raw is not None and raw != "":
+                stray = True
+        if stray:
+            errors.extend(CellError(path, row_no, None, None, f"a value in column {i + 1}, which has no header", raw)
+                          for i, raw in enumerate(cells)
+                          if (i >= len(names) or names[i] == "") and raw is not None and raw != "")
+        if id_at is not None:
+            rid = values[id_at]
             if rid is None or (isinstance(rid, str) and not rid.strip()):
                 blank.append(row_no)
                 continue
             else:
                 key = id_text(rid)
-                record[ID] = key  # a program may have turned a digit-only id into a number
+                values[id_at] = key  # a program may have turned a digit-only id into a number
                 if key in ids:
                     errors.append(CellError(path, row_no, key, ID, f"duplicate id {key!r} (also row {ids[key]})"))
                 ids.setdefault(key, row_no)
-        out.append((row_no, record))
+        out.append((row_no, CompactRow(index, tuple(values))))
+        if compactor.counted():
+            texts = [compactor.texts(name) for name in index]
     last_run = out[-1][0] if out else 0
     for row_no in blank:
         if row_no > last_run:  # below the data: a comment or a total row a person added, not a run

@@ -19,6 +19,7 @@ from runsync.sheets.common import (
     header_name,
     sidecar_path,
 )
+from runsync.sheets.compact import compact_base
 from runsync.sheets.encodings import ADVICE, NAMES, choose_encoding
 from runsync.sheets.meta import meta_from_json, meta_json_text
 
@@ -134,6 +135,8 @@ def read_csv(path: str, *, base_path: str | None = None) -> SheetData:
             yield row_no, cells
 
     columns, out = assemble(path, header[:width], rows(), errors, warnings)
+    if meta is not None:
+        meta.base = compact_base(meta.base, out)  # read before the cells: the encoding is judged by it
     return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors,
                      delimiter=delimiter, exported_as="csv")
 

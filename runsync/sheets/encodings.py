@@ -31,7 +31,7 @@ import csv
 import io
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,7 +153,7 @@ class Evidence:
     untouched_looking: dict = field(default_factory=dict)  # key -> (row, column) whose ASCII shows no edit
 
 
-def _evidence(data: bytes, decoded: dict[str, str], base: dict[str, dict[str, Any]],
+def _evidence(data: bytes, decoded: dict[str, str], base: Mapping[str, Mapping[str, Any]],
               texts_of: Callable[[Any], list[str]], header_name: Callable[[str], str]) -> Evidence:
     """Every exported non-ASCII text still in the file, and which candidates read each back."""
     table = _split(data)
@@ -189,7 +189,7 @@ def _evidence(data: bytes, decoded: dict[str, str], base: dict[str, dict[str, An
     return found
 
 
-def choose_encoding(data: bytes, base: dict[str, dict[str, Any]] | None,
+def choose_encoding(data: bytes, base: Mapping[str, Mapping[str, Any]] | None,
                     texts_of: Callable[[Any], list[str]], header_name: Callable[[str], str]) -> Decision:
     """The encoding of non-UTF-8 `data` by the rule in this module's docstring."""
     decoded = decode_all(data)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from runsync.fields import codec
@@ -53,7 +53,7 @@ def typed_frame(columns: Sequence[str], rows: Rows) -> pd.DataFrame:
 
 # --- plan(df): cells ------------------------------------------------------------------------------------
 
-def frame_rows(df: pd.DataFrame, base: dict[str, dict[str, Any]], no_base: bool,
+def frame_rows(df: pd.DataFrame, base: Mapping[str, Mapping[str, Any]], no_base: bool,
                problems: list[tuple[int, str | None, str, str]]) -> tuple[list[str], Iterator[tuple[int, list[Any]]]]:
     """The header and numbered rows (row 2 on, as a sheet's) of CSV cell texts a DataFrame stands for.
 

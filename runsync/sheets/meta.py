@@ -4,11 +4,11 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from runsync.errors import CellError, SheetError
-from runsync.model import SHEET_FORMAT_VERSION, SheetMeta
+from runsync.model import SHEET_FORMAT_VERSION, CompactRow, SheetMeta
 from runsync.sheets.common import BaseRows
 
 FORMAT_MARKER = "runsync-format"
@@ -22,7 +22,7 @@ def encode_value(value: Any) -> Any:
         return {"$f": repr(value)}
     if isinstance(value, (list, tuple)):
         return [encode_value(v) for v in value]
-    if isinstance(value, dict):
+    if isinstance(value, (dict, CompactRow)):  # a base read from a sheet is a CompactRow
         body = {str(k): encode_value(v) for k, v in value.items()}
         return {"$d": body} if any(str(k).startswith("$") for k in value) else body
     return value
@@ -94,7 +94,7 @@ def meta_json_text(meta: SheetMeta, base: BaseRows | None = None) -> Iterator[st
     yield "\n }\n}"
 
 
-def meta_from_json(data: Any, *, source: str, base: dict[str, dict[str, Any]] | None = None) -> SheetMeta:
+def meta_from_json(data: Any, *, source: str, base: Mapping[str, Mapping[str, Any]] | None = None) -> SheetMeta:
     """Rebuild SheetMeta; `base` overrides data["base"] (the XLSX keeps it in separate rows)."""
     def fail(message: str) -> SheetError:
         return SheetError([CellError(source, None, None, None, message)])

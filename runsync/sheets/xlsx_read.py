@@ -1,12 +1,13 @@
 """Reading an XLSX sheet: calamine for plain values, openpyxl for the rest, and the hidden metadata sheet."""
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
 import warnings as pywarnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from runsync.errors import CellError, SheetError
@@ -14,6 +15,7 @@ from runsync.fields import kind_of
 from runsync.model import ID, SheetData, SheetMeta
 from runsync.sheets import xlsx_fast
 from runsync.sheets.common import assemble, header_name, id_text
+from runsync.sheets.compact import Compactor
 from runsync.sheets.meta import FORMAT_MARKER, loads, meta_from_json
 from runsync.sheets.xlsx_text import DATA_SHEET, LISTS_SHEET, META_SHEET, unescape_text
 
@@ -85,11 +87,14 @@ def _read_early(path: str, on_ids: Callable[[dict[str, Any], list[str], list[str
     try:
         workbook = xlsx_fast.open_workbook(path)
         rows = xlsx_fast.read_rows(workbook, DATA_SHEET)
-        meta_rows = xlsx_fast.read_rows(workbook, META_SHEET) if META_SHEET in workbook.sheet_names else None
+        # The hidden sheet a row at a time (its base is parsed run by run later): here only its header.
+        meta_rows = xlsx_fast.iter_rows(workbook, META_SHEET) if META_SHEET in workbook.sheet_names else None
+        first = next(meta_rows, None) if meta_rows is not None else None
     except Exception:  # e.g. XML calamine rejects: the readers below say what is wrong
         return None
+    if meta_rows is not None and first is not None:
+        meta_rows = itertools.chain([first], meta_rows)
     try:
-        first = meta_rows[0] if meta_rows else None
         header = loads("".join(c for c in first[2:] if isinstance(c, str))) if first and first[0] == FORMAT_MARKER \
             else None
         names = [header_name(h) for h in rows[0]] if rows else []
@@ -165,22 +170,35 @@ def read_fast(path: str, early: tuple[Any, Any, Any] | None = None) -> SheetData
     """
     errors: list[CellError] = []
     warnings: list[str] = []
+    # Each calamine row is let go once assembled: what a read holds at its peak is then about one copy of
+    # the cells, not two (issue 20 §4).
+    numbered: Iterator[tuple[int, list[Any]]]
     if early is None:
         workbook = xlsx_fast.open_workbook(path)
-        rows = xlsx_fast.read_rows(workbook, DATA_SHEET)
+        data_rows = xlsx_fast.iter_rows(workbook, DATA_SHEET)
+        header = next(data_rows, None)
+        numbered = enumerate(data_rows, start=2)
     else:
         workbook, rows, early_meta_rows = early
-    if not rows:
+        header = rows[0] if rows else None
+        numbered = _taken(rows)
+    if header is None:
         raise _EmptySheet()
-    numbered = ((row_no, cells) for row_no, cells in enumerate(rows[1:], start=2))
-    columns, out = assemble(path, rows[0], numbered, errors, warnings)
+    columns, out = assemble(path, header, numbered, errors, warnings)
     has_meta = META_SHEET in workbook.sheet_names
     if early is not None and has_meta:
         meta_rows = iter(early_meta_rows)
     else:
-        meta_rows = iter(xlsx_fast.read_rows(workbook, META_SHEET)) if has_meta else iter(())
-    meta = _read_meta(path, has_meta, meta_rows, warnings)
+        meta_rows = xlsx_fast.iter_rows(workbook, META_SHEET) if has_meta else iter(())
+    meta = _read_meta(path, has_meta, meta_rows, warnings, out)
     return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors)
+
+
+def _taken(rows: list[list[Any]]) -> Iterator[tuple[int, list[Any]]]:
+    """(row number, cells) of every row after the header, each let go from `rows` as it is taken."""
+    for at in range(1, len(rows)):
+        cells, rows[at] = rows[at], None  # type: ignore[call-overload]
+        yield at + 1, cells
 
 
 def _first_row(ws: Any) -> list[Any]:
@@ -242,7 +260,7 @@ def _read_workbook(path: str, wb: Any) -> SheetData:
     has_meta = META_SHEET in wb.sheetnames
     meta_rows = ([_text_value(v) for v in row] for row in wb[META_SHEET].iter_rows(values_only=True)) \
         if has_meta else iter(())
-    meta = _read_meta(path, has_meta, meta_rows, warnings)
+    meta = _read_meta(path, has_meta, meta_rows, warnings, out)
     return SheetData(path=path, columns=columns, rows=out, meta=meta, warnings=warnings, errors=errors)
 
 
@@ -272,7 +290,9 @@ def _formula_value(path: str, row_no: int, names: list[str | None], i: int, form
     return formula
 
 
-def _read_meta(path: str, has_meta: bool, rows: Any, warnings: list[str]) -> SheetMeta | None:
+def _read_meta(path: str, has_meta: bool, rows: Any, warnings: list[str],
+               sheet_rows: list[tuple[int, Mapping[str, Any]]] = ()) -> SheetMeta | None:  # type: ignore[assignment]
+    """The hidden sheet's header and base; a base's values equal to its run's cells in `sheet_rows` are theirs."""
     if not has_meta:
         warnings.append(f"{path}: the hidden {META_SHEET} sheet is missing (deleted, or the file was re-saved "
                         "by a program that drops it): no base snapshot, so changes made in W&B since the "
@@ -285,15 +305,14 @@ def _read_meta(path: str, has_meta: bool, rows: Any, warnings: list[str]) -> She
         header = loads("".join(c for c in first[2:] if isinstance(c, str)))
         if isinstance(header, dict):
             header.setdefault("format_version", first[1])
-        base: dict[str, dict[str, Any]] = {}
-        names: dict[str, str] = {}  # each column name once: json.loads makes a copy of every key per run
+        base: dict[str, Mapping[str, Any]] = {}
+        # Each column name once (json.loads copies every key per run), values in a tuple, shared with the row's.
+        compactor = Compactor(sheet_rows)
         for row in rows:
             if not row or row[0] is None:
                 continue
-            values = _loads_base("".join(c for c in row[1:] if isinstance(c, str)))
-            if isinstance(values, dict):  # at 100,000 runs the copies were ~175 MiB (issue 20 §4)
-                values = {names.setdefault(k, k): v for k, v in values.items()}
-            base[str(row[0])] = values
+            run_id, values = compactor.base(str(row[0]), _loads_base("".join(c for c in row[1:] if isinstance(c, str))))
+            base[run_id] = values
     except ValueError as exc:
         raise _fail(path, f"the hidden {META_SHEET} sheet is damaged: {exc}") from None
     return meta_from_json(header, source=path, base=base)
