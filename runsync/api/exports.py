@@ -117,7 +117,8 @@ def export(
     with RowSpill(os.path.dirname(os.path.abspath(target))) as spill:
         table, meta = fetch_table(project, selection, shape, backend, on_total, on_run, listing, spill)
         try:
-            write_sheet(target, table.columns, table.rows, meta, base=base_rows(table))
+            # A streamed table's base is read back from the spill; an in-memory one's is meta.base already.
+            write_sheet(target, table.columns, table.rows, meta, base=base_rows(table) if table.rows is spill else None)
         except ValueError as exc:  # e.g. a cell over a spreadsheet program's size limit
             raise RunsyncError(f"{target}: {exc}") from None
     unmatched = tuple(f"{name}: no exported run has this "

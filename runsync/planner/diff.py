@@ -20,10 +20,8 @@ from runsync.planner import columns as sheet_columns
 from runsync.planner import conversions
 from runsync.planner.cell_checks import damage_warnings, edit_finding, mangled, readonly_edit
 from runsync.planner.live_runs import LiveRuns
-from runsync.planner.moved_rows import ids_moved_over, moved_message
+from runsync.planner.moved_rows import Row, ids_moved_over, moved_message
 from runsync.planner.sizes import config_size_errors
-
-Row = tuple[int, str, Mapping[str, Any]]  # (row number, run id, raw cells)
 
 
 class _Columns(NamedTuple):

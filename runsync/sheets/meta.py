@@ -70,14 +70,10 @@ def meta_header(meta: SheetMeta) -> dict[str, Any]:
     }
 
 
-def meta_to_json(meta: SheetMeta) -> dict[str, Any]:
-    """The whole of `meta` (base included) as a JSON-ready dict, values tagged where needed."""
-    return {**encode_value(meta_header(meta)), "base": {rid: encode_value(b) for rid, b in meta.base.items()}}
-
-
 def meta_json_text(meta: SheetMeta, base: BaseRows | None = None) -> Iterator[str]:
-    """`json.dumps(meta_to_json(meta), ensure_ascii=False, allow_nan=False, indent=1)` (the CSV's sidecar) in
-    pieces, the base one run at a time: from `base` (default `meta.base.items()`), which is gone through once."""
+    """The CSV's sidecar: the whole of `meta` as JSON (`indent=1`, values tagged where needed: encode_value) under
+    the header's keys and "base", in pieces, the base one run at a time: from `base` (default
+    `meta.base.items()`), which is gone through once."""
     options: dict[str, Any] = {"ensure_ascii": False, "allow_nan": False, "indent": 1}
     head = json.dumps({**encode_value(meta_header(meta)), "base": {}}, **options)
     runs = iter(meta.base.items() if base is None else base)

@@ -29,7 +29,7 @@ _EDGE_SPACE_BEFORE_CLOSE = re.compile(rb'>t(?::\w+)?/<\s')  # reversed `\s</t>` 
 _MAX_EXACT = 2**53
 
 
-def _sheet_paths(zf: zipfile.ZipFile) -> dict[str, str]:
+def sheet_paths(zf: zipfile.ZipFile) -> dict[str, str]:
     """Sheet name -> worksheet XML path inside the zip, from workbook.xml and its relationships."""
     workbook = zf.read("xl/workbook.xml").decode("utf-8", "replace")
     rels = zf.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
@@ -53,7 +53,7 @@ def plain_values_only(path: str, sheet: str) -> bool:
     """
     try:
         with zipfile.ZipFile(path) as zf:
-            member = _sheet_paths(zf).get(sheet)
+            member = sheet_paths(zf).get(sheet)
             if member is None or member not in zf.namelist():
                 return False
             if _found(zf, member, (_NEEDS_OPENPYXL, _EDGE_SPACE)):

@@ -9,6 +9,7 @@ import zipfile
 from xml.sax.saxutils import unescape
 
 from runsync.sheets.meta import FORMAT_MARKER
+from runsync.sheets.xlsx_fast import sheet_paths
 from runsync.sheets.xlsx_text import META_SHEET
 
 HEAD_BYTES = 64 * 1024  # the metadata header row comes first; runsync writes it as inline text
@@ -19,7 +20,7 @@ def peek_project(path: str) -> str | None:
     (not an XLSX, no metadata sheet, a re-saved file whose text moved to the shared strings)."""
     try:
         with zipfile.ZipFile(path) as zf:
-            member = _sheet_member(zf, META_SHEET)
+            member = sheet_paths(zf).get(META_SHEET)
             if member is None:
                 return None
             with zf.open(member) as fh:
@@ -38,24 +39,3 @@ def peek_project(path: str) -> str | None:
     except ValueError:
         return None
     return project if isinstance(project, str) and project else None
-
-
-def _sheet_member(zf: zipfile.ZipFile, name: str) -> str | None:
-    """The zip member holding the sheet called `name` (workbook.xml names it, its relationships locate it)."""
-    book = zf.read("xl/workbook.xml").decode("utf-8", "replace")
-    rel_id = None
-    for element in re.findall(r"<(?:\w+:)?sheet\s[^>]*>", book):
-        if re.search(rf'\bname="{re.escape(name)}"', element):
-            found = re.search(r'\br:id="([^"]+)"', element)
-            rel_id = found.group(1) if found else None
-    if rel_id is None:
-        return None
-    rels = zf.read("xl/_rels/workbook.xml.rels").decode("utf-8", "replace")
-    for element in re.findall(r"<(?:\w+:)?Relationship\s[^>]*>", rels):
-        if re.search(rf'\bId="{re.escape(rel_id)}"', element):
-            target = re.search(r'\bTarget="([^"]+)"', element)
-            if target is None:
-                return None
-            path = target.group(1)
-            return path.lstrip("/") if path.startswith("/") else f"xl/{path}"
-    return None

@@ -7,7 +7,7 @@ import logging
 import re
 import warnings as pywarnings
 import zipfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from runsync.errors import CellError, SheetError
@@ -291,7 +291,7 @@ def _formula_value(path: str, row_no: int, names: list[str | None], i: int, form
 
 
 def _read_meta(path: str, has_meta: bool, rows: Any, warnings: list[str],
-               sheet_rows: list[tuple[int, Mapping[str, Any]]] = ()) -> SheetMeta | None:  # type: ignore[assignment]
+               sheet_rows: Iterable[tuple[int, Mapping[str, Any]]] = ()) -> SheetMeta | None:
     """The hidden sheet's header and base; a base's values equal to its run's cells in `sheet_rows` are theirs."""
     if not has_meta:
         warnings.append(f"{path}: the hidden {META_SHEET} sheet is missing (deleted, or the file was re-saved "
